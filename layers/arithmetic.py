@@ -1,0 +1,203 @@
+"""Shape arithmetic of convolution and pooling, shared by the layers and the GUI's preview.
+
+Pure Python (no Keras, no TensorFlow), so that the GUI can show output shapes and the
+formula behind each one without loading a backend. Every length may be ``None`` (unknown);
+the result is then ``None`` too. The formulas are the course's:
+``W2 = floor((W1 - F_eff + 2P) / S) + 1`` with ``F_eff = D*(F - 1) + 1``, and for "same"
+``W2 = ceil(W1 / S)`` with the zeros split like TensorFlow (the extra one after).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from numbers import Integral
+
+AXIS_NAMES = {1: ("length",), 2: ("height", "width")}
+
+_PADDING_WORDS = ("valid", "same")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def normalize_tuple(value, rank, arg_name, layer_name, minimum=1) -> tuple[int, ...]:
+    """One int per spatial axis from an int or a sequence of ``rank`` ints, each >= minimum."""
+    expected = f"an integer >= {minimum} or a tuple of {rank} integers >= {minimum}"
+    if _is_int(value):
+        values = (int(value),) * rank
+    elif isinstance(value, Iterable) and not isinstance(value, str):
+        values = tuple(value)
+        if len(values) != rank:
+            raise ValueError(
+                f"{layer_name}: {arg_name} needs one value per spatial axis "
+                f"({', '.join(AXIS_NAMES.get(rank, ()))}). Expected {expected}. "
+                f"Received: {arg_name}={value!r}"
+            )
+        if not all(_is_int(v) for v in values):
+            raise ValueError(
+                f"{layer_name}: {arg_name} must hold integers. Expected {expected}. "
+                f"Received: {arg_name}={value!r}"
+            )
+        values = tuple(int(v) for v in values)
+    else:
+        raise ValueError(
+            f"{layer_name}: {arg_name} must be an integer or a tuple of integers. "
+            f"Expected {expected}. Received: {arg_name}={value!r}"
+        )
+    if any(v < minimum for v in values):
+        raise ValueError(
+            f"{layer_name}: {arg_name} must be at least {minimum} on every axis. "
+            f"Expected {expected}. Received: {arg_name}={value!r}"
+        )
+    return values
+
+
+def normalize_padding(padding, rank, layer_name) -> str | tuple[int, ...]:
+    """"valid", "same", or one explicit zero padding (on each side) per spatial axis."""
+    expected = f'"valid", "same", an integer >= 0 or a tuple of {rank} integers >= 0'
+    if isinstance(padding, str):
+        word = padding.lower()
+        if word not in _PADDING_WORDS:
+            raise ValueError(
+                f"{layer_name}: padding {padding!r} is not a padding mode. Expected {expected}. "
+                f"Received: padding={padding!r}"
+            )
+        return word
+    try:
+        return normalize_tuple(padding, rank, "padding", layer_name, minimum=0)
+    except ValueError:
+        raise ValueError(
+            f"{layer_name}: padding must be a mode or a number of zeros per side that is not "
+            f"negative. Expected {expected}. Received: padding={padding!r}"
+        ) from None
+
+
+def effective_kernel_size(kernel, dilation) -> int:
+    """The extent a dilated kernel covers: ``D*(F - 1) + 1``."""
+    return dilation * (kernel - 1) + 1
+
+
+def axis_padding(length, kernel, stride, dilation, padding) -> tuple[int, int] | None:
+    """Zeros added (before, after) on one axis; None when "same" needs an unknown length."""
+    if padding == "valid":
+        return (0, 0)
+    if padding == "same":
+        if length is None:
+            return None
+        output = -(-length // stride)
+        total = max((output - 1) * stride + effective_kernel_size(kernel, dilation) - length, 0)
+        return (total // 2, total - total // 2)
+    return (padding, padding)
+
+
+def axis_output_length(length, kernel, stride, dilation, padding) -> int | None:
+    """Output length on one axis (None if unknown); <= 0 when the window does not fit."""
+    if length is None:
+        return None
+    if padding == "same":
+        return -(-length // stride)
+    explicit = 0 if padding == "valid" else padding
+    return (length - effective_kernel_size(kernel, dilation) + 2 * explicit) // stride + 1
+
+
+def axis_formula(length, kernel, stride, dilation, padding) -> str:
+    """The course formula with this axis' numbers, e.g. "floor((32 - 5 + 2*2) / 1) + 1 = 32"."""
+    result = axis_output_length(length, kernel, stride, dilation, padding)
+    if padding == "same":
+        return f"ceil({length} / {stride}) = {result}"
+    extent = effective_kernel_size(kernel, dilation)
+    zeros = "" if padding == "valid" else f" + 2*{padding}"
+    return f"floor(({length} - {extent}{zeros}) / {stride}) + 1 = {result}"
+
+
+def _check_input_rank(input_shape, rank, layer_name, what):
+    input_shape = tuple(input_shape)
+    if len(input_shape) != rank + 2:
+        axes = ", ".join(("batch",) + AXIS_NAMES[rank] + ("channels",))
+        raise ValueError(
+            f"{layer_name}: {what} takes inputs of rank {rank + 2} ({axes}). "
+            f"Expected an input shape with {rank + 2} entries. Received: input_shape={input_shape}"
+        )
+    return input_shape
+
+
+def _spatial_rank(input_shape, window, layer_name) -> int:
+    if _is_int(window):
+        rank = len(tuple(input_shape)) - 2
+    else:
+        rank = len(tuple(window))
+    if rank not in AXIS_NAMES:
+        raise ValueError(
+            f"{layer_name}: only 1D and 2D windows exist here. Expected inputs of rank 3 or 4. "
+            f"Received: input_shape={tuple(input_shape)}"
+        )
+    return rank
+
+
+def conv_output_shape(
+    input_shape, filters, kernel_size, strides, dilation_rate, padding, layer_name
+) -> tuple:
+    """(batch, *spatial, filters) of a convolution; ValueError if the kernel does not fit."""
+    rank = _spatial_rank(input_shape, kernel_size, layer_name)
+    input_shape = _check_input_rank(input_shape, rank, layer_name, "a convolution")
+    if not _is_int(filters) or filters < 1:
+        raise ValueError(
+            f"{layer_name}: filters must be a positive integer. Expected filters >= 1. "
+            f"Received: filters={filters!r}"
+        )
+    kernel = normalize_tuple(kernel_size, rank, "kernel_size", layer_name)
+    stride = normalize_tuple(strides, rank, "strides", layer_name)
+    dilation = normalize_tuple(dilation_rate, rank, "dilation_rate", layer_name)
+    padding = normalize_padding(padding, rank, layer_name)
+    spatial = []
+    for axis, name in enumerate(AXIS_NAMES[rank]):
+        pad = padding if isinstance(padding, str) else padding[axis]
+        length = input_shape[axis + 1]
+        extent = effective_kernel_size(kernel[axis], dilation[axis])
+        if length is not None and pad != "same":
+            padded = length + 2 * (0 if pad == "valid" else pad)
+            if extent > padded:
+                raise ValueError(
+                    f"{layer_name}: the dilated kernel of extent {extent} exceeds the padded "
+                    f"input of {padded} on axis {name}. Expected dilation_rate*(kernel_size-1)+1 "
+                    f"<= input + 2*padding: use a smaller kernel_size or dilation_rate, more "
+                    f"padding, or padding=\"same\". Received: input_shape={input_shape}, "
+                    f"kernel_size={kernel}, dilation_rate={dilation}, padding={padding!r}"
+                )
+        spatial.append(axis_output_length(length, kernel[axis], stride[axis], dilation[axis], pad))
+    return (input_shape[0], *spatial, filters)
+
+
+def pool_output_shape(input_shape, pool_size, strides, padding, layer_name) -> tuple:
+    """(batch, *spatial, channels) of a pooling; ValueError if the window does not fit.
+
+    ``strides=None`` means "as pool_size". Explicit padding must stay below the window size
+    on each axis, so that every window holds at least one real cell.
+    """
+    rank = _spatial_rank(input_shape, pool_size, layer_name)
+    input_shape = _check_input_rank(input_shape, rank, layer_name, "a pooling")
+    window = normalize_tuple(pool_size, rank, "pool_size", layer_name)
+    stride = window if strides is None else normalize_tuple(strides, rank, "strides", layer_name)
+    padding = normalize_padding(padding, rank, layer_name)
+    spatial = []
+    for axis, name in enumerate(AXIS_NAMES[rank]):
+        pad = padding if isinstance(padding, str) else padding[axis]
+        length = input_shape[axis + 1]
+        if not isinstance(pad, str) and pad >= window[axis]:
+            raise ValueError(
+                f"{layer_name}: padding of {pad} would make windows of padding only on axis "
+                f"{name}. Expected padding < pool_size ({window[axis]}) on every axis. "
+                f"Received: padding={padding!r}, pool_size={window}"
+            )
+        if length is not None and pad != "same":
+            padded = length + 2 * (0 if pad == "valid" else pad)
+            if window[axis] > padded:
+                raise ValueError(
+                    f"{layer_name}: the pool window of {window[axis]} exceeds the padded input "
+                    f"of {padded} on axis {name}. Expected pool_size <= input + 2*padding: use a "
+                    f"smaller pool_size or padding=\"same\". Received: input_shape={input_shape}, "
+                    f"pool_size={window}, padding={padding!r}"
+                )
+        spatial.append(axis_output_length(length, window[axis], stride[axis], 1, pad))
+    return (input_shape[0], *spatial, input_shape[-1])

@@ -1,0 +1,197 @@
+"""Conv1D and Conv2D written with ``keras.ops`` (pad, slice, concatenate, matmul).
+
+Each output position is the dot product of its window's taps with the kernel: the taps are
+gathered as plain slices (see ``layers.windows``), concatenated along the channels and
+multiplied by the kernel reshaped to (taps * Cin, Cout) in one matmul. Weights have the
+shapes and names of ``keras.layers.Conv1D``/``Conv2D``, so they copy both ways.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+from layers.arithmetic import AXIS_NAMES, axis_padding, conv_output_shape, normalize_padding
+from layers.arithmetic import normalize_tuple as _normalize_tuple
+from layers.windows import pad_for_windows, window_taps
+
+
+class _Conv(keras.layers.Layer):
+    """Shared body of Conv1D/Conv2D; ``rank`` is the number of spatial axes."""
+
+    rank = 2
+
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        dilation_rate=1,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        label = self._label
+        if isinstance(filters, float) and filters.is_integer():
+            filters = int(filters)
+        self.filters = filters
+        self.kernel_size = _normalize_tuple(kernel_size, self.rank, "kernel_size", label)
+        self.strides = _normalize_tuple(strides, self.rank, "strides", label)
+        self.dilation_rate = _normalize_tuple(dilation_rate, self.rank, "dilation_rate", label)
+        self.padding = normalize_padding(padding, self.rank, label)
+        self.activation = keras.activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        if not isinstance(self.filters, int) or isinstance(self.filters, bool) or self.filters < 1:
+            raise ValueError(
+                f"{label}: filters must be a positive integer. Expected filters >= 1. "
+                f"Received: filters={filters!r}"
+            )
+        self.input_spec = keras.InputSpec(ndim=self.rank + 2)
+
+    @property
+    def _label(self):
+        return f"{type(self).__name__} '{self.name}'"
+
+    def build(self, input_shape):
+        self.compute_output_shape(input_shape)
+        spatial, channels = tuple(input_shape[1:-1]), input_shape[-1]
+        if channels is None or any(length is None for length in spatial):
+            names = ", ".join(AXIS_NAMES[self.rank])
+            raise ValueError(
+                f"{self._label}: the input's {names} and channels must be known to build the "
+                f"layer. Expected an input shape like (batch, {names}, channels) with numbers. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+        self.input_spec = keras.InputSpec(ndim=self.rank + 2, axes={-1: channels})
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(*self.kernel_size, channels, self.filters),
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+            trainable=True,
+            dtype=self.dtype,
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(
+                name="bias",
+                shape=(self.filters,),
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+                trainable=True,
+                dtype=self.dtype,
+            )
+        else:
+            self.bias = None
+
+    def compute_output_shape(self, input_shape):
+        return conv_output_shape(
+            input_shape,
+            self.filters,
+            self.kernel_size,
+            self.strides,
+            self.dilation_rate,
+            self.padding,
+            self._label,
+        )
+
+    def call(self, inputs):
+        kernel = ops.cast(self.kernel, inputs.dtype)
+        if self.rank == 1:
+            x = ops.expand_dims(inputs, 1)
+            window = (1, *self.kernel_size)
+            strides, dilation = (1, *self.strides), (1, *self.dilation_rate)
+            padding = self.padding if isinstance(self.padding, str) else (0, *self.padding)
+        else:
+            x, window = inputs, self.kernel_size
+            strides, dilation, padding = self.strides, self.dilation_rate, self.padding
+        outputs = _convolve(x, kernel, window, strides, dilation, padding)
+        if self.rank == 1:
+            outputs = ops.squeeze(outputs, 1)
+        if self.use_bias:
+            outputs = ops.add(outputs, ops.cast(self.bias, outputs.dtype))
+        return self.activation(outputs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "filters": self.filters,
+                "kernel_size": self.kernel_size,
+                "strides": self.strides,
+                "padding": self.padding,
+                "dilation_rate": self.dilation_rate,
+                "activation": keras.activations.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+                "activity_regularizer": keras.regularizers.serialize(self.activity_regularizer),
+                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
+                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
+            }
+        )
+        return config
+
+
+def _convolve(x, kernel, window, strides, dilation, padding):
+    """2D convolution of x (N, H, W, Cin) with a kernel whose taps are (*window, Cin, Cout)."""
+    spatial = x.shape[1:-1]
+    pads, out_sizes = [], []
+    for axis, length in enumerate(spatial):
+        pad = padding if isinstance(padding, str) else padding[axis]
+        before, after = axis_padding(length, window[axis], strides[axis], dilation[axis], pad)
+        pads.append((before, after))
+        extent = dilation[axis] * (window[axis] - 1) + 1
+        out_sizes.append((length + before + after - extent) // strides[axis] + 1)
+    channels, filters = x.shape[-1], kernel.shape[-1]
+    taps_count = math.prod(window)
+    matrix = ops.reshape(kernel, (taps_count * channels, filters))
+    if taps_count == 1 and all(s == 1 for s in strides) and not any(a or b for a, b in pads):
+        return ops.reshape(
+            ops.matmul(ops.reshape(x, (-1, channels)), matrix), (-1, *spatial, filters)
+        )
+    x = pad_for_windows(x, pads, window, strides, dilation, out_sizes)
+    taps = window_taps(x, window, strides, dilation, out_sizes)
+    patches = taps[0] if taps_count == 1 else ops.concatenate(taps, axis=-1)
+    patches = ops.reshape(patches, (-1, taps_count * channels))
+    return ops.reshape(ops.matmul(patches, matrix), (-1, *out_sizes, filters))
+
+
+@keras.saving.register_keras_serializable(package="cnnstudio")
+class Conv1D(_Conv):
+    """1D convolution over (batch, length, channels); padding may be "valid", "same" or an int.
+
+    An int P adds P zeros on each side: ``L2 = floor((L1 - D*(F-1) - 1 + 2P) / S) + 1``.
+    """
+
+    rank = 1
+
+
+@keras.saving.register_keras_serializable(package="cnnstudio")
+class Conv2D(_Conv):
+    """2D convolution over (batch, height, width, channels); padding "valid", "same" or ints.
+
+    An int P (or one per axis) adds P zeros on each side of that axis.
+    """
+
+    rank = 2

@@ -1,0 +1,219 @@
+"""Max, average and global pooling written with ``keras.ops`` (pad, slice, maximum, add).
+
+Windows are reduced one axis at a time (width, then height): a k x k window costs 2k taps
+instead of k*k. Width first means that, on ties, the gradient goes to the first maximum in
+row-major order, as TensorFlow's max pooling does.
+
+Padding: "same" ignores the padded cells, like Keras (max pads with -inf, average divides
+by the number of real cells). An explicit int P pads P cells on each side: max pooling pads
+with -inf, so padded cells never win; average pooling pads with zeros and counts them
+(divides by the full window), as PyTorch's ``AvgPool2d`` does by default.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from layers.arithmetic import (
+    AXIS_NAMES,
+    axis_output_length,
+    axis_padding,
+    normalize_padding,
+    normalize_tuple,
+    pool_output_shape,
+)
+from layers.windows import pad_for_windows, window_taps
+
+
+class _Pool(keras.layers.Layer):
+    """Shared body of the windowed poolings; subclasses set ``rank`` and ``reduction``."""
+
+    rank = 2
+    reduction = "max"
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", **kwargs):
+        super().__init__(**kwargs)
+        label = self._label
+        self.pool_size = normalize_tuple(pool_size, self.rank, "pool_size", label)
+        self.strides = (
+            self.pool_size
+            if strides is None
+            else normalize_tuple(strides, self.rank, "strides", label)
+        )
+        self.padding = normalize_padding(padding, self.rank, label)
+        pool_output_shape(
+            (None,) * (self.rank + 2), self.pool_size, self.strides, self.padding, label
+        )
+        self.input_spec = keras.InputSpec(ndim=self.rank + 2)
+
+    @property
+    def _label(self):
+        return f"{type(self).__name__} '{self.name}'"
+
+    def build(self, input_shape):
+        self.compute_output_shape(input_shape)
+        if any(length is None for length in input_shape[1:-1]):
+            names = ", ".join(AXIS_NAMES[self.rank])
+            raise ValueError(
+                f"{self._label}: the input's {names} must be known to build the layer. "
+                f"Expected an input shape like (batch, {names}, channels) with numbers. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+
+    def compute_output_shape(self, input_shape):
+        return pool_output_shape(
+            input_shape, self.pool_size, self.strides, self.padding, self._label
+        )
+
+    def call(self, inputs):
+        if self.rank == 1:
+            x = ops.expand_dims(inputs, 1)
+            window, strides = (1, *self.pool_size), (1, *self.strides)
+            padding = self.padding if isinstance(self.padding, str) else (0, *self.padding)
+        else:
+            x, window, strides, padding = inputs, self.pool_size, self.strides, self.padding
+        outputs = _pool(x, window, strides, padding, self.reduction)
+        return ops.squeeze(outputs, 1) if self.rank == 1 else outputs
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {"pool_size": self.pool_size, "strides": self.strides, "padding": self.padding}
+        )
+        return config
+
+
+def _pool(x, window, strides, padding, reduction):
+    """Pool x (N, H, W, C) with ``reduction`` "max" or "avg", one spatial axis at a time."""
+    pads, out_sizes, counts = [], [], []
+    for axis, length in enumerate(x.shape[1:-1]):
+        pad = padding if isinstance(padding, str) else padding[axis]
+        before, after = axis_padding(length, window[axis], strides[axis], 1, pad)
+        pads.append((before, after))
+        out = axis_output_length(length, window[axis], strides[axis], 1, pad)
+        out_sizes.append(out)
+        counts.append(_real_cells(length, window[axis], strides[axis], before, out, pad))
+    value = float("-inf") if reduction == "max" else 0.0
+    x = pad_for_windows(x, pads, window, strides, (1, 1), out_sizes, value)
+    combine = ops.maximum if reduction == "max" else ops.add
+    for axis in (1, 0):
+        if window[axis] == 1 and strides[axis] == 1:
+            continue
+        axis_window, axis_strides, axis_out = [1, 1], [1, 1], list(x.shape[1:-1])
+        axis_window[axis], axis_strides[axis] = window[axis], strides[axis]
+        axis_out[axis] = out_sizes[axis]
+        taps = window_taps(x, axis_window, axis_strides, (1, 1), axis_out)
+        x = taps[0]
+        for tap in taps[1:]:
+            x = combine(x, tap)
+    if reduction == "max":
+        return x
+    if padding == "same":
+        divisor = np.outer(counts[0], counts[1])[None, :, :, None]
+        return ops.divide(x, ops.convert_to_tensor(divisor, dtype=x.dtype))
+    return ops.divide(x, ops.cast(window[0] * window[1], x.dtype))
+
+
+def _real_cells(length, window, stride, before, out, padding):
+    """How many input cells (not padding) each output's window covers along one axis."""
+    starts = np.arange(out) * stride - before
+    if padding != "same":
+        return np.full(out, window, dtype="float64")
+    return (np.minimum(starts + window, length) - np.maximum(starts, 0)).astype("float64")
+
+
+class _GlobalPool(keras.layers.Layer):
+    """Shared body of the global poolings: one value per channel over every spatial cell."""
+
+    rank = 2
+    reduction = "max"
+
+    def __init__(self, keepdims=False, **kwargs):
+        super().__init__(**kwargs)
+        self.keepdims = bool(keepdims)
+        self.input_spec = keras.InputSpec(ndim=self.rank + 2)
+
+    def compute_output_shape(self, input_shape):
+        input_shape = tuple(input_shape)
+        if len(input_shape) != self.rank + 2:
+            axes = ", ".join(("batch", *AXIS_NAMES[self.rank], "channels"))
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}' takes inputs of rank {self.rank + 2} "
+                f"({axes}). Expected an input shape with {self.rank + 2} entries. "
+                f"Received: input_shape={input_shape}"
+            )
+        if self.keepdims:
+            return (input_shape[0], *(1,) * self.rank, input_shape[-1])
+        return (input_shape[0], input_shape[-1])
+
+    def build(self, input_shape):
+        self.compute_output_shape(input_shape)
+
+    def call(self, inputs):
+        axes = tuple(range(1, self.rank + 1))
+        if self.reduction == "max":
+            return ops.max(inputs, axis=axes, keepdims=self.keepdims)
+        return ops.mean(inputs, axis=axes, keepdims=self.keepdims)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"keepdims": self.keepdims})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="cnnstudio")
+class MaxPool1D(_Pool):
+    """Max over windows of ``pool_size`` steps; padded cells never win."""
+
+    rank, reduction = 1, "max"
+
+
+@keras.saving.register_keras_serializable(package="cnnstudio")
+class MaxPool2D(_Pool):
+    """Max over ``pool_size`` windows; padded cells never win."""
+
+    rank, reduction = 2, "max"
+
+
+@keras.saving.register_keras_serializable(package="cnnstudio")
+class AvgPool1D(_Pool):
+    """Mean over windows of ``pool_size`` steps ("same": real cells only; int P: zeros count)."""
+
+    rank, reduction = 1, "avg"
+
+
+@keras.saving.register_keras_serializable(package="cnnstudio")
+class AvgPool2D(_Pool):
+    """Mean over ``pool_size`` windows ("same": real cells only; int P: zeros count)."""
+
+    rank, reduction = 2, "avg"
+
+
+@keras.saving.register_keras_serializable(package="cnnstudio")
+class GlobalMaxPool1D(_GlobalPool):
+    """Max over the whole length, per channel."""
+
+    rank, reduction = 1, "max"
+
+
+@keras.saving.register_keras_serializable(package="cnnstudio")
+class GlobalMaxPool2D(_GlobalPool):
+    """Max over height and width, per channel."""
+
+    rank, reduction = 2, "max"
+
+
+@keras.saving.register_keras_serializable(package="cnnstudio")
+class GlobalAvgPool1D(_GlobalPool):
+    """Mean over the whole length, per channel."""
+
+    rank, reduction = 1, "avg"
+
+
+@keras.saving.register_keras_serializable(package="cnnstudio")
+class GlobalAvgPool2D(_GlobalPool):
+    """Mean over height and width, per channel."""
+
+    rank, reduction = 2, "avg"

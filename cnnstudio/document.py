@@ -7,12 +7,15 @@ validates first, then replaces the spec, records an undo snapshot and emits
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from cnnstudio import catalog
+from cnnstudio import catalog, inference
+from cnnstudio.project import Project, load_project, save_project
 from cnnstudio.spec import INPUT, LayerSpec, NetworkSpec, suggest
 
 UNDO_LIMIT = 200
@@ -67,7 +70,7 @@ class _Snapshot:
 class NetworkDocument:
     """The network being edited, its file path, selection and undo history."""
 
-    def __init__(self, spec: NetworkSpec | None = None, path: str | None = None, extras: dict | None = None):
+    def __init__(self, spec: NetworkSpec | None = None, path: str | None = None):
         self.events = DocumentEvents()
         self._spec = (spec or NetworkSpec(input_shape=(28, 28, 1), name="untitled")).copy()
         self._path = path
@@ -75,8 +78,10 @@ class NetworkDocument:
         self._undo: list[_Snapshot] = []
         self._redo: list[_Snapshot] = []
         self._clean = self._spec.to_dict()
-        self.extras: dict = dict(extras or {})
-        """Project fields the document does not edit (training settings...), kept for saving."""
+        self._training_dirty = False
+        self._summary = None
+        self._project = Project(network=self._spec.copy())
+        """The project's other fields (training settings, runs), kept for saving."""
 
     # -- state ---------------------------------------------------------------------------
 
@@ -84,6 +89,13 @@ class NetworkDocument:
     def spec(self) -> NetworkSpec:
         """A copy of the current spec: edit it only through the document's methods."""
         return self._spec.copy()
+
+    @property
+    def summary(self):
+        """Shape inference of the current spec, computed once per change."""
+        if self._summary is None:
+            self._summary = inference.infer(self._spec)
+        return self._summary
 
     @property
     def path(self) -> str | None:
@@ -95,7 +107,7 @@ class NetworkDocument:
 
     @property
     def dirty(self) -> bool:
-        return self._spec.to_dict() != self._clean
+        return self._training_dirty or self._spec.to_dict() != self._clean
 
     @property
     def can_undo(self) -> bool:
@@ -114,7 +126,7 @@ class NetworkDocument:
         return self._redo[-1].label if self._redo else ""
 
     def select(self, name: str | None) -> None:
-        if name is not None and name not in self._names():
+        if name is not None and name != INPUT and name not in self._names():
             raise DocumentError(f'Cannot select layer "{name}": no such layer. Expected one of {self._names()}.')
         if name != self._selected:
             self._selected = name
@@ -293,27 +305,58 @@ class NetworkDocument:
 
     def apply_fix(self, fix) -> None:
         """Apply one of the linter's suggested fixes."""
-        from cnnstudio import inference
-
-        spec = inference.apply_fix(self._spec.copy(), fix)
+        try:
+            spec = inference.apply_fix(self._spec.copy(), fix)
+        except inference.FixError as exc:
+            raise DocumentError(str(exc)) from None
         self._commit(spec, getattr(fix, "label", "Apply fix"))
-        if self._selected not in self._names():
+        if self._selected not in (INPUT, *self._names()):
             self.select(None)
 
     def replace_spec(self, spec: NetworkSpec, label: str = "Replace network") -> None:
         """Swap in a whole network (a preset), undoably."""
         self._commit(spec.copy(), label)
-        if self._selected not in self._names():
+        if self._selected not in (INPUT, *self._names()):
             self.select(None)
 
     # -- files and history -----------------------------------------------------------------
 
-    def reset(self, spec: NetworkSpec, path: str | None = None, extras: dict | None = None) -> None:
+    @property
+    def project(self) -> Project:
+        """The whole project (network, training settings, runs) as it would be saved now."""
+        return Project(network=self._spec.copy(), training=copy.deepcopy(self._project.training),
+                       runs=copy.deepcopy(self._project.runs),
+                       path=Path(self._path) if self._path else None)
+
+    def set_training(self, training: dict) -> None:
+        """Replace the project's training settings (not an undoable network edit)."""
+        was_dirty = self.dirty
+        self._project.training = copy.deepcopy(training)
+        self._training_dirty = True
+        if self.dirty != was_dirty:
+            self.events.dirty.emit(self.dirty)
+
+    def open(self, path: str | os.PathLike) -> None:
+        """Load a project file; a broken file raises ProjectError and leaves the document as it was."""
+        loaded = load_project(path)
+        self.reset(loaded.network, path=os.fspath(path), project=loaded)
+
+    def save(self, path: str | os.PathLike | None = None) -> None:
+        """Write the project atomically to ``path`` (or its own file) and mark it saved."""
+        target = path if path is not None else self._path
+        if target is None:
+            raise DocumentError("The network has no file yet. Expected a path to save it to (use Save As).")
+        save_project(self.project, target)
+        self.mark_saved(target)
+
+    def reset(self, spec: NetworkSpec, path: str | None = None, project: Project | None = None) -> None:
         """Start over on ``spec`` (New, Open): clears the history and marks it saved."""
+        self._summary = None
         self._spec = spec.copy()
         self._undo.clear()
         self._redo.clear()
-        self.extras = dict(extras or {})
+        self._project = project or Project(network=self._spec.copy())
+        self._training_dirty = False
         self._clean = self._spec.to_dict()
         self._set_path(path)
         self._selected = None
@@ -323,6 +366,7 @@ class NetworkDocument:
 
     def mark_saved(self, path: str) -> None:
         self._clean = self._spec.to_dict()
+        self._training_dirty = False
         self._set_path(os.fspath(path))
         self.events.dirty.emit(False)
 
@@ -347,8 +391,9 @@ class NetworkDocument:
 
     def _restore(self, spec: NetworkSpec, label: str) -> None:
         was_dirty = self.dirty
+        self._summary = None
         self._spec = spec
-        if self._selected not in self._names():
+        if self._selected not in (INPUT, *self._names()):
             self._selected = None
             self.events.selected.emit(None)
         self.events.changed.emit(label)
@@ -360,6 +405,7 @@ class NetworkDocument:
         self._undo.append(_Snapshot(label, self._spec))
         del self._undo[:-UNDO_LIMIT]
         self._redo.clear()
+        self._summary = None
         self._spec = spec
         self.events.changed.emit(label)
         if self.dirty != was_dirty:

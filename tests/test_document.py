@@ -179,3 +179,43 @@ def test_replace_and_reset(doc):
 def test_spec_property_is_a_copy(doc):
     doc.spec.layers.clear()
     assert len(doc.spec.layers) == 4
+
+
+def test_save_and_open_round_trip(doc, tmp_path):
+    doc.set_param("conv2d_1", "strides", 2)
+    doc.set_training({"epochs": 3})
+    target = tmp_path / "net.cnnproj.json"
+    doc.save(target)
+    assert not doc.dirty and doc.path == str(target)
+    other = NetworkDocument()
+    other.open(target)
+    assert other.spec.to_dict() == doc.spec.to_dict()
+    assert other.project.training == {"epochs": 3}
+    assert not other.dirty and not other.can_undo
+
+
+def test_open_broken_file_keeps_document(doc, tmp_path):
+    from cnnstudio.project import ProjectError
+
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"format": "cnnstudio-project", "network": {', encoding="utf-8")
+    before = doc.spec.to_dict()
+    with pytest.raises(ProjectError, match="not valid JSON"):
+        doc.open(broken)
+    assert doc.spec.to_dict() == before
+
+
+def test_save_without_path_is_refused(doc):
+    with pytest.raises(DocumentError, match="Save As"):
+        doc.save()
+
+
+def test_summary_follows_edits_and_fix_applies(doc):
+    first = doc.summary.layer("conv2d_1").output_shape
+    assert first == (26, 26, 32)
+    doc.set_param("conv2d_1", "kernel_size", 40)
+    issues = doc.summary.layer("conv2d_1").errors
+    assert issues and issues[0].fixes
+    doc.apply_fix(issues[0].fixes[0])
+    assert doc.summary.layer("conv2d_1").output_shape is not None
+    assert doc.undo_label == issues[0].fixes[0].label

@@ -1,0 +1,326 @@
+"""Pictures for reports and the GUI, with numpy and zlib only.
+
+Pillow is not a dependency, so this module writes and reads PNG files itself (8-bit,
+non-interlaced: what we write and what most tools save), maps values to colours, tiles
+pictures into grids with thin separators and upscales them nearest-neighbour so an 8x8
+kernel is visible. ``load_image`` also reads JPEG, GIF and BMP through TensorFlow's
+decoder when the file is not a PNG this reader understands.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+_COLORMAPS = {
+    # A few anchors of matplotlib's viridis: perceptually ordered, readable in grey print.
+    "viridis": np.array(
+        [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], dtype=np.float64
+    ),
+    "gray": np.array([[0, 0, 0], [255, 255, 255]], dtype=np.float64),
+    # Signed values (kernel weights): blue below zero, white at zero, red above.
+    "diverging": np.array([[33, 102, 172], [247, 247, 247], [178, 24, 43]], dtype=np.float64),
+}
+COLORMAPS = tuple(_COLORMAPS)
+
+
+class ImageError(ValueError):
+    """An image file that cannot be read, or pixels that cannot be written."""
+
+
+def normalize(values: np.ndarray, vmin: float | None = None, vmax: float | None = None) -> np.ndarray:
+    """``values`` scaled to [0, 1] between vmin and vmax (default: their min and max).
+
+    A constant array maps to 0.5, so a dead feature map reads as flat grey, not as noise.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    lo = float(np.min(values)) if vmin is None else float(vmin)
+    hi = float(np.max(values)) if vmax is None else float(vmax)
+    if not np.isfinite(lo) or not np.isfinite(hi) or hi <= lo:
+        return np.full(values.shape, 0.5)
+    return np.clip((values - lo) / (hi - lo), 0.0, 1.0)
+
+
+def colorize(unit: np.ndarray, colormap: str = "viridis") -> np.ndarray:
+    """Values in [0, 1] (any shape) as RGB uint8 with one more axis of size 3."""
+    if colormap not in _COLORMAPS:
+        raise ValueError(
+            f"Unknown colormap. Expected one of {', '.join(COLORMAPS)}. Received: colormap={colormap!r}"
+        )
+    anchors = _COLORMAPS[colormap]
+    unit = np.clip(np.nan_to_num(np.asarray(unit, dtype=np.float64), nan=0.5), 0.0, 1.0)
+    position = unit * (len(anchors) - 1)
+    low = np.minimum(np.floor(position).astype(int), len(anchors) - 2)
+    frac = (position - low)[..., None]
+    rgb = anchors[low] * (1.0 - frac) + anchors[low + 1] * frac
+    return np.round(rgb).astype(np.uint8)
+
+
+def to_uint8(unit: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] as uint8 0..255."""
+    return np.round(np.clip(np.asarray(unit, dtype=np.float64), 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def upscale(pixels: np.ndarray, factor: int) -> np.ndarray:
+    """Each pixel repeated ``factor`` times down and across (nearest neighbour)."""
+    if not isinstance(factor, int) or factor < 1:
+        raise ValueError(f"The upscale factor must be a positive integer. Received: factor={factor!r}")
+    return np.repeat(np.repeat(pixels, factor, axis=0), factor, axis=1)
+
+
+def grid(
+    tiles: list[np.ndarray] | np.ndarray,
+    columns: int | None = None,
+    scale: int = 1,
+    gap: int = 1,
+    background: tuple[int, int, int] = (40, 40, 40),
+) -> np.ndarray:
+    """RGB uint8 tiles of one size laid out row by row, ``gap`` pixels apart, upscaled first.
+
+    ``columns`` defaults to a near-square layout. Returns an (H, W, 3) uint8 picture.
+    """
+    tiles = [np.asarray(t) for t in tiles]
+    if not tiles:
+        raise ValueError("A grid needs at least one tile. Received: tiles=[]")
+    tiles = [_as_rgb(t) for t in tiles]
+    shape = tiles[0].shape
+    if any(t.shape != shape for t in tiles):
+        raise ValueError(
+            "Grid tiles must all have the same size. Expected every tile shaped "
+            f"{shape}. Received: shapes={sorted({t.shape for t in tiles})}"
+        )
+    count = len(tiles)
+    columns = columns or int(np.ceil(np.sqrt(count)))
+    rows = int(np.ceil(count / columns))
+    th, tw = shape[0] * scale, shape[1] * scale
+    out = np.empty((rows * th + (rows + 1) * gap, columns * tw + (columns + 1) * gap, 3), np.uint8)
+    out[:] = background
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, columns)
+        top, left = gap + r * (th + gap), gap + c * (tw + gap)
+        out[top : top + th, left : left + tw] = upscale(tile, scale)
+    return out
+
+
+def stack(pictures: list[np.ndarray], gap: int = 4, background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
+    """RGB pictures of any widths stacked top to bottom, left-aligned, ``gap`` pixels apart."""
+    if not pictures:
+        raise ValueError("Nothing to stack. Expected at least one picture. Received: pictures=[]")
+    pictures = [_as_rgb(p) for p in pictures]
+    width = max(p.shape[1] for p in pictures)
+    height = sum(p.shape[0] for p in pictures) + gap * (len(pictures) - 1)
+    out = np.empty((height, width, 3), np.uint8)
+    out[:] = background
+    top = 0
+    for p in pictures:
+        out[top : top + p.shape[0], : p.shape[1]] = p
+        top += p.shape[0] + gap
+    return out
+
+
+def _as_rgb(pixels: np.ndarray) -> np.ndarray:
+    if pixels.dtype != np.uint8:
+        raise ValueError(f"Expected uint8 pixels (use to_uint8 or colorize). Received: dtype={pixels.dtype}")
+    if pixels.ndim == 2:
+        return np.repeat(pixels[..., None], 3, axis=2)
+    if pixels.ndim == 3 and pixels.shape[2] == 3:
+        return pixels
+    raise ValueError(f"Expected an (H, W) or (H, W, 3) picture. Received: shape={pixels.shape}")
+
+
+def encode_png(pixels: np.ndarray) -> bytes:
+    """PNG bytes for uint8 pixels shaped (H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA."""
+    pixels = np.asarray(pixels)
+    if pixels.dtype != np.uint8:
+        raise ImageError(f"PNG pixels must be uint8 (use to_uint8 or colorize). Received: dtype={pixels.dtype}")
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    if pixels.ndim != 3 or pixels.shape[2] not in (1, 3, 4) or 0 in pixels.shape:
+        raise ImageError(
+            f"Expected pixels shaped (H, W), (H, W, 3) or (H, W, 4), none empty. Received: shape={pixels.shape}"
+        )
+    height, width, channels = pixels.shape
+    color_type = {1: 0, 3: 2, 4: 6}[channels]
+    # Filter type 0 (none) on every row: simple, and zlib does well on flat upscaled tiles.
+    raw = np.concatenate([np.zeros((height, 1), np.uint8), pixels.reshape(height, -1)], axis=1)
+    header = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
+    return (
+        PNG_SIGNATURE
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(raw.tobytes(), 6))
+        + _chunk(b"IEND", b"")
+    )
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def write_png(path: str | os.PathLike, pixels: np.ndarray) -> Path:
+    """Write ``pixels`` as a PNG atomically (temp file beside it, then rename); returns the path."""
+    path = Path(path)
+    write_atomic(path, encode_png(pixels))
+    return path
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """``data`` written to a temp file in ``path``'s folder, then renamed over ``path``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    """uint8 pixels (H, W, C) of an 8-bit non-interlaced PNG (grey, grey+alpha, RGB, RGBA, palette)."""
+    if not data.startswith(PNG_SIGNATURE):
+        raise ImageError("Not a PNG file: the 8-byte PNG signature is missing.")
+    pos, idat, header, palette = len(PNG_SIGNATURE), [], None, None
+    while pos + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
+        if zlib.crc32(kind + body) & 0xFFFFFFFF != crc:
+            raise ImageError(f"Corrupt PNG: the CRC of chunk {kind.decode('latin-1')} does not match.")
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"PLTE":
+            palette = np.frombuffer(body, np.uint8).reshape(-1, 3)
+        elif kind == b"IDAT":
+            idat.append(body)
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    if header is None:
+        raise ImageError("Corrupt PNG: no IHDR chunk.")
+    width, height, depth, color_type, _, _, interlace = header
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(color_type)
+    if depth != 8 or interlace != 0 or channels is None:
+        raise ImageError(
+            "Unsupported PNG. Expected 8 bits per sample, not interlaced. "
+            f"Received: bit_depth={depth}, interlace={interlace}, color_type={color_type}"
+        )
+    raw = np.frombuffer(zlib.decompress(b"".join(idat)), np.uint8)
+    stride = width * channels
+    rows = raw.reshape(height, stride + 1)
+    out = np.zeros((height, stride), np.uint8)
+    previous = np.zeros(stride, np.int32)
+    for y in range(height):
+        out[y] = _unfilter(int(rows[y, 0]), rows[y, 1:].astype(np.int32), previous, channels)
+        previous = out[y].astype(np.int32)
+    pixels = out.reshape(height, width, channels)
+    if color_type == 3:
+        if palette is None:
+            raise ImageError("Corrupt PNG: a palette image without a PLTE chunk.")
+        pixels = palette[pixels[..., 0]]
+    return pixels
+
+
+def _unfilter(kind: int, row: np.ndarray, up: np.ndarray, bpp: int) -> np.ndarray:
+    if kind == 0:
+        return row.astype(np.uint8)
+    if kind == 2:
+        return ((row + up) & 0xFF).astype(np.uint8)
+    out = np.zeros_like(row)
+    for i in range(len(row)):
+        left = out[i - bpp] if i >= bpp else 0
+        upper_left = up[i - bpp] if i >= bpp else 0
+        if kind == 1:
+            predictor = left
+        elif kind == 3:
+            predictor = (left + up[i]) // 2
+        elif kind == 4:
+            p = left + up[i] - upper_left
+            pa, pb, pc = abs(p - left), abs(p - up[i]), abs(p - upper_left)
+            predictor = left if pa <= pb and pa <= pc else (up[i] if pb <= pc else upper_left)
+        else:
+            raise ImageError(f"Corrupt PNG: unknown row filter {kind}.")
+        out[i] = (row[i] + predictor) & 0xFF
+    return out.astype(np.uint8)
+
+
+def read_png(path: str | os.PathLike) -> np.ndarray:
+    """uint8 pixels (H, W, C) of a PNG file."""
+    return decode_png(Path(path).read_bytes())
+
+
+def load_image(
+    path: str | os.PathLike, size: tuple[int, int] | None = None, channels: int | None = None
+) -> np.ndarray:
+    """An image file as float32 (H, W, C) in [0, 1], optionally resized and converted.
+
+    ``size`` is (height, width), resized bilinearly; ``channels`` 1 averages RGB to grey,
+    3 repeats grey to RGB; alpha is dropped. This is how the GUI and the CLI feed a picture
+    of one's own to a network whose input is ``(height, width, channels)``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"No image file at {str(path)!r}. Expected a PNG, JPEG, GIF or BMP file.")
+    data = path.read_bytes()
+    try:
+        pixels = decode_png(data)
+    except ImageError:
+        pixels = _decode_with_tensorflow(data, path)
+    if pixels.shape[2] in (2, 4):
+        pixels = pixels[..., :-1]
+    image = pixels.astype(np.float32) / 255.0
+    if channels is not None:
+        image = convert_channels(image, channels)
+    if size is not None:
+        image = resize(image, size)
+    return image
+
+
+def _decode_with_tensorflow(data: bytes, path: Path) -> np.ndarray:
+    import tensorflow as tf
+
+    try:
+        decoded = tf.io.decode_image(data, expand_animations=False)
+    except (tf.errors.InvalidArgumentError, ValueError) as exc:
+        raise ImageError(f"Cannot read {str(path)!r} as an image. Expected a PNG, JPEG, GIF or BMP file.") from exc
+    return np.asarray(decoded, dtype=np.uint8)
+
+
+def convert_channels(image: np.ndarray, channels: int) -> np.ndarray:
+    """(H, W, C) to (H, W, channels): grey <-> RGB."""
+    have = image.shape[2]
+    if have == channels:
+        return image
+    if channels == 1 and have == 3:
+        return image.mean(axis=2, keepdims=True).astype(image.dtype)
+    if channels == 3 and have == 1:
+        return np.repeat(image, 3, axis=2)
+    raise ImageError(f"Cannot convert a {have}-channel image. Expected 1 or 3 channels. Received: channels={channels}")
+
+
+def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W, C) resized to ``size`` = (height, width) bilinearly, pixel centres aligned."""
+    height, width = (int(v) for v in size)
+    if height < 1 or width < 1:
+        raise ValueError(f"Expected a positive (height, width). Received: size={size!r}")
+    image = np.asarray(image, dtype=np.float32)
+    if image.shape[:2] == (height, width):
+        return image
+
+    def coords(n_out: int, n_in: int):
+        x = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+        lo = np.floor(x).astype(int)
+        hi = np.minimum(lo + 1, n_in - 1)
+        return lo, hi, (x - lo).astype(np.float32)
+
+    y0, y1, fy = coords(height, image.shape[0])
+    x0, x1, fx = coords(width, image.shape[1])
+    top = image[y0][:, x0] * (1 - fx)[None, :, None] + image[y0][:, x1] * fx[None, :, None]
+    bottom = image[y1][:, x0] * (1 - fx)[None, :, None] + image[y1][:, x1] * fx[None, :, None]
+    return (top * (1 - fy)[:, None, None] + bottom * fy[:, None, None]).astype(np.float32)

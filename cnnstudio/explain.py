@@ -320,7 +320,7 @@ def _explain(kind, x, kernel, window, strides, padding, dilation_rate) -> Explan
         pads.append((before, after))
         out_shape.append(out_len)
         formulas.append(arithmetic.axis_formula(*args))
-        unused = x.shape[axis] + before + after - ((out_len - 1) * strides[axis] + effective)
+        unused = before + x.shape[axis] - ((out_len - 1) * strides[axis] + effective)
         if unused > 0:
             warnings.append(
                 f"{what} {window[axis]} with stride {strides[axis]} on {size_name} {x.shape[axis]} "
@@ -337,6 +337,7 @@ def _explain(kind, x, kernel, window, strides, padding, dilation_rate) -> Explan
             f"layers.arithmetic predicts {out_shape}; the explainer cannot line them up."
         )
 
+    counts_padding = kind == "avg" and not isinstance(paddings[0], str)
     windows, read = [], np.zeros(x.shape, dtype=bool)
     for out_index in itertools.product(*(range(n) for n in out_shape)):
         taps = []
@@ -353,7 +354,7 @@ def _explain(kind, x, kernel, window, strides, padding, dilation_rate) -> Explan
                 value=float(x[inside]) if in_input else 0.0,
                 weight=float(kernel[k_index]) if kernel is not None else None,
             ))
-        expected, equation = _window_value(kind, out_index, taps)
+        expected, equation = _window_value(kind, out_index, taps, counts_padding)
         got = float(output[out_index])
         if not math.isclose(got, expected, rel_tol=1e-4, abs_tol=1e-4):
             raise RuntimeError(
@@ -384,17 +385,19 @@ def _index_text(index: tuple[int, ...]) -> str:
     return f"out[{','.join(str(i) for i in index)}]"
 
 
-def _window_value(kind: str, out_index: tuple[int, ...], taps: list[Tap]) -> tuple[float, str]:
+def _window_value(kind: str, out_index: tuple[int, ...], taps: list[Tap],
+                  counts_padding: bool) -> tuple[float, str]:
     """The numpy value of one window and its written-out computation (before "= result").
 
-    Pooling ignores padded cells, as Keras does: max never picks them, the mean does not count them.
+    As in ``layers.pooling``: max pooling never picks a padded cell; average pooling leaves
+    them out with "same" (as Keras) but counts their zeros with an explicit P (as PyTorch).
     """
     name = _index_text(out_index)
     if kind == "conv":
         value = sum(t.value * t.weight for t in taps)
         terms = " + ".join(f"{format_number(t.value)}*{format_number(t.weight)}" for t in taps)
         return value, f"{name} = {terms}"
-    values = [t.value for t in taps if not t.is_padding]
+    values = [t.value for t in taps if counts_padding or not t.is_padding]
     listed = ", ".join(format_number(v) for v in values)
     if kind == "max":
         return max(values), f"{name} = max({listed})"

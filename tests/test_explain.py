@@ -166,3 +166,36 @@ def test_operation_for_layer():
     assert explain.operation_for_layer("Conv1D") == "conv1d"
     with pytest.raises(ExplainError, match="convolution and pooling layers only"):
         explain.operation_for_layer("Dense")
+
+
+def test_max_pooling_2d():
+    e = explain.explain_pool(explain.parse_values("1,3,2,4;5,6,1,2;7,2,3,0;1,2,9,4", 2), 2)
+    assert e.output.tolist() == [[6, 4], [7, 9]]
+    assert e.windows[0].equation == "out[0,0] = max(1, 3, 5, 6) = 6"
+    assert e.kernel is None and e.strides == (2, 2)
+
+
+def test_max_pooling_never_picks_padding():
+    e = explain.explain_pool([-1, -2, -3], 2, padding=1)
+    assert e.output.tolist() == [-1, -2]
+    assert e.windows[0].equation == "out[0] = max(-1) = -1"
+
+
+def test_average_pooling_same_skips_padding_but_explicit_padding_counts_zeros():
+    same = explain.explain_pool([1, 2, 3, 4, 5], 2, padding="same", mode="avg")
+    assert same.output.tolist() == [1.5, 3.5, 5]
+    assert same.windows[2].equation == "out[2] = (5) / 1 = 5"
+    explicit = explain.explain_pool([1, 2, 3, 4, 5], 2, padding=1, mode="avg")
+    assert explicit.output.tolist() == [0.5, 2.5, 4.5]
+    assert explicit.warnings == ()
+
+
+def test_pool_stride_leaves_the_last_position_unused():
+    e = explain.explain("maxpool1d", [1, 3, 2, 4, 5], pool_size=2)
+    assert e.warnings == ("pool 2 with stride 2 on length 5 leaves 1 position unused",)
+    assert e.unused.tolist() == [False, False, False, False, True]
+
+
+def test_pool_padding_as_wide_as_the_window_is_refused():
+    with pytest.raises(ExplainError, match=r"Expected padding < pool_size \(2\)"):
+        explain.explain_pool([1, 2, 3], 2, padding=2)

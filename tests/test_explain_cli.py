@@ -69,3 +69,24 @@ def test_bad_input_exits_2_with_a_message(capsys, args, message):
     assert message in captured.err
     assert "Traceback" not in captured.err
     assert captured.out == ""
+
+
+def test_maxpool2d(capsys):
+    grid = "1,3,2,4;5,6,1,2;7,2,3,0;1,2,9,4"
+    assert main(["explain", "maxpool2d", "--input", grid, "--pool-size", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "out[1,1] = max(3, 0, 9, 4) = 9" in out
+    assert "output: 6, 4; 7, 9" in out
+
+
+def test_avgpool1d_with_stride_json(capsys):
+    args = ["explain", "avgpool1d", "--input", "1,2,3,4", "--pool-size", "2", "--stride", "1", "--json"]
+    assert main(args) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["output"] == [1.5, 2.5, 3.5]
+    assert data["windows"][0]["equation"] == "out[0] = (1 + 2) / 2 = 1.5"
+
+
+def test_maxpool1d_refuses_dilation(capsys):
+    assert main(["explain", "maxpool1d", "--input", "1,2", "--dilation", "2"]) == 2
+    assert "Pooling windows are not dilated" in capsys.readouterr().err

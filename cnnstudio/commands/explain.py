@@ -122,7 +122,7 @@ def _print_text(e) -> None:
         f"input {'x'.join(map(str, e.input.shape))}",
         f"{what} {'x'.join(map(str, e.window_shape))}",
         f"stride {'x'.join(map(str, e.strides))}",
-        f"padding {', '.join(f'{b}+{a}' for b, a in e.padding)} zeros",
+        f"padding {', '.join(f'{b}+{a}' for b, a in e.padding)}",
     ]
     if e.kind == "conv":
         settings.append(f"dilation {'x'.join(map(str, e.dilation))}")

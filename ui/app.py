@@ -1,0 +1,63 @@
+"""Starting the studio: the QApplication, the window on a preset or file, or a screenshot.
+
+Nothing here imports TensorFlow or Keras, so the window shows in about a second.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from PySide6.QtWidgets import QApplication
+
+from cnnstudio import presets
+from cnnstudio.document import DocumentError
+from ui.qt_main_window import DEFAULT_PRESET, QtMainWindow
+
+SCREENSHOT_SIZE = (1400, 900)
+
+
+def run(target: str | None = None, screenshot: str | None = None, select: str | None = None) -> int:
+    """Open the window on ``target`` (a preset name or a project file); 2 if it cannot be opened.
+
+    With ``screenshot``, render the window at 1400x900, save it as PNG and return.
+    """
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("cnnstudio")
+    app.setOrganizationName("CNN Studio")
+    window = QtMainWindow()
+    if target is None:
+        if screenshot or not window.offer_recovery():
+            window.open_preset(DEFAULT_PRESET, confirm=False)
+    elif target in presets.PRESETS:
+        window.open_preset(target, confirm=False)
+    elif os.path.exists(target):
+        if not window.open_file(target, confirm=False):
+            return 2
+    else:
+        print(f"cnnstudio gui: {target!r} is neither a preset ({', '.join(presets.names())}) nor an existing "
+              "project file.", file=sys.stderr)
+        return 2
+    if select:
+        try:
+            window.document.select(select)
+        except DocumentError as exc:
+            print(f"cnnstudio gui: {exc}", file=sys.stderr)
+            return 2
+    if screenshot:
+        window.resize(*SCREENSHOT_SIZE)
+        window.show()
+        app.processEvents()
+        window.canvas.centerOn(window.canvas.nodes["input"])
+        app.processEvents()
+        image = window.grab()
+        Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
+        if not image.save(str(screenshot)):
+            print(f"cnnstudio gui: cannot write {screenshot}", file=sys.stderr)
+            return 1
+        window.autosaver.discard()
+        window.close()
+        return 0
+    window.show()
+    return app.exec()

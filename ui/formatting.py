@@ -1,0 +1,71 @@
+"""How shapes, counts, hyperparameters and issues read in the window (pure text, no Qt)."""
+
+from __future__ import annotations
+
+from cnnstudio import catalog
+from cnnstudio.spec import LayerSpec
+
+_KEY_PARAMS = ("filters", "units", "kernel_size", "pool_size", "strides", "padding", "dilation_rate",
+               "rate", "activation")
+_LABELS = {"filters": "{} filters", "units": "{} units", "kernel_size": "{}", "pool_size": "{}",
+           "strides": "stride {}", "padding": "{}", "dilation_rate": "dilation {}", "rate": "rate {}",
+           "activation": "{}"}
+
+
+def format_shape(shape) -> str:
+    """``(28, 28, 32)`` reads ``28×28×32``; an unknown shape reads ``?``."""
+    if shape is None:
+        return "?"
+    return "×".join("?" if v is None else str(v) for v in shape)
+
+
+def format_count(n: int | None) -> str:
+    """12345 reads ``12,345``; millions and billions get a suffix: ``1.2M``."""
+    if n is None:
+        return "?"
+    if n >= 10_000_000_000:
+        return f"{n / 1e9:.1f}G"
+    if n >= 10_000_000:
+        return f"{n / 1e6:.1f}M"
+    return f"{n:,}"
+
+
+def format_value(value) -> str:
+    """A hyperparameter as typed in the property panel: ``3``, ``3,3``, ``same`` or empty."""
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def key_params(layer: LayerSpec) -> list[str]:
+    """The few hyperparameters worth reading on a node, e.g. ``32 filters``, ``3×3``, ``stride 2``."""
+    layer_type = catalog.get(layer.type)
+    rank = layer_type.rank or 1
+    out = []
+    for param in layer_type.params:
+        if param.name not in _KEY_PARAMS:
+            continue
+        value = layer.param(param.name)
+        if param.name == "strides" and value in (None, 1, [1] * rank):
+            continue
+        if param.name == "dilation_rate" and value in (1, [1] * rank):
+            continue
+        if param.name == "activation" and value == "linear":
+            continue
+        if param.name in ("kernel_size", "pool_size"):
+            value = "×".join(str(v) for v in (value if isinstance(value, list) else [value] * rank))
+        elif param.name == "padding" and isinstance(value, int | list):
+            value = f"pad {format_value(value)}"
+        out.append(_LABELS[param.name].format(format_value(value)))
+    return out
+
+
+def issues_for(summary, name: str) -> list:
+    """The errors, then the warnings, the engine reports on layer ``name``."""
+    try:
+        info = summary.layer(name)
+    except KeyError:
+        return [i for i in summary.issues if i.layer == name]
+    return [*info.errors, *info.warnings]

@@ -123,10 +123,7 @@ def _check_input_rank(input_shape, rank, layer_name, what):
 
 
 def _spatial_rank(input_shape, window, layer_name) -> int:
-    if _is_int(window):
-        rank = len(tuple(input_shape)) - 2
-    else:
-        rank = len(tuple(window))
+    rank = len(tuple(input_shape)) - 2 if _is_int(window) else len(tuple(window))
     if rank not in AXIS_NAMES:
         raise ValueError(
             f"{layer_name}: only 1D and 2D windows exist here. Expected inputs of rank 3 or 4. "

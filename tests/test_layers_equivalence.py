@@ -1,0 +1,270 @@
+"""Our layers against ``keras.layers``: outputs and gradients (input and weights) match.
+
+Hypothesis sweeps batch, sizes from 1 up, channels, kernels, strides (also larger than the
+kernel), dilations and every padding form. Explicit padding P is checked against padding
+the input by hand and using "valid"; Keras refuses a stride together with a dilation, so
+those cases are checked against the stride-1 dilated convolution, subsampled.
+"""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import layers
+
+SWEEP = settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+RTOL = 1e-5
+
+
+def _assert_close(ours, reference):
+    reference = np.asarray(reference)
+    atol = 1e-5 * max(1.0, float(np.abs(reference).max(initial=0.0)))
+    np.testing.assert_allclose(np.asarray(ours), reference, rtol=RTOL, atol=atol)
+
+
+def _forward_and_gradients(forward, x, variables, seed):
+    """The output and d(sum(output * r))/d(x, *variables) for a fixed random r."""
+    x = tf.convert_to_tensor(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = forward(x)
+        r = np.random.default_rng(seed).normal(size=out.shape).astype("float32")
+        loss = tf.reduce_sum(out * r)
+    grads = tape.gradient(loss, [x, *variables])
+    return out.numpy(), [g.numpy() for g in grads]
+
+
+def _same_pads(length, kernel, stride, dilation):
+    """TensorFlow's "same" zeros (before, after), computed here independently of the layers."""
+    out = -(-length // stride)
+    total = max((out - 1) * stride + dilation * (kernel - 1) + 1 - length, 0)
+    return total // 2, total - total // 2
+
+
+@st.composite
+def conv_cases(draw, rank):
+    lengths = tuple(draw(st.integers(1, 9)) for _ in range(rank))
+    return {
+        "batch": draw(st.integers(1, 3)),
+        "lengths": lengths,
+        "channels": draw(st.integers(1, 4)),
+        "filters": draw(st.integers(1, 4)),
+        "kernel": tuple(draw(st.integers(1, 4)) for _ in range(rank)),
+        "strides": tuple(draw(st.integers(1, 4)) for _ in range(rank)),
+        "dilation": tuple(draw(st.integers(1, 3)) for _ in range(rank)),
+        "padding": draw(st.one_of(st.sampled_from(["valid", "same"]), st.integers(0, 3))),
+        "use_bias": draw(st.booleans()),
+        "seed": draw(st.integers(0, 2**16)),
+    }
+
+
+def _fits(case):
+    if case["padding"] == "same":
+        return True
+    pad = 0 if case["padding"] == "valid" else case["padding"]
+    return all(
+        d * (k - 1) + 1 <= n + 2 * pad
+        for n, k, d in zip(case["lengths"], case["kernel"], case["dilation"], strict=True)
+    )
+
+
+def _check_conv(case, rank):
+    ours_class = layers.Conv1D if rank == 1 else layers.Conv2D
+    keras_class = keras.layers.Conv1D if rank == 1 else keras.layers.Conv2D
+    rng = np.random.default_rng(case["seed"])
+    shape = (case["batch"], *case["lengths"], case["channels"])
+    x = rng.normal(size=shape).astype("float32")
+    ours = ours_class(
+        case["filters"], case["kernel"], strides=case["strides"], padding=case["padding"],
+        dilation_rate=case["dilation"], use_bias=case["use_bias"],
+        bias_initializer="random_normal",
+    )
+    if not _fits(case):
+        with pytest.raises(ValueError, match="dilated kernel of extent .* exceeds the padded input"):
+            ours.build(shape)
+        return
+    strided_dilation = any(s > 1 for s in case["strides"]) and any(
+        d > 1 for d in case["dilation"]
+    )
+    if isinstance(case["padding"], str) and not strided_dilation:
+        reference = keras_class(
+            case["filters"], case["kernel"], strides=case["strides"], padding=case["padding"],
+            dilation_rate=case["dilation"], use_bias=case["use_bias"],
+        )
+        pads = None
+    else:
+        reference = keras_class(
+            case["filters"], case["kernel"],
+            strides=1 if strided_dilation else case["strides"],
+            padding="valid", dilation_rate=case["dilation"], use_bias=case["use_bias"],
+        )
+        explicit = 0 if case["padding"] == "valid" else case["padding"]
+        pads = [
+            _same_pads(n, k, s, d) if case["padding"] == "same" else (explicit, explicit)
+            for n, k, s, d in zip(
+                case["lengths"], case["kernel"], case["strides"], case["dilation"], strict=True
+            )
+        ]
+    ours.build(shape)
+    if pads is None:
+        reference.build(shape)
+    else:
+        padded = [n + b + a for n, (b, a) in zip(case["lengths"], pads, strict=True)]
+        reference.build((case["batch"], *padded, case["channels"]))
+    reference.set_weights(ours.get_weights())
+
+    def reference_forward(t):
+        if pads is not None:
+            t = tf.pad(t, [(0, 0), *pads, (0, 0)])
+        out = reference(t)
+        if strided_dilation:
+            index = (slice(None), *(slice(None, None, s) for s in case["strides"]), slice(None))
+            out = out[index]
+        return out
+
+    expected, expected_grads = _forward_and_gradients(
+        reference_forward, x, reference.trainable_variables, case["seed"]
+    )
+    got, got_grads = _forward_and_gradients(ours, x, ours.trainable_variables, case["seed"])
+    assert got.shape == ours.compute_output_shape(shape)
+    _assert_close(got, expected)
+    for g, e in zip(got_grads, expected_grads, strict=True):
+        _assert_close(g, e)
+
+
+@SWEEP
+@given(conv_cases(rank=2))
+def test_conv2d_matches_keras_forward_and_gradients(case):
+    _check_conv(case, rank=2)
+
+
+@SWEEP
+@given(conv_cases(rank=1))
+def test_conv1d_matches_keras_forward_and_gradients(case):
+    _check_conv(case, rank=1)
+
+
+@pytest.mark.parametrize(
+    ("lengths", "kernel", "strides", "dilation", "padding"),
+    [
+        ((7, 7), (7, 7), (1, 1), (1, 1), "valid"),  # kernel == input
+        ((6, 5), (3, 3), (2, 2), (1, 1), "same"),  # even and odd sizes
+        ((8, 8), (3, 3), (2, 2), (2, 2), "same"),  # dilation with stride
+        ((9, 9), (2, 2), (5, 5), (1, 1), 1),  # stride larger than the kernel
+        ((1, 1), (1, 1), (1, 1), (1, 1), "valid"),  # single pixel
+        ((5, 5), (1, 1), (1, 1), (1, 1), "valid"),  # 1x1 convolution as a matmul
+        ((7, 7), (3, 3), (1, 1), (1, 1), 2),  # padding larger than half the kernel
+    ],
+)
+def test_conv2d_fixed_edge_cases_match(lengths, kernel, strides, dilation, padding):
+    case = {
+        "batch": 2, "lengths": lengths, "channels": 3, "filters": 2, "kernel": kernel,
+        "strides": strides, "dilation": dilation, "padding": padding, "use_bias": True,
+        "seed": 7,
+    }
+    _check_conv(case, rank=2)
+
+
+@st.composite
+def pool_cases(draw, rank):
+    pool = tuple(draw(st.integers(1, 4)) for _ in range(rank))
+    return {
+        "batch": draw(st.integers(1, 3)),
+        "lengths": tuple(draw(st.integers(1, 9)) for _ in range(rank)),
+        "channels": draw(st.integers(1, 3)),
+        "pool": pool,
+        "strides": draw(st.one_of(st.none(), st.tuples(*[st.integers(1, 5)] * rank))),
+        "padding": draw(
+            st.one_of(st.sampled_from(["valid", "same"]), st.integers(0, min(pool) - 1))
+        ),
+        "seed": draw(st.integers(0, 2**16)),
+    }
+
+
+POOLS = {
+    ("max", 1): (layers.MaxPool1D, keras.layers.MaxPooling1D),
+    ("max", 2): (layers.MaxPool2D, keras.layers.MaxPooling2D),
+    ("avg", 1): (layers.AvgPool1D, keras.layers.AveragePooling1D),
+    ("avg", 2): (layers.AvgPool2D, keras.layers.AveragePooling2D),
+}
+
+
+def _check_pool(case, kind, rank):
+    ours_class, keras_class = POOLS[(kind, rank)]
+    shape = (case["batch"], *case["lengths"], case["channels"])
+    x = np.random.default_rng(case["seed"]).normal(size=shape).astype("float32")
+    ours = ours_class(case["pool"], strides=case["strides"], padding=case["padding"])
+    pad = case["padding"]
+    if pad != "same" and any(
+        p > n + 2 * (0 if pad == "valid" else pad)
+        for p, n in zip(case["pool"], case["lengths"], strict=True)
+    ):
+        with pytest.raises(ValueError, match="pool window of .* exceeds the padded input"):
+            ours.build(shape)
+        return
+    explicit = not isinstance(pad, str)
+    reference = keras_class(
+        case["pool"], strides=case["strides"], padding="valid" if explicit else pad
+    )
+    fill = float("-inf") if kind == "max" else 0.0
+
+    def reference_forward(t):
+        if explicit:
+            t = tf.pad(t, [(0, 0), *[(pad, pad)] * rank, (0, 0)], constant_values=fill)
+        return reference(t)
+
+    expected, (expected_grad,) = _forward_and_gradients(reference_forward, x, [], case["seed"])
+    got, (got_grad,) = _forward_and_gradients(ours, x, [], case["seed"])
+    assert got.shape == ours.compute_output_shape(shape)
+    assert np.isfinite(got).all()
+    _assert_close(got, expected)
+    _assert_close(got_grad, expected_grad)
+
+
+@SWEEP
+@given(pool_cases(rank=2), st.sampled_from(["max", "avg"]))
+def test_pool2d_matches_keras_forward_and_gradients(case, kind):
+    _check_pool(case, kind, rank=2)
+
+
+@SWEEP
+@given(pool_cases(rank=1), st.sampled_from(["max", "avg"]))
+def test_pool1d_matches_keras_forward_and_gradients(case, kind):
+    _check_pool(case, kind, rank=1)
+
+
+def test_max_pool_explicit_padding_never_lets_padding_win():
+    x = -np.ones((1, 3, 3, 1), dtype="float32")
+    out = layers.MaxPool2D(2, strides=1, padding=1)(x)
+    np.testing.assert_array_equal(np.asarray(out), -np.ones((1, 4, 4, 1)))
+
+
+def test_avg_pool_explicit_padding_counts_the_zeros():
+    x = np.ones((1, 2, 2, 1), dtype="float32")
+    out = np.asarray(layers.AvgPool2D(2, strides=1, padding=1)(x))[0, :, :, 0]
+    np.testing.assert_allclose(out, [[0.25, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 0.25]])
+
+
+@pytest.mark.parametrize(
+    ("ours_class", "keras_class", "shape"),
+    [
+        (layers.GlobalAvgPool1D, keras.layers.GlobalAveragePooling1D, (2, 5, 3)),
+        (layers.GlobalMaxPool1D, keras.layers.GlobalMaxPooling1D, (2, 5, 3)),
+        (layers.GlobalAvgPool2D, keras.layers.GlobalAveragePooling2D, (2, 4, 3, 3)),
+        (layers.GlobalMaxPool2D, keras.layers.GlobalMaxPooling2D, (3, 1, 6, 2)),
+    ],
+)
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_global_pools_match_keras(ours_class, keras_class, shape, keepdims):
+    x = np.random.default_rng(3).normal(size=shape).astype("float32")
+    ours, reference = ours_class(keepdims=keepdims), keras_class(keepdims=keepdims)
+    expected, (expected_grad,) = _forward_and_gradients(reference, x, [], 3)
+    got, (got_grad,) = _forward_and_gradients(ours, x, [], 3)
+    assert got.shape == ours.compute_output_shape(shape)
+    _assert_close(got, expected)
+    _assert_close(got_grad, expected_grad)

@@ -625,6 +625,8 @@ def infer(spec: NetworkSpec, num_classes: int | None = None,
             info.padded_extent = srcs[0].padded_extent
         shape = _RULES[lt.name](info, lt, layer, srcs, cfg)
         if shape is None:
+            info.receptive_field = info.jump = info.padded_extent = ()
+            info.formulas = []
             continue
         info.output_shape = shape
         info.params = info.trainable_params + info.non_trainable_params

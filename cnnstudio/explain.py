@@ -228,7 +228,7 @@ def _axis_paddings(padding: Any, rank: int) -> tuple[Any, ...]:
 def _axis_name(rank: int, axis: int) -> tuple[str, str]:
     """The axis' size name and its unit: ("width", "column")."""
     if rank == 1:
-        return "length", "position"
+        return "length", "step"
     return ("height", "row") if axis == 0 else ("width", "column")
 
 
@@ -320,11 +320,12 @@ def _explain(kind, x, kernel, window, strides, padding, dilation_rate) -> Explan
         pads.append((before, after))
         out_shape.append(out_len)
         formulas.append(arithmetic.axis_formula(*args))
+        # as cnnstudio.inference counts it: real cells after the last window (trailing zeros lose nothing)
         unused = before + x.shape[axis] - ((out_len - 1) * strides[axis] + effective)
         if unused > 0:
             warnings.append(
-                f"{what} {window[axis]} with stride {strides[axis]} on {size_name} {x.shape[axis]} "
-                f"leaves {unused} {unit}{'s' if unused > 1 else ''} unused"
+                f"{what.capitalize()} {effective} with stride {strides[axis]} on {size_name} "
+                f"{x.shape[axis] + before + after} leaves {unused} {unit}{'s' if unused > 1 else ''} unused"
             )
 
     try:

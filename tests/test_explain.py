@@ -37,8 +37,8 @@ def test_7x7_kernel_3_stride_3_warns_and_marks_the_unused_column():
     e = explain.explain_conv(x, np.ones((3, 3)), strides=3)
     assert e.output.shape == (2, 2)
     assert e.formulas[1] == "floor((7 - 3) / 3) + 1 = 2"
-    assert "kernel 3 with stride 3 on width 7 leaves 1 column unused" in e.warnings
-    assert "kernel 3 with stride 3 on height 7 leaves 1 row unused" in e.warnings
+    assert "Kernel 3 with stride 3 on width 7 leaves 1 column unused" in e.warnings
+    assert "Kernel 3 with stride 3 on height 7 leaves 1 row unused" in e.warnings
     assert e.unused[:, 6].all() and e.unused[6, :].all()
     assert not e.unused[:6, :6].any()
 
@@ -192,10 +192,39 @@ def test_average_pooling_same_skips_padding_but_explicit_padding_counts_zeros():
 
 def test_pool_stride_leaves_the_last_position_unused():
     e = explain.explain("maxpool1d", [1, 3, 2, 4, 5], pool_size=2)
-    assert e.warnings == ("pool 2 with stride 2 on length 5 leaves 1 position unused",)
+    assert e.warnings == ("Pool 2 with stride 2 on length 5 leaves 1 step unused",)
     assert e.unused.tolist() == [False, False, False, False, True]
 
 
 def test_pool_padding_as_wide_as_the_window_is_refused():
     with pytest.raises(ExplainError, match=r"Expected padding < pool_size \(2\)"):
         explain.explain_pool([1, 2, 3], 2, padding=2)
+
+
+def test_receptive_field_growth_agrees_with_shape_inference():
+    from cnnstudio.inference import infer
+    from cnnstudio.spec import NetworkSpec
+
+    layers = [
+        LayerSpec("c1", "Conv2D", {"kernel_size": 3, "padding": "same"}),
+        LayerSpec("p1", "MaxPool2D", {"pool_size": 2}),
+        LayerSpec("c2", "Conv2D", {"kernel_size": 5, "strides": 2, "padding": "same"}),
+        LayerSpec("c3", "Conv2D", {"kernel_size": 3, "dilation_rate": 2, "padding": "same"}),
+    ]
+    summary = infer(NetworkSpec(input_shape=(32, 32, 1), layers=layers))
+    rows = explain.receptive_field_growth(layers)
+    for row in rows:
+        info = summary.layer(row.name)
+        assert row.receptive_field == tuple(info.receptive_field)
+        assert row.jump == tuple(info.jump)
+
+
+def test_unused_warning_matches_shape_inference():
+    from cnnstudio.inference import infer
+    from cnnstudio.spec import NetworkSpec
+
+    spec = NetworkSpec(input_shape=(7, 7, 1), layers=[LayerSpec("c", "Conv2D", {"kernel_size": 3, "strides": 3})])
+    inferred = [issue.message for issue in infer(spec).warnings()]
+    e = explain.explain_conv(np.zeros((7, 7)), np.ones((3, 3)), strides=3)
+    for warning in e.warnings:
+        assert any(warning in message for message in inferred)

@@ -38,7 +38,7 @@ def test_conv2d_stride_that_leaves_a_column_warns(capsys):
     assert main(["explain", "conv2d", "--input", grid, "--kernel", COURSE_KERNEL, "--stride", "3"]) == 0
     out = capsys.readouterr().out
     assert "output width: floor((7 - 3) / 3) + 1 = 2" in out
-    assert "warning: kernel 3 with stride 3 on width 7 leaves 1 column unused" in out
+    assert "warning: Kernel 3 with stride 3 on width 7 leaves 1 column unused" in out
     assert "[0,6]" in out
 
 

@@ -600,6 +600,10 @@ def infer(spec: NetworkSpec, num_classes: int | None = None,
             info.add(ERROR, f'The name "{layer.name}" is already taken; every layer needs its own name.')
             continue
         seen_names.add(layer.name)
+        if not isinstance(layer.name, str) or not layer.name or "/" in layer.name:
+            info.add(ERROR, f"Layer names must be non-empty and free of '/' (Keras uses it for scopes). "
+                            f"Received: name={layer.name!r}")
+            continue
         known[layer.name] = info
         lt = catalog.CATALOG.get(layer.type)
         if lt is None:

@@ -5,7 +5,10 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from cnnstudio import catalog
 from cnnstudio.inference import Fix, FixError, apply_fix, infer
 from cnnstudio.spec import LayerSpec, NetworkSpec
 
@@ -212,3 +215,35 @@ def test_inference_imports_neither_tensorflow_nor_keras_nor_qt():
             "print(sorted(m for m in ('tensorflow', 'keras', 'PySide6') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+VALUES = st.one_of(st.integers(-2, 12), st.sampled_from(["same", "valid", "relu", "softmax", None, True]),
+                   st.lists(st.integers(0, 4), max_size=3), st.floats(-1, 2))
+
+
+@st.composite
+def garbage_specs(draw):
+    shape = tuple(draw(st.lists(st.integers(-1, 9), min_size=1, max_size=4)))
+    names = ["input"]
+    layers = []
+    for k in range(draw(st.integers(0, 6))):
+        type_name = draw(st.sampled_from([*catalog.CATALOG, "Conv3D"]))
+        params = draw(st.dictionaries(st.sampled_from(["filters", "kernel_size", "strides", "padding",
+                                                       "pool_size", "units", "rate", "bogus"]),
+                                      VALUES, max_size=3))
+        inputs = draw(st.lists(st.sampled_from(names + ["ghost"]), max_size=3))
+        name = draw(st.sampled_from([f"l{k}", "dup", "a/b"]))
+        layers.append(LayerSpec(name, type_name, params, inputs))
+        names.append(name)
+    return NetworkSpec(input_shape=shape, layers=layers)
+
+
+@settings(max_examples=200, deadline=None)
+@given(garbage_specs())
+def test_infer_never_raises_and_every_problem_is_a_message(spec):
+    summary = infer(spec, num_classes=3, loss_from_logits=True)
+    json.dumps(summary.to_json())
+    for issue in summary.errors() + summary.warnings():
+        assert issue.message
+        for fix in issue.fixes:
+            apply_fix(spec, fix)

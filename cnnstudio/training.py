@@ -337,11 +337,14 @@ class _StudioCallback:
                 )
 
             def _update(self, kind, now, loss, logs=None):
-                elapsed = max(now - self.t_epoch, 1e-9)
-                seen = min(self.num_examples, self.done * self.settings.batch_size)
-                rate = seen / elapsed if self.done else 0.0
-                remaining = (self.epochs - self.epoch - 1) * self.batches + (self.batches - self.done)
-                eta = remaining * elapsed / self.done if self.done else None
+                in_epoch = (self.t_batches_end - self.t_epoch) if kind == "batch" else 0.0
+                seconds = self.train_seconds + in_epoch
+                images = self.images + (min(self.num_examples, self.done * self.settings.batch_size)
+                                        if kind == "batch" else 0)
+                rate = images / seconds if seconds > 0 else 0.0
+                batches_done = self.epoch * self.batches + self.done
+                remaining = self.epochs * self.batches - batches_done
+                eta = remaining * seconds / batches_done if batches_done and seconds > 0 else None
                 pending, self.pending = tuple(self.pending), []
                 self.last_push = now
                 return TrainingUpdate(

@@ -1,0 +1,162 @@
+"""Train a preset or a project's network on a data set, with a progress bar on stderr.
+
+TARGET is a preset name (see `cnnstudio presets`) or a project file; with a project the run
+(settings, history, weights) is recorded in it, and --resume starts from its latest weights.
+--dataset takes a built-in name (digits, mnist1d, mnist, fashion_mnist, cifar10) or a .csv,
+.npz or image folder. With TF_CONFIG set, training runs across machines
+(MultiWorkerMirroredStrategy) unless --device says otherwise. Ctrl-C stops after the current
+batch and keeps the weights. With --json the last line of stdout is one JSON object: epochs,
+loss, accuracy, val_loss, val_accuracy, seconds, images_per_second (and status, device).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+_DEFAULT_DATASETS = {(8, 8, 1): "digits", (40, 1): "mnist1d"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", metavar="PRESET|FILE", help="a preset name or a project file")
+    parser.add_argument("--dataset", metavar="NAME|PATH", help="data set name or file (default: by the input shape)")
+    parser.add_argument("--epochs", type=int, help="epochs to train")
+    parser.add_argument("--batch-size", type=int, help="examples per batch")
+    parser.add_argument("--lr", type=float, help="learning rate")
+    parser.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), help="optimizer")
+    parser.add_argument("--device", help="auto, cpu, gpu:K, a list like gpu:0,gpu:1, or workers")
+    parser.add_argument("--seed", type=int, help="random seed (same seed and settings, same run)")
+    parser.add_argument("--validation-split", type=float, default=0.2, help="fraction kept for validation")
+    parser.add_argument("--resume", action="store_true", help="start from the project's latest run weights")
+    parser.add_argument("--save", metavar="OUT.keras", help="save the trained model here (atomically)")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+
+
+def run(args) -> int:
+    from cnnstudio import presets
+    from cnnstudio.data import DataError, load_dataset
+    from cnnstudio.project import ProjectError, load_project
+    from cnnstudio.runs import latest_weights, now, project_settings, record_run, save_model_atomic
+    from cnnstudio.training import SettingsError, TrainingSettings, TrainingState, train
+
+    project = None
+    settings_data: dict = {}
+    dataset_name = args.dataset
+    try:
+        if Path(args.target).is_file():
+            project = load_project(args.target)
+            stored, stored_dataset = project_settings(project)
+            settings_data = stored.to_dict()
+            dataset_name = dataset_name or stored_dataset
+            spec = project.network
+        else:
+            spec = presets.get(args.target)
+    except (ProjectError, SettingsError) as exc:
+        return _fail(f"Cannot use {args.target}: {exc}")
+    except KeyError as exc:
+        return _fail(f"{exc.args[0] if exc.args else exc} (or give the path of a project file)")
+    overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
+                 "optimizer": args.optimizer, "device": args.device, "seed": args.seed}
+    settings_data.update({k: v for k, v in overrides.items() if v is not None})
+    if args.device is None and os.environ.get("TF_CONFIG"):
+        settings_data["device"] = "workers"
+    try:
+        settings = TrainingSettings.from_dict(settings_data)
+    except SettingsError as exc:
+        return _fail(str(exc))
+    dataset_name = dataset_name or _DEFAULT_DATASETS.get(tuple(spec.input_shape))
+    if dataset_name is None:
+        return _fail(f"No default data set for {'x'.join(map(str, spec.input_shape))} inputs. Pass --dataset.")
+    try:
+        dataset = load_dataset(dataset_name, validation_split=args.validation_split, seed=settings.seed,
+                               input_shape=spec.input_shape)
+    except DataError as exc:
+        return _fail(str(exc))
+    initial, resumed_from = None, None
+    if args.resume:
+        found = latest_weights(project) if project is not None else None
+        if found is None:
+            return _fail("Nothing to resume from. Expected a project file with a run that kept its weights.")
+        resumed_from, initial = found[0].id, found[1]
+    print(f"Training {spec.name} on {dataset.describe()}", file=sys.stderr)
+    bar = _ProgressBar(sys.stderr)
+    state = TrainingState(listener=bar.update, min_interval=0.2)
+    started = now()
+    previous = signal.signal(signal.SIGINT, lambda *_: state.request_stop())
+    try:
+        result = train(spec, dataset, settings, state, initial_weights=initial)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    bar.finish()
+    if result.error:
+        print(f"Training {result.status}: {result.error}", file=sys.stderr)
+    elif result.status == "stopped":
+        print(f"Stopped after {result.epochs_completed} whole epoch(s); the weights were kept.", file=sys.stderr)
+    if _is_chief():
+        if project is not None:
+            record = record_run(project, result, dataset_name, started, resumed_from=resumed_from)
+            print(f"Recorded {record.id} in {project.path}", file=sys.stderr)
+        if args.save and result.model is not None:
+            print(f"Saved the model to {save_model_atomic(result.model, args.save)}", file=sys.stderr)
+    if args.json:
+        total = len(dataset.x_train) * result.epochs_completed
+        summary = {
+            "status": result.status,
+            "epochs": result.epochs_completed,
+            **result.metrics(),
+            "seconds": round(result.seconds, 3),
+            "images_per_second": round(result.images_per_second, 1),
+            "images": total,
+            "device": result.device,
+        }
+        print(json.dumps(summary))
+    return 1 if result.status == "failed" else 0
+
+
+def _fail(message: str) -> int:
+    print(f"cnnstudio train: {message}", file=sys.stderr)
+    return 2
+
+
+def _is_chief() -> bool:
+    """Across machines, only worker 0 writes files; alone, this process is the chief."""
+    try:
+        task = json.loads(os.environ.get("TF_CONFIG") or "{}").get("task", {})
+    except json.JSONDecodeError:
+        return True
+    return task.get("type", "worker") in ("chief", "worker") and int(task.get("index", 0)) == 0
+
+
+class _ProgressBar:
+    """One line per epoch on stderr: a bar, batches, loss, images/s and the time left."""
+
+    WIDTH = 24
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.open_line = False
+
+    def update(self, u) -> None:
+        filled = int(self.WIDTH * u.batch / max(u.batches, 1))
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        eta = f"ETA {u.eta_seconds:4.0f}s" if u.eta_seconds is not None else ""
+        loss = f"loss {u.loss:.4f}" if u.loss is not None else ""
+        line = f"\rEpoch {u.epoch}/{u.epochs} [{bar}] {u.batch}/{u.batches} {loss} {u.images_per_second:7.0f} img/s {eta}"
+        if u.kind == "epoch":
+            logs = u.epoch_logs or {}
+            extra = "".join(f" {k} {logs[k]:.4f}" for k in ("accuracy", "val_loss", "val_accuracy") if k in logs)
+            self.stream.write(line.rstrip() + extra + "\n")
+            self.open_line = False
+        else:
+            self.stream.write(line)
+            self.open_line = True
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.open_line:
+            self.stream.write("\n")
+            self.open_line = False

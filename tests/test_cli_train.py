@@ -1,0 +1,112 @@
+"""`cnnstudio train` and `cnnstudio doctor` through the real command line entry point."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from cnnstudio.cli import main
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    """digits-cnn, 3 epochs on digits, saved to a .keras file: shared by the checks below."""
+    out = tmp_path_factory.mktemp("cli") / "digits.keras"
+    capture = pytest.MonkeyPatch()
+    stdout, stderr = io.StringIO(), io.StringIO()
+    capture.setattr(sys, "stdout", stdout)
+    capture.setattr(sys, "stderr", stderr)
+    try:
+        code = main(["train", "digits-cnn", "--dataset", "digits", "--epochs", "3", "--seed", "0",
+                     "--save", str(out), "--json"])
+    finally:
+        capture.undo()
+    return code, stdout.getvalue(), stderr.getvalue(), out
+
+
+def test_digits_cnn_reaches_90_percent_in_three_epochs(digits_run):
+    code, stdout, _, _ = digits_run
+    assert code == 0
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert {"epochs", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images_per_second"} <= set(summary)
+    assert summary["epochs"] == 3 and summary["status"] == "completed"
+    assert summary["val_accuracy"] >= 0.90
+    assert summary["seconds"] > 0 and summary["images_per_second"] > 0
+
+
+def test_progress_bar_goes_to_stderr(digits_run):
+    _, stdout, stderr, _ = digits_run
+    assert "Training digits-cnn on digits: 1438 training and 359 validation examples of 8x8x1" in stderr
+    assert "Epoch 3/3 [" in stderr and "img/s" in stderr and "val_accuracy" in stderr
+    assert "Epoch" not in stdout
+
+
+def test_saved_model_reloads_and_predicts_like_the_summary(digits_run):
+    import keras
+
+    from cnnstudio.data import load_dataset
+
+    _, stdout, _, out = digits_run
+    model = keras.saving.load_model(out)
+    ds = load_dataset("digits")
+    accuracy = float(np.mean(np.argmax(model.predict(ds.x_val, verbose=0), axis=1) == ds.y_val))
+    assert accuracy == pytest.approx(json.loads(stdout.strip().splitlines()[-1])["val_accuracy"], abs=1e-6)
+    assert not list(out.parent.glob(".*tmp*"))
+
+
+def test_project_runs_are_recorded_and_resume(tmp_path, capsys):
+    from cnnstudio import presets, runs
+    from cnnstudio.project import Project, load_project, save_project
+
+    path = tmp_path / "seq.cnnproj"
+    project = Project(network=presets.get("mnist1d-cnn"))
+    runs.set_project_settings(project, runs.TrainingSettings(epochs=1, batch_size=128), "mnist1d")
+    save_project(project, path)
+    assert main(["train", str(path), "--json"]) == 0
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert main(["train", str(path), "--resume", "--json"]) == 0
+    second = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    records = runs.list_runs(load_project(path))
+    assert [r.id for r in records] == ["run-001", "run-002"]
+    assert records[0].dataset == "mnist1d" and records[0].settings["batch_size"] == 128
+    assert records[1].resumed_from == "run-001"
+    assert (tmp_path / "seq.runs" / "run-002.weights.h5").is_file()
+    assert second["loss"] < first["loss"]
+
+
+def test_wrong_shaped_data_is_refused_with_both_shapes(capsys):
+    assert main(["train", "digits-cnn", "--dataset", "mnist1d", "--epochs", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "The data's sequences are 40x1 but the network's input is 8x8x1." in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "digits-cnnn"], 'Unknown preset "digits-cnnn". Did you mean "digits-cnn"?'),
+        (["train", "digits-cnn", "--lr", "-1"], "Bad learning rate. Expected a positive number"),
+        (["train", "digits-cnn", "--dataset", "nowhere.csv"], 'There is no data set "nowhere.csv"'),
+        (["train", "digits-cnn", "--device", "gpu:x"], 'Unknown device. Expected "auto"'),
+    ],
+)
+def test_bad_arguments_say_what_to_fix(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_doctor_reports_versions_and_the_gpu(capsys):
+    import keras
+    import tensorflow as tf
+
+    assert main(["doctor"]) == 0
+    text = capsys.readouterr().out
+    assert tf.__version__ in text and keras.__version__ in text
+    assert "\nGPU: " in text
+    assert main(["doctor", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    if not report["gpus"]:
+        assert report["gpu_status"].startswith("none")

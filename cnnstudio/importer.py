@@ -10,6 +10,7 @@ asymmetric padding) is refused with the layer's name and what is supported.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -194,4 +195,59 @@ def rebuild(spec: NetworkSpec, weights: dict[str, list[np.ndarray]] | None = Non
             layer.set_weights(values)
         except ValueError as exc:
             raise ImportRefused(f"The weights of layer {name!r} do not fit the rebuilt layer: {exc}") from None
+    return model
+
+
+@dataclass
+class OpenedModel:
+    """A model opened from a file, with what the exports and warnings need to know about it.
+
+    ``spec`` is None for a ``.keras`` model the catalog cannot express (it still exports as a
+    SavedModel or ``.keras``); ``runs`` is None unless the file was a project.
+    """
+
+    model: keras.Model
+    spec: NetworkSpec | None
+    runs: list | None
+    refusal: str | None = None
+    """Why ``spec`` is None."""
+
+
+def open_model(path) -> OpenedModel:
+    """A ``.keras`` file as it is, or a project (``.cnnproj``) built with its latest run's weights."""
+    from cnnstudio.project import SUFFIX, load_project
+
+    path = Path(path)
+    if path.suffix == SUFFIX:
+        from cnnstudio.runs import latest_weights
+
+        project = load_project(path)
+        found = latest_weights(project)
+        return OpenedModel(rebuild_from_file(project.network, found[1] if found else None), project.network,
+                           project.runs if found else [])
+    if path.suffix != ".keras":
+        raise ImportRefused(f"Cannot open {str(path)!r}. Expected a .keras model or a {SUFFIX} project. "
+                            f"Received: suffix {path.suffix!r}")
+    if not path.is_file():
+        raise ImportRefused(f"No model file at {str(path)!r}. Expected a .keras file. Received: path={str(path)!r}")
+    import layers
+
+    layers.load_all()
+    try:
+        model = keras.saving.load_model(path)
+    except (ValueError, TypeError, OSError) as exc:
+        raise ImportRefused(f"Cannot read {str(path)!r} as a Keras model: {exc}") from exc
+    try:
+        return OpenedModel(model, spec_from_model(model), None)
+    except ImportRefused as exc:
+        return OpenedModel(model, None, None, str(exc))
+
+
+def rebuild_from_file(spec: NetworkSpec, weights_file) -> keras.Model:
+    """A model for ``spec`` with the weights of a ``.weights.h5`` file (fresh ones if None)."""
+    from cnnstudio.builder import build_model
+
+    model = build_model(spec)
+    if weights_file is not None:
+        model.load_weights(weights_file)
     return model

@@ -84,7 +84,7 @@ class KernelImages:
     limits: np.ndarray
 
     def picture(self, scale: int = 8, gap: int = 1) -> np.ndarray:
-        """All tiles in one RGB uint8 grid: a row per filter, or a near-square grid in colour."""
+        """All tiles in one RGB uint8 grid: a row of views per filter, or near-square with one view each."""
         filters, views = self.tiles.shape[:2]
         flat = [images.to_uint8(t) for t in self.tiles.reshape(-1, *self.tiles.shape[2:])]
         columns = None if views == 1 else views
@@ -92,17 +92,19 @@ class KernelImages:
 
 
 def kernel_images(
-    model: keras.Model, layer_name: str, scaling: str = "shared", color: bool | None = None
+    model: keras.Model, layer_name: str, scaling: str = "shared", color: bool | None = None,
+    kernel: np.ndarray | None = None,
 ) -> KernelImages:
     """A conv layer's kernels as pictures; see ``KernelImages``.
 
     ``scaling`` "shared" maps every filter with the same range (compare filters), "per_filter"
     stretches each one (see each filter's pattern). ``color`` defaults to True for a 2D layer
     reading 3 channels straight from the input, where the channels are R, G and B.
+    ``kernel`` draws other values of the layer's kernel (a ``Timeline`` snapshot) instead.
     """
     if scaling not in SCALINGS:
         raise ValueError(f"Unknown kernel scaling. Expected one of {', '.join(SCALINGS)}. Received: scaling={scaling!r}")
-    k = kernels(model, layer_name)
+    k = kernels(model, layer_name) if kernel is None else np.asarray(kernel, dtype=np.float32)
     if k.ndim == 3:  # 1D: (filters, k, cin) drawn as (cin, k)
         k = np.transpose(k, (0, 2, 1))[..., None]
         color = False

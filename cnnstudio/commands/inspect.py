@@ -1,0 +1,91 @@
+"""Look inside a trained model: its filters and every layer's activations for one example, as PNGs.
+
+Prints the example's label and the model's top-3 prediction. --filters writes the kernels
+of the first convolution (or --layer) as a grid, a row per filter; --activations writes the
+feature maps of every layer (or only --layer) for validation example --sample of --dataset,
+or for the picture given with --image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", metavar="MODEL", help="a .keras model or a .cnnproj project")
+    parser.add_argument("--dataset", help="data set name or path whose validation set gives the example")
+    parser.add_argument("--sample", type=int, default=0, metavar="K", help="index of the validation example")
+    parser.add_argument("--image", metavar="PATH", help="a picture (PNG, JPEG, ...) to use instead of --sample")
+    parser.add_argument("--filters", metavar="OUT.png", help="write the kernels here")
+    parser.add_argument("--activations", metavar="OUT.png", help="write the activations here")
+    parser.add_argument("--layer", metavar="NAME", help="only this layer")
+    parser.add_argument("--scale", type=int, default=8, help="pixels per kernel or activation cell (default 8)")
+    parser.add_argument("--top", type=int, default=3, metavar="K", help="how many predictions to print")
+
+def run(args) -> int:
+
+    from cnnstudio import images, inspection
+    from cnnstudio.data import DataError, load_dataset
+    from cnnstudio.importer import ImportRefused, open_model
+    from cnnstudio.spec import SpecError
+
+    if args.scale < 1:
+        return _fail(f"The scale is a number of pixels. Expected --scale >= 1. Received: --scale {args.scale}")
+    try:
+        model = open_model(args.model).model
+    except (ImportRefused, SpecError, OSError) as exc:
+        return _fail(str(exc))
+    names = [layer.name for layer in model.layers[1:]] if hasattr(model, "inputs") else []
+    if args.layer is not None and args.layer not in names:
+        return _fail(f"The model has no layer {args.layer!r}. Expected one of: {', '.join(names)}.")
+    class_names = None
+    if args.image is not None:
+        try:
+            height_width, channels = model.input_shape[1:-1], model.input_shape[-1]
+            x = images.load_image(args.image, size=height_width, channels=channels)
+        except (images.ImageError, ValueError) as exc:
+            return _fail(str(exc))
+        print(f"Example: {args.image}")
+    elif args.dataset is not None:
+        try:
+            dataset = load_dataset(args.dataset, input_shape=model.input_shape[1:])
+        except DataError as exc:
+            return _fail(str(exc))
+        if not 0 <= args.sample < len(dataset.x_val):
+            return _fail(f"The validation set of {dataset.name} has {len(dataset.x_val)} examples. "
+                         f"Expected 0 <= --sample < {len(dataset.x_val)}. Received: --sample {args.sample}")
+        x, label = dataset.x_val[args.sample], int(dataset.y_val[args.sample])
+        class_names = dataset.class_names
+        print(f"Example: validation sample {args.sample} of {dataset.name}, label {class_names[label]}")
+    elif args.activations is not None:
+        return _fail("The activations need an example. Expected --dataset NAME (with --sample K) or --image PATH.")
+    else:
+        x = None
+    try:
+        if x is not None:
+            if tuple(x.shape) != tuple(model.input_shape[1:]):
+                return _fail(f"The example is shaped {tuple(x.shape)} but the model reads "
+                             f"{tuple(model.input_shape[1:])}. Expected a data set matching the model.")
+            top = inspection.predict_topk(model, x, k=args.top, class_names=class_names)
+            print("Prediction: " + ", ".join(f"{c} {p:.1%}" for c, p in top))
+        if args.filters is not None:
+            conv = inspection.conv_layers(model)
+            layer = args.layer or (conv[0] if conv else None)
+            if layer is None:
+                return _fail("The model has no convolution layer, so it has no filters to draw.")
+            picture = inspection.kernel_images(model, layer).picture(scale=args.scale)
+            print(f"Filters of {layer}: {images.write_png(args.filters, picture)}")
+        if args.activations is not None:
+            acts = inspection.activations(model, x)
+            chosen = [args.layer] if args.layer else list(acts)
+            pictures = [inspection.activation_picture(acts[n], scale=max(1, args.scale // 2)) for n in chosen]
+            path = images.write_png(args.activations, images.stack(pictures, gap=6))
+            print(f"Activations of {', '.join(chosen)}: {path}")
+    except (ValueError, OSError) as exc:
+        return _fail(str(exc))
+    return 0
+
+def _fail(message: str) -> int:
+    print(f"cnnstudio inspect: {message}", file=sys.stderr)
+    return 2

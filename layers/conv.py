@@ -8,9 +8,8 @@ shapes and names of ``keras.layers.Conv1D``/``Conv2D``, so they copy both ways.
 
 from __future__ import annotations
 
-import math
-
 import keras
+import numpy as np
 from keras import ops
 
 from layers.arithmetic import AXIS_NAMES, axis_padding, conv_output_shape, normalize_padding
@@ -116,7 +115,7 @@ class _Conv(keras.layers.Layer):
     def call(self, inputs):
         kernel = ops.cast(self.kernel, inputs.dtype)
         if self.rank == 1:
-            x = ops.expand_dims(inputs, 1)
+            x, kernel = ops.expand_dims(inputs, 1), ops.expand_dims(kernel, 0)
             window = (1, *self.kernel_size)
             strides, dilation = (1, *self.strides), (1, *self.dilation_rate)
             padding = self.padding if isinstance(self.padding, str) else (0, *self.padding)
@@ -154,7 +153,13 @@ class _Conv(keras.layers.Layer):
 
 
 def _convolve(x, kernel, window, strides, dilation, padding):
-    """2D convolution of x (N, H, W, Cin) with a kernel whose taps are (*window, Cin, Cout)."""
+    """2D convolution of x (N, H, W, Cin) with a kernel of shape (*window, Cin, Cout).
+
+    Picks the cheapest of three equivalent forms (measured in benchmarks/bench_layers.py):
+    a plain matmul for 1x1 kernels, a banded-matrix matmul when there is one input channel
+    and the rows are short, and otherwise width taps concatenated along the channels with
+    one matmul per kernel row.
+    """
     spatial = x.shape[1:-1]
     pads, out_sizes = [], []
     for axis, length in enumerate(spatial):
@@ -164,17 +169,62 @@ def _convolve(x, kernel, window, strides, dilation, padding):
         extent = dilation[axis] * (window[axis] - 1) + 1
         out_sizes.append((length + before + after - extent) // strides[axis] + 1)
     channels, filters = x.shape[-1], kernel.shape[-1]
-    taps_count = math.prod(window)
-    matrix = ops.reshape(kernel, (taps_count * channels, filters))
-    if taps_count == 1 and all(s == 1 for s in strides) and not any(a or b for a, b in pads):
+    if window == (1, 1) and strides == (1, 1) and not any(a or b for a, b in pads):
+        matrix = ops.reshape(kernel, (channels, filters))
         return ops.reshape(
             ops.matmul(ops.reshape(x, (-1, channels)), matrix), (-1, *spatial, filters)
         )
+    if channels == 1 and spatial[1] + sum(pads[1]) <= _BANDED_MAX_WIDTH:
+        return _convolve_banded(x, kernel, window, strides, dilation, pads, out_sizes)
+    return _convolve_rows(x, kernel, window, strides, dilation, pads, out_sizes)
+
+
+_BANDED_MAX_WIDTH = 64
+"""Widest padded row for the banded form: its matmul does width/kernel_width times the work."""
+
+
+def _convolve_rows(x, kernel, window, strides, dilation, pads, out_sizes):
+    """Width taps side by side along the channels, then one matmul per kernel row, summed."""
+    (kh, kw), (sh, sw), (dh, dw), (out_h, out_w) = window, strides, dilation, out_sizes
+    channels, filters = x.shape[-1], kernel.shape[-1]
     x = pad_for_windows(x, pads, window, strides, dilation, out_sizes)
-    taps = window_taps(x, window, strides, dilation, out_sizes)
-    patches = taps[0] if taps_count == 1 else ops.concatenate(taps, axis=-1)
-    patches = ops.reshape(patches, (-1, taps_count * channels))
-    return ops.reshape(ops.matmul(patches, matrix), (-1, *out_sizes, filters))
+    rows = x.shape[1]
+    taps = window_taps(x, (1, kw), (1, sw), (1, dw), (rows, out_w))
+    wide = taps[0] if kw == 1 else ops.concatenate(taps, axis=-1)
+    if kh == 1 and rows == out_h:
+        row_taps = [wide]
+    else:
+        row_taps = window_taps(wide, (kh, 1), (sh, 1), (dh, 1), (out_h, out_w))
+    outputs = None
+    for i, tap in enumerate(row_taps):
+        row_kernel = ops.reshape(kernel[i], (kw * channels, filters))
+        product = ops.matmul(ops.reshape(tap, (-1, kw * channels)), row_kernel)
+        outputs = product if outputs is None else ops.add(outputs, product)
+    return ops.reshape(outputs, (-1, out_h, out_w, filters))
+
+
+def _convolve_banded(x, kernel, window, strides, dilation, pads, out_sizes):
+    """One input channel: each output row is (kernel rows x padded width) @ a banded matrix.
+
+    The band ``bands[v, i, w, f] = kernel[i, j, 0, f]`` where ``v = w*stride + j*dilation``
+    holds the whole width axis (stride, dilation and all), so the only taps are the kernel
+    rows, concatenated along the width.
+    """
+    (kh, kw), (sh, sw), (dh, dw), (out_h, out_w) = window, strides, dilation, out_sizes
+    filters = kernel.shape[-1]
+    x = ops.pad(x, [(0, 0), (0, 0), pads[1], (0, 0)])
+    width = x.shape[2]
+    x = pad_for_windows(x, [pads[0], (0, 0)], (kh, 1), (sh, 1), (dh, 1), (out_h, width))
+    selector = np.zeros((kw, width, out_w), dtype="float32")
+    for j in range(kw):
+        selector[j, np.arange(out_w) * sw + j * dw, np.arange(out_w)] = 1.0
+    selector = ops.convert_to_tensor(selector, dtype=kernel.dtype)
+    bands = ops.einsum("jvw,ijf->viwf", selector, kernel[:, :, 0, :])
+    bands = ops.reshape(bands, (width * kh, out_w * filters))
+    row_taps = window_taps(x, (kh, 1), (sh, 1), (dh, 1), (out_h, width))
+    rows = row_taps[0] if kh == 1 else ops.concatenate(row_taps, axis=-1)
+    outputs = ops.matmul(ops.reshape(rows, (-1, width * kh)), bands)
+    return ops.reshape(outputs, (-1, out_h, out_w, filters))
 
 
 @keras.saving.register_keras_serializable(package="cnnstudio")

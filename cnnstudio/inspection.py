@@ -191,11 +191,15 @@ def activations(model: keras.Model, x) -> dict[str, np.ndarray]:
     return result
 
 
+VECTOR_ROW = 32
+"""Cells per row when drawing a vector (Flatten, Dense), so 576 values stay a compact block."""
+
+
 def activation_picture(activation: np.ndarray, scale: int = 4, colormap: str = "viridis", gap: int = 1) -> np.ndarray:
     """One sample's layer output as an RGB uint8 picture.
 
     (h, w, c): a grid of the c feature maps, each stretched to its own range; (l, c): one
-    row per channel; (n,): a strip of n cells.
+    row per channel; (n,): cells in rows of ``VECTOR_ROW``, the last row padded in grey.
     """
     a = np.asarray(activation, dtype=np.float32)
     if a.ndim == 3:
@@ -204,7 +208,13 @@ def activation_picture(activation: np.ndarray, scale: int = 4, colormap: str = "
     if a.ndim == 2:
         return images.upscale(images.colorize(images.normalize(a.T), colormap), scale)
     if a.ndim == 1:
-        return images.upscale(images.colorize(images.normalize(a[None, :]), colormap), max(scale, 8))
+        columns = min(len(a), VECTOR_ROW)
+        rows = -(-len(a) // columns)
+        cells = images.colorize(images.normalize(a), colormap)
+        picture = np.empty((rows * columns, 3), np.uint8)
+        picture[:] = (40, 40, 40)
+        picture[: len(a)] = cells
+        return images.upscale(picture.reshape(rows, columns, 3), max(scale, 8))
     raise ValueError(f"Expected one sample's activation of rank 1, 2 or 3. Received: shape={a.shape}")
 
 

@@ -116,6 +116,9 @@ def test_activation_picture_grids_the_feature_maps(rgb_model, samples):
     assert len(np.unique(picture.reshape(-1, 3), axis=0)) > 10
     strip = inspection.activation_picture(acts["dense"], scale=2)
     assert strip.shape == (8, 3 * 8, 3)
+    block = inspection.activation_picture(acts["flatten"], scale=2)  # 5 * 5 * 5 = 125 values
+    assert block.shape == (4 * 8, 32 * 8, 3)
+    assert (block[-1, -8:] == 40).all()  # the 3 unused cells of the last row are grey
 
 
 def test_predict_topk_orders_classes_by_probability(rgb_model, samples):

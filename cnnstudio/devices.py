@@ -71,15 +71,16 @@ def resolve(device: str) -> Placement:
 
     import tensorflow as tf
 
-    gpus = [d.name.replace("/physical_device:", "") for d in tf.config.list_logical_devices("GPU")]
-    cpus = [d.name.split("device:")[-1] for d in tf.config.list_logical_devices("CPU")]
     if device == "workers":
+        # Collective ops must be set up before anything else initialises TensorFlow.
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
         return Placement(
-            label=f"{strategy.num_replicas_in_sync} replicas across workers (TF_CONFIG)",
+            label=f"{strategy.num_replicas_in_sync} replica(s) across workers (TF_CONFIG)",
             replicas=strategy.num_replicas_in_sync,
             strategy=strategy,
         )
+    gpus = [d.name.replace("/physical_device:", "") for d in tf.config.list_logical_devices("GPU")]
+    cpus = [d.name.split("device:")[-1] for d in tf.config.list_logical_devices("CPU")]
     if device == "auto":
         if len(gpus) > 1:
             return _mirrored([f"gpu:{k}" for k in range(len(gpus))])

@@ -14,6 +14,7 @@ runs on any Keras backend; device placement and ``tf.distribute`` live in ``cnns
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import threading
@@ -238,122 +239,122 @@ class TrainingResult:
         return {k: (self.history[k][-1] if self.history.get(k) else None) for k in keys}
 
 
-class _StudioCallback:
-    """Feeds the state, honours Stop, catches NaN and keeps the last good weights.
+@functools.cache
+def _callback_class():
+    """The Keras callback that feeds the state, honours Stop, catches NaN and keeps the last
+    good weights. Built on first use so that importing this module does not load Keras.
 
     Keras may call ``on_train_batch_end`` on a helper thread (``async_safe``), so the training
     loop never waits for it; per batch it only records the loss scalar Keras already made.
     """
+    import keras
 
-    def __new__(cls, *args, **kwargs):
-        import keras
+    class StudioCallback(keras.callbacks.Callback):
+        async_safe = True
 
-        class Callback(keras.callbacks.Callback):
-            async_safe = True
+        def __init__(self, state, inner_model, settings, num_examples, device):
+            super().__init__()
+            self.state = state
+            self.inner = inner_model
+            self.settings = settings
+            self.num_examples = num_examples
+            self.device = device
+            self.lock = threading.Lock()
+            self.failure: str | None = None
+            self.last_good = inner_model.get_weights()
+            self.best = None
+            self.best_epoch = None
+            self.best_val = math.inf
+            self.full_epochs = 0
+            self.train_seconds = 0.0
+            self.images = 0
 
-            def __init__(self, state, inner_model, settings, num_examples, device):
-                super().__init__()
-                self.state = state
-                self.inner = inner_model
-                self.settings = settings
-                self.num_examples = num_examples
-                self.device = device
-                self.lock = threading.Lock()
-                self.failure: str | None = None
-                self.last_good = inner_model.get_weights()
-                self.best = None
-                self.best_epoch = None
-                self.best_val = math.inf
-                self.full_epochs = 0
-                self.train_seconds = 0.0
-                self.images = 0
+        def on_train_begin(self, logs=None):
+            self.batches = int(self.params.get("steps") or math.ceil(self.num_examples / self.settings.batch_size))
+            self.epochs = int(self.params.get("epochs") or self.settings.epochs)
+            self.state._attach(self.model)
+            self.t_begin = time.perf_counter()
 
-            def on_train_begin(self, logs=None):
-                self.batches = int(self.params.get("steps") or math.ceil(self.num_examples / self.settings.batch_size))
-                self.epochs = int(self.params.get("epochs") or self.settings.epochs)
-                self.state._attach(self.model)
-                self.t_begin = time.perf_counter()
+        def on_epoch_begin(self, epoch, logs=None):
+            with self.lock:
+                self.epoch = epoch
+                self.done = 0
+                self.pending: list[tuple[int, float]] = []
+                self.last_push = time.perf_counter()
+                self.t_epoch = time.perf_counter()
+                self.t_batches_end = self.t_epoch
 
-            def on_epoch_begin(self, epoch, logs=None):
-                with self.lock:
-                    self.epoch = epoch
-                    self.done = 0
-                    self.pending: list[tuple[int, float]] = []
-                    self.last_push = time.perf_counter()
-                    self.t_epoch = time.perf_counter()
-                    self.t_batches_end = self.t_epoch
-
-            def on_train_batch_end(self, batch, logs=None):
-                loss = (logs or {}).get("loss")
-                now = time.perf_counter()
-                with self.lock:
-                    if batch + 1 > self.done:
-                        self.done = batch + 1
-                        self.t_batches_end = now
-                    if loss is None:
-                        return
-                    loss = float(loss)
-                    self.pending.append((self.epoch * self.batches + batch, loss))
-                    if not math.isfinite(loss) and self.failure is None:
-                        self.failure = self._nan_message(batch + 1, loss)
-                        self.model.stop_training = True
-                    if now - self.last_push < self.state.min_interval:
-                        return
-                    update = self._update("batch", now, loss)
-                self.state._publish(update)
-
-            def on_epoch_end(self, epoch, logs=None):
-                logs = {k: float(v) for k, v in (logs or {}).items()}
-                with self.lock:
-                    seconds = self.t_batches_end - self.t_epoch
-                    self.train_seconds += seconds
-                    self.images += min(self.num_examples, self.done * self.settings.batch_size)
-                    if self.done >= self.batches:
-                        self.full_epochs += 1
-                    if self.failure is None and not all(math.isfinite(v) for v in logs.values()):
-                        self.failure = self._nan_message(self.done, logs.get("loss", math.nan))
-                        self.model.stop_training = True
-                    if self.failure is None:
-                        self.last_good = self.inner.get_weights()
-                        val = logs.get("val_loss", logs.get("loss", math.inf))
-                        if val < self.best_val:
-                            self.best_val, self.best, self.best_epoch = val, self.last_good, epoch + 1
-                    update = self._update("epoch", time.perf_counter(), logs.get("loss"), logs)
-                self.state._publish(update)
-                if self.state.stop_requested:
+        def on_train_batch_end(self, batch, logs=None):
+            loss = (logs or {}).get("loss")
+            now = time.perf_counter()
+            with self.lock:
+                if batch + 1 > self.done:
+                    self.done = batch + 1
+                    self.t_batches_end = now
+                if loss is None:
+                    return
+                loss = float(loss)
+                self.pending.append((self.epoch * self.batches + batch, loss))
+                if not math.isfinite(loss) and self.failure is None:
+                    self.failure = self._nan_message(batch + 1, loss)
                     self.model.stop_training = True
+                if now - self.last_push < self.state.min_interval:
+                    return
+                update = self._update("batch", now, loss)
+            self.state._publish(update)
 
-            def on_train_end(self, logs=None):
-                self.state._detach()
+        def on_epoch_end(self, epoch, logs=None):
+            logs = {k: float(v) for k, v in (logs or {}).items()}
+            with self.lock:
+                seconds = self.t_batches_end - self.t_epoch
+                self.train_seconds += seconds
+                self.images += min(self.num_examples, self.done * self.settings.batch_size)
+                if self.done >= self.batches:
+                    self.full_epochs += 1
+                if self.failure is None and not all(math.isfinite(v) for v in logs.values()):
+                    self.failure = self._nan_message(self.done, logs.get("loss", math.nan))
+                    self.model.stop_training = True
+                if self.failure is None:
+                    self.last_good = self.inner.get_weights()
+                    val = logs.get("val_loss", logs.get("loss", math.inf))
+                    if val < self.best_val:
+                        self.best_val, self.best, self.best_epoch = val, self.last_good, epoch + 1
+                update = self._update("epoch", time.perf_counter(), logs.get("loss"), logs)
+            self.state._publish(update)
+            if self.state.stop_requested:
+                self.model.stop_training = True
 
-            def images_per_second(self) -> float:
-                return self.images / self.train_seconds if self.train_seconds > 0 else 0.0
+        def on_train_end(self, logs=None):
+            self.state._detach()
 
-            def _nan_message(self, batch, loss):
-                return (
-                    f"The loss became {loss} at epoch {self.epoch + 1}, batch {batch}, so training stopped "
-                    f"and the weights from the last good epoch were restored. Lower the learning rate "
-                    f"(now {self.settings.learning_rate:g}) or check the data for NaN values."
-                )
+        def images_per_second(self) -> float:
+            return self.images / self.train_seconds if self.train_seconds > 0 else 0.0
 
-            def _update(self, kind, now, loss, logs=None):
-                in_epoch = (self.t_batches_end - self.t_epoch) if kind == "batch" else 0.0
-                seconds = self.train_seconds + in_epoch
-                images = self.images + (min(self.num_examples, self.done * self.settings.batch_size)
-                                        if kind == "batch" else 0)
-                rate = images / seconds if seconds > 0 else 0.0
-                batches_done = self.epoch * self.batches + self.done
-                remaining = self.epochs * self.batches - batches_done
-                eta = remaining * seconds / batches_done if batches_done and seconds > 0 else None
-                pending, self.pending = tuple(self.pending), []
-                self.last_push = now
-                return TrainingUpdate(
-                    kind=kind, epoch=self.epoch + 1, epochs=self.epochs, batch=self.done,
-                    batches=self.batches, loss=loss, images_per_second=rate, eta_seconds=eta,
-                    device=self.device, new_batch_losses=pending, epoch_logs=logs,
-                )
+        def _nan_message(self, batch, loss):
+            return (
+                f"The loss became {loss} at epoch {self.epoch + 1}, batch {batch}, so training stopped "
+                f"and the weights from the last good epoch were restored. Lower the learning rate "
+                f"(now {self.settings.learning_rate:g}) or check the data for NaN values."
+            )
 
-        return Callback(*args, **kwargs)
+        def _update(self, kind, now, loss, logs=None):
+            in_epoch = (self.t_batches_end - self.t_epoch) if kind == "batch" else 0.0
+            seconds = self.train_seconds + in_epoch
+            images = self.images + (min(self.num_examples, self.done * self.settings.batch_size)
+                                    if kind == "batch" else 0)
+            rate = images / seconds if seconds > 0 else 0.0
+            batches_done = self.epoch * self.batches + self.done
+            remaining = self.epochs * self.batches - batches_done
+            eta = remaining * seconds / batches_done if batches_done and seconds > 0 else None
+            pending, self.pending = tuple(self.pending), []
+            self.last_push = now
+            return TrainingUpdate(
+                kind=kind, epoch=self.epoch + 1, epochs=self.epochs, batch=self.done,
+                batches=self.batches, loss=loss, images_per_second=rate, eta_seconds=eta,
+                device=self.device, new_batch_losses=pending, epoch_logs=logs,
+            )
+
+    return StudioCallback
 
 
 def train(
@@ -362,10 +363,13 @@ def train(
     settings: TrainingSettings | None = None,
     state: TrainingState | None = None,
     initial_weights=None,
+    callbacks=(),
 ) -> TrainingResult:
     """Train a ``keras.Model`` or a ``NetworkSpec`` (built with ``settings.seed``) on ``dataset``.
 
     ``initial_weights`` (a list of arrays or a ``.weights.h5`` path) resumes an earlier run.
+    ``callbacks`` (Keras callbacks, such as the inspection timeline) run before the studio's
+    own, so what they record is ready when an epoch's update is published.
     Never raises for a failed run: see :class:`TrainingResult`. Blocks until done; call it on a
     worker thread to keep a window responsive.
     """
@@ -392,7 +396,7 @@ def train(
                 metrics=["accuracy"],
                 jit_compile=settings.jit_compile,
             )
-        callback = _StudioCallback(state, model, settings, len(dataset.x_train), label)
+        callback = _callback_class()(state, model, settings, len(dataset.x_train), label)
         with placement.fit_scope():
             fit_model.fit(
                 dataset.x_train,
@@ -400,7 +404,7 @@ def train(
                 batch_size=settings.batch_size,
                 epochs=settings.epochs,
                 validation_data=(dataset.x_val, dataset.y_val) if len(dataset.x_val) else None,
-                callbacks=[callback],
+                callbacks=[*callbacks, callback],
                 verbose=0,
                 shuffle=True,
             )

@@ -110,3 +110,26 @@ def test_doctor_reports_versions_and_the_gpu(capsys):
     report = json.loads(capsys.readouterr().out)
     if not report["gpus"]:
         assert report["gpu_status"].startswith("none")
+
+
+def test_tf_config_trains_with_multi_worker_strategy(tmp_path):
+    """One worker on localhost: the same code path as several machines, started fresh."""
+    import os
+    import socket
+    import subprocess
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    tf_config = {"cluster": {"worker": [f"localhost:{port}"]}, "task": {"type": "worker", "index": 0}}
+    env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    out = tmp_path / "worker.keras"
+    proc = subprocess.run(
+        [sys.executable, "-m", "cnnstudio", "train", "digits-cnn", "--epochs", "1", "--save", str(out), "--json"],
+        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "completed"
+    assert summary["device"] == "1 replica(s) across workers (TF_CONFIG)"
+    assert out.is_file()

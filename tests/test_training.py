@@ -229,6 +229,21 @@ def test_augmentation_trains_and_leaves_the_model_plain(small_digits):
     assert refused.status == "failed" and "Shifts and flips apply to images" in refused.error
 
 
+def test_mixed_precision_and_xla_train_from_a_spec(small_digits):
+    import keras
+
+    from cnnstudio import presets
+
+    settings = TrainingSettings(epochs=1, batch_size=64, mixed_precision=True, jit_compile=True)
+    result = train(presets.get("digits-cnn"), small_digits, settings)
+    assert result.status == "completed", result.error
+    assert any(layer.dtype_policy.name == "mixed_float16" for layer in result.model.layers)
+    assert keras.config.dtype_policy().name == "float32"
+    refused = train(tiny_model(), small_digits, settings)
+    assert refused.status == "failed"
+    assert refused.error.startswith("Mixed precision applies when the network is built for training")
+
+
 def test_same_seed_gives_the_same_run_from_a_spec(small_digits):
     from cnnstudio import presets
 

@@ -93,7 +93,7 @@ def run(args) -> int:
         signal.signal(signal.SIGINT, previous)
     bar.finish()
     if result.error:
-        print(f"Training {result.status}: {result.error}", file=sys.stderr)
+        print(f"cnnstudio train: {result.error}", file=sys.stderr)
     elif result.status == "stopped":
         print(f"Stopped after {result.epochs_completed} whole epoch(s); the weights were kept.", file=sys.stderr)
     if _is_chief():

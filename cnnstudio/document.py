@@ -336,6 +336,14 @@ class NetworkDocument:
         if self.dirty != was_dirty:
             self.events.dirty.emit(self.dirty)
 
+    def add_run(self, run: dict) -> None:
+        """Append a recorded run (``RunRecord.to_dict()``) to the project, saved with it."""
+        was_dirty = self.dirty
+        self._project.runs.append(copy.deepcopy(run))
+        self._training_dirty = True
+        if self.dirty != was_dirty:
+            self.events.dirty.emit(self.dirty)
+
     def open(self, path: str | os.PathLike) -> None:
         """Load a project file; a broken file raises ProjectError and leaves the document as it was."""
         loaded = load_project(path)

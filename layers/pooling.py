@@ -1,8 +1,10 @@
 """Max, average and global pooling written with ``keras.ops`` (pad, slice, maximum, add).
 
-Windows are reduced one axis at a time (width, then height): a k x k window costs 2k taps
-instead of k*k. Width first means that, on ties, the gradient goes to the first maximum in
-row-major order, as TensorFlow's max pooling does.
+Max pooling with windows that do not overlap (the usual stride == pool size) takes every
+tap once, remembers which one won and routes the gradient with one select. Overlapping
+windows are reduced one axis at a time (width, then height): a k x k window costs 2k taps
+instead of k*k. Either way, on ties the gradient goes to the first maximum in row-major
+order, as TensorFlow's max pooling does.
 
 Padding: "same" ignores the padded cells, like Keras (max pads with -inf, average divides
 by the number of real cells). An explicit int P pads P cells on each side: max pooling pads
@@ -97,6 +99,8 @@ def _pool(x, window, strides, padding, reduction):
         counts.append(_real_cells(length, window[axis], strides[axis], before, out, pad))
     value = float("-inf") if reduction == "max" else 0.0
     x = pad_for_windows(x, pads, window, strides, (1, 1), out_sizes, value)
+    if reduction == "max" and all(s >= k for s, k in zip(strides, window, strict=True)):
+        return _max_pool_disjoint(x, window, strides, out_sizes)
     combine = ops.maximum if reduction == "max" else ops.add
     for axis in (1, 0):
         if window[axis] == 1 and strides[axis] == 1:
@@ -114,6 +118,45 @@ def _pool(x, window, strides, padding, reduction):
         divisor = np.outer(counts[0], counts[1])[None, :, :, None]
         return ops.divide(x, ops.convert_to_tensor(divisor, dtype=x.dtype))
     return ops.divide(x, ops.cast(window[0] * window[1], x.dtype))
+
+
+def _max_pool_disjoint(x, window, strides, out_sizes):
+    """Max over windows that do not overlap (stride >= pool size), with a one-pass gradient.
+
+    The forward pass keeps, per output, the row-major index of the first maximum in its
+    window; the gradient is the upstream value wherever a cell's index matches, a single
+    broadcast select instead of the pads and sums that slicing's gradient would add up.
+    """
+    (kh, kw), (sh, sw), (out_h, out_w) = window, strides, out_sizes
+    channels = x.shape[-1]
+    cell_index = np.full((1, 1, sh, 1, sw, 1), -1, dtype="int32")
+    cell_index[:, :, :kh, :, :kw, :] = np.arange(kh * kw).reshape(1, 1, kh, 1, kw, 1)
+
+    @ops.custom_gradient
+    def pool(x):
+        blocks = ops.reshape(x, (-1, out_h, sh, out_w, sw, channels))
+        batch = ops.shape(blocks)[0]
+        best, winner = None, None
+        for i in range(kh):
+            for j in range(kw):
+                tap = ops.slice(blocks, [0, 0, i, 0, j, 0], [batch, out_h, 1, out_w, 1, channels])
+                if best is None:
+                    best, winner = tap, ops.zeros_like(tap, dtype="int32")
+                    continue
+                better = ops.greater(tap, best)
+                winner = ops.where(better, i * kw + j, winner)
+                best = ops.maximum(best, tap)
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            upstream = ops.reshape(upstream, (-1, out_h, 1, out_w, 1, channels))
+            cells = ops.where(ops.equal(cell_index, winner), upstream, 0.0)
+            return ops.reshape(cells, (-1, *x.shape[1:]))
+
+        return ops.reshape(best, (-1, out_h, out_w, channels)), grad
+
+    return pool(x)
 
 
 def _real_cells(length, window, stride, before, out, padding):

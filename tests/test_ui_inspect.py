@@ -1,0 +1,242 @@
+"""The Filters, Activations and Results tabs under qtbot, on a digits model trained one epoch."""
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from cnnstudio import images, inspection, presets
+from cnnstudio.builder import build_model
+from cnnstudio.data import Dataset, load_dataset
+from cnnstudio.document import NetworkDocument
+from cnnstudio.workspace import Workspace
+from ui.qt_activations_view import SOURCE_FILE, SOURCE_TIMELINE, QtActivationsView
+from ui.qt_filters_view import QtFiltersView
+from ui.qt_results_view import QtResultsView
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="module")
+def trained(dataset):
+    """A digits-cnn after one epoch, with its timeline (snapshots at epochs 0 and 1)."""
+    spec = presets.get("digits-cnn")
+    model = build_model(spec, seed=3)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    callback = inspection.TimelineCallback(model, dataset.x_val[0])
+    model.fit(dataset.x_train, dataset.y_train, epochs=1, batch_size=64, verbose=0, callbacks=[callback])
+    return spec, model, callback.timeline
+
+
+@pytest.fixture
+def workspace(trained, dataset):
+    spec, model, timeline = trained
+    ws = Workspace(NetworkDocument(spec))
+    ws.set_dataset(dataset)
+    ws.set_model(model, timeline)
+    return ws
+
+
+def show(qtbot, widget, size=(1100, 760)):
+    qtbot.addWidget(widget)
+    widget.resize(*size)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
+def distinct_colors(widget) -> int:
+    image = widget.grab().toImage()
+    return len({image.pixel(x, y) for x in range(0, image.width(), 2) for y in range(0, image.height(), 2)})
+
+
+def kernel_pixel(tiles, view, row, col):
+    """The tile pixel showing weight (row, col) of input channel ``view`` (views laid out in a grid)."""
+    height, width = tiles.view_shape
+    r, c = divmod(view, tiles.columns)
+    return tiles.gap + r * (height + tiles.gap) + row, tiles.gap + c * (width + tiles.gap) + col
+
+
+# ---------------------------------------------------------------------------- filters
+
+
+def test_filters_view_draws_one_tile_per_filter_and_reads_the_weight_under_the_cursor(qtbot, workspace):
+    view = show(qtbot, QtFiltersView(workspace))
+    model = workspace.model
+    assert [view.layer_combo.itemText(i) for i in range(view.layer_combo.count())] == ["conv1", "conv2"]
+    assert view.grid.count() == 32
+    assert distinct_colors(view.grid) > 100
+    kernel = inspection.kernels(model, "conv1")
+    qtbot.mouseMove(view.grid, view.grid.cell_center(5, 1, 2))
+    assert view.value_label.text() == f"conv1 filter #5, input channel 0, row 1, col 2: weight = {kernel[5, 1, 2, 0]:+.4f}"
+
+    view.layer_combo.setCurrentText("conv2")
+    assert view.grid.count() == 64
+    kernel = inspection.kernels(model, "conv2")
+    row, col = kernel_pixel(view.kernel_tiles, 7, 2, 0)
+    assert view.value_at(3, row, col) == (7, 2, 0, kernel[3, 2, 0, 7])
+    qtbot.mouseMove(view.grid, view.grid.cell_center(3, row, col))
+    assert view.value_label.text().endswith(f"input channel 7, row 2, col 0: weight = {kernel[3, 2, 0, 7]:+.4f}")
+    assert view.value_at(3, 0, 0) is None  # the grey gap between channels
+
+
+def test_filters_scale_toggle_changes_the_picture_and_the_legend(qtbot, workspace):
+    view = show(qtbot, QtFiltersView(workspace))
+    shared = view.grid.grab().toImage()
+    assert "one colour scale for all" in view.legend.text()
+    view.shared_check.setChecked(False)
+    assert "its own largest weight" in view.legend.text()
+    assert view.kernel_tiles.pictures.scaling == "per_filter"
+    assert view.grid.grab().toImage() != shared
+
+
+def test_filters_timeline_shows_the_initial_weights_and_follows_epochs(qtbot, workspace, trained):
+    _, model, timeline = trained
+    view = show(qtbot, QtFiltersView(workspace))
+    assert view.timeline.isVisible() and view.timeline.is_latest
+    trained_picture = view.grid.grab().toImage()
+    view.timeline.set_index(0)
+    initial = timeline.at(0)[1]["conv1"]
+    assert view.value_at(4, 2, 0)[3] == initial[4, 2, 0, 0]
+    assert not np.allclose(initial, inspection.kernels(model, "conv1"))
+    assert view.note.text() == "Initial random weights, before training."
+    assert view.grid.grab().toImage() != trained_picture
+
+    view.timeline.set_index(1)
+    layer = model.get_layer("conv1")
+    original = layer.kernel.numpy()
+    try:
+        layer.kernel.assign(original * -1.0)
+        workspace.epoch_ended(2, {"loss": 0.1})
+        assert view.value_at(4, 2, 0)[3] == -original[2, 0, 0, 4]
+    finally:
+        layer.kernel.assign(original)
+
+
+def test_filters_without_a_model_say_how_to_get_one(qtbot, trained):
+    spec, _, _ = trained
+    view = show(qtbot, QtFiltersView(Workspace(NetworkDocument(spec))), (700, 300))
+    assert view.message.isVisible() and not view.content.isVisible()
+    assert "Train the network (Train tab) to see its filters" in view.message.text()
+    assert distinct_colors(view) > 3
+
+
+def test_filters_of_an_untrained_model_show_and_say_so(qtbot, trained):
+    spec, _, _ = trained
+    workspace = Workspace(NetworkDocument(spec))
+    workspace.set_model(build_model(spec, seed=0))
+    view = show(qtbot, QtFiltersView(workspace))
+    assert view.grid.count() == 32
+    assert "random initial weights" in view.note.text()
+    assert not view.timeline.isVisible()
+    workspace.document.append_layer("Dropout")  # an edit discards the model
+    assert view.message.isVisible() and "Train the network" in view.message.text()
+
+
+# ---------------------------------------------------------------------------- activations
+
+
+def test_activations_view_shows_every_layer_and_the_top_predictions(qtbot, workspace, dataset):
+    view = show(qtbot, QtActivationsView(workspace), (1200, 800))
+    model = workspace.model
+    assert list(view.sections) == ["conv1", "conv2", "pool", "flatten", "hidden", "output"]
+    assert view.sections["conv1"].grid.count() == 32 and view.sections["conv2"].grid.count() == 64
+    assert distinct_colors(view) > 100
+    view.example_spin.setValue(7)
+    np.testing.assert_array_equal(view.sample, dataset.x_val[7])
+    best, p = inspection.predict_topk(model, dataset.x_val[7], k=1, class_names=dataset.class_names)[0]
+    assert f"<b>{best}</b></td><td>{100 * p:5.1f}%" in view.prediction_label.text()
+    assert f"true class: <b>{dataset.class_names[dataset.y_val[7]]}</b>" in view.truth_label.text()
+
+
+def test_clicking_a_unit_outlines_its_receptive_box(qtbot, workspace):
+    view = show(qtbot, QtActivationsView(workspace), (1200, 800))
+    grid = view.sections["conv2"].grid
+    qtbot.mouseClick(grid, Qt.MouseButton.LeftButton, pos=grid.cell_center(5, 2, 3))
+    expected = inspection.receptive_box(workspace.document.spec, "conv2", 2, 3)
+    assert view.box == expected
+    assert view.input_grid.highlights() == {0: expected.rect()}
+    assert grid.highlights() == {5: (2, 3, 3, 4)}
+    assert "5×5 receptive field" in view.receptive_label.text()
+
+    grid = view.sections["hidden"].grid
+    qtbot.mouseClick(grid, Qt.MouseButton.LeftButton, pos=grid.cell_center(0, 0, 4))
+    assert view.input_grid.highlights() == {0: (0, 0, 8, 8)}
+    assert view.sections["conv2"].grid.highlights() == {}
+
+
+def test_an_image_file_is_resized_to_the_input_and_a_bad_one_is_refused(qtbot, workspace, tmp_path):
+    view = show(qtbot, QtActivationsView(workspace))
+    rgb = np.zeros((32, 32, 3), np.uint8)
+    rgb[8:24, 12:20] = 255
+    path = images.write_png(tmp_path / "bar.png", rgb)
+    assert view.set_image_file(str(path))
+    assert view.source_combo.currentText() == SOURCE_FILE
+    assert view.sample.shape == (8, 8, 1)
+    np.testing.assert_allclose(view.sample, images.load_image(path, size=(8, 8), channels=1))
+    np.testing.assert_allclose(view.acts["output"], inspection.activations(workspace.model, view.sample)["output"])
+    (tmp_path / "broken.png").write_bytes(b"not a picture")
+    assert not view.set_image_file(str(tmp_path / "broken.png"))
+    assert "Cannot read" in view.error_label.text()
+
+
+def test_activations_timeline_scrubs_the_fixed_input_through_training(qtbot, workspace, trained):
+    _, _, timeline = trained
+    view = show(qtbot, QtActivationsView(workspace))
+    view.source_combo.setCurrentText(SOURCE_TIMELINE)
+    assert view.timeline.isVisible()
+    view.timeline.set_index(0)
+    np.testing.assert_array_equal(view.acts["conv1"], timeline.at(0)[2]["conv1"])
+    assert "before training" in view.truth_label.text()
+    view.timeline.set_index(1)
+    np.testing.assert_array_equal(view.acts["conv1"], timeline.at(1)[2]["conv1"])
+
+
+def test_activations_of_a_1d_network_outline_positions(qtbot):
+    spec = presets.get("mnist1d-cnn")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(12, 40, 1)).astype("float32")
+    data = Dataset("tiny1d", x[:8], np.arange(8) % 10, x[8:], np.arange(4) % 10, [str(i) for i in range(10)])
+    workspace = Workspace(NetworkDocument(spec))
+    workspace.set_dataset(data)
+    workspace.set_model(build_model(spec, seed=0))
+    view = show(qtbot, QtActivationsView(workspace))
+    assert not view.open_button.isEnabled()
+    layer = inspection.conv_layers(workspace.model)[1]
+    grid = view.sections[layer].grid
+    assert grid.count() == 1
+    qtbot.mouseClick(grid, Qt.MouseButton.LeftButton, pos=grid.cell_center(0, 2, 6))
+    box = inspection.receptive_box(spec, layer, 6)
+    assert view.input_grid.highlights() == {0: (0, box.rect()[0], 1, box.rect()[1])}
+    filters = show(qtbot, QtFiltersView(workspace))
+    first = inspection.conv_layers(workspace.model)[0]
+    assert filters.layer_combo.currentText() == first
+    assert filters.grid.count() == len(inspection.kernels(workspace.model, first))
+
+
+# ---------------------------------------------------------------------------- results
+
+
+def test_results_view_counts_every_validation_example(qtbot, workspace, dataset):
+    view = show(qtbot, QtResultsView(workspace), (1200, 800))
+    assert view.matrix.sum() == len(dataset.x_val)
+    expected = inspection.confusion(workspace.model, dataset.x_val, dataset.y_val, dataset.num_classes)
+    np.testing.assert_array_equal(view.matrix, expected)
+    wrong = len(dataset.x_val) - int(np.trace(expected))
+    assert view.gallery.count() == min(wrong, 48)
+    assert f"{wrong} misclassified examples" in view.gallery_label.text()
+    first = view.wrong[0]
+    assert first.predicted != first.true
+    assert distinct_colors(view.matrix_view) > 5
+    assert distinct_colors(view.gallery) > 10
+
+
+def test_results_say_what_is_missing(qtbot, trained):
+    spec, model, _ = trained
+    workspace = Workspace(NetworkDocument(spec))
+    view = show(qtbot, QtResultsView(workspace), (700, 300))
+    assert "Train the network (Train tab)" in view.message.text()
+    workspace.set_model(model)
+    assert view.message.isVisible() and "no validation data" in view.message.text()

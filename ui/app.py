@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication
 
 from cnnstudio import presets
 from cnnstudio.document import DocumentError
+from ui.inspection_views import install_inspection
 from ui.qt_main_window import DEFAULT_PRESET, QtMainWindow
 
 SCREENSHOT_SIZE = (1400, 900)
@@ -27,6 +28,7 @@ def run(target: str | None = None, screenshot: str | None = None, select: str | 
     app.setApplicationName("cnnstudio")
     app.setOrganizationName("CNN Studio")
     window = QtMainWindow()
+    install_inspection(window)
     if target is None:
         if screenshot or not window.offer_recovery():
             window.open_preset(DEFAULT_PRESET, confirm=False)

@@ -1,0 +1,190 @@
+"""File > Export… and File > Import .keras… in the real window, with real files in tmp_path."""
+
+import keras
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QMessageBox
+
+from cnnstudio import importer, presets
+from cnnstudio.builder import build_model
+from cnnstudio.data import load_dataset
+from cnnstudio.document import NetworkDocument
+from cnnstudio.workspace import Workspace
+from ui.inspection_views import import_keras_file, install_inspection, open_export_dialog
+from ui.qt_export_dialog import QtExportDialog
+from ui.qt_main_window import QtMainWindow
+
+EXPORT_TIMEOUT_MS = 120_000
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """digits-cnn after one short epoch: trained, so no untrained warning."""
+    data = load_dataset("digits")
+    spec = presets.get("digits-cnn")
+    model = build_model(spec, seed=5)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(data.x_train[:256], data.y_train[:256], epochs=1, batch_size=64, verbose=0)
+    return spec, model
+
+
+@pytest.fixture
+def dialog(qtbot, trained, tmp_path):
+    spec, model = trained
+    workspace = Workspace(NetworkDocument(spec))
+    workspace.set_model(model)
+    widget = QtExportDialog(workspace, start_dir=str(tmp_path))
+    qtbot.addWidget(widget)
+    widget.show()
+    yield widget
+    widget.wait()
+    assert widget.pool.activeThreadCount() == 0
+
+
+def export(qtbot, dialog, fmt, path):
+    dialog.set_format(fmt)
+    dialog.path_edit.setText(str(path))
+    with qtbot.waitSignal(dialog.sig_finished, timeout=EXPORT_TIMEOUT_MS) as blocker:
+        assert dialog.export()
+    return blocker.args
+
+
+def test_export_writes_a_savedmodel_and_a_keras_archive(qtbot, dialog, trained, tmp_path):
+    _, model = trained
+    assert dialog.path_edit.text() == str(tmp_path / "digits-cnn")
+    result, error = export(qtbot, dialog, "savedmodel", tmp_path / "served")
+    assert error is None and result.format == "savedmodel"
+    assert (tmp_path / "served" / "saved_model.pb").is_file()
+    assert dialog.status_label.text() == f"Exported to {tmp_path / 'served'}."
+
+    result, error = export(qtbot, dialog, "keras", tmp_path / "digits.keras")
+    assert error is None and result.warnings == []
+    import layers
+
+    layers.load_all()
+    reloaded = keras.saving.load_model(tmp_path / "digits.keras")
+    x = np.linspace(0, 1, 64, dtype="float32").reshape(1, 8, 8, 1)
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits.keras", "served"]
+
+
+def test_python_export_writes_the_script_and_its_weights(qtbot, dialog, tmp_path):
+    dialog.set_format("python")
+    assert dialog.path_edit.text() == str(tmp_path / "digits-cnn.py")
+    result, error = export(qtbot, dialog, "python", tmp_path / "net.py")
+    assert error is None
+    assert "def build_model()" in (tmp_path / "net.py").read_text()
+    assert (tmp_path / "net.weights.h5").is_file()
+
+
+def test_an_existing_export_is_replaced_only_when_the_user_agrees(qtbot, dialog, tmp_path, monkeypatch):
+    target = tmp_path / "model.keras"
+    target.write_bytes(b"old")
+    asked = []
+
+    def answer(button):
+        def question(*args, **kwargs):
+            asked.append(args[2])
+            return button
+        return question
+
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.No))
+    dialog.set_format("keras")
+    dialog.path_edit.setText(str(target))
+    assert not dialog.export()
+    assert target.read_bytes() == b"old"
+    assert asked == [f"{target} already exists. Replace it?"]
+    assert "existing file was kept" in dialog.status_label.text()
+
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
+    result, error = export(qtbot, dialog, "keras", target)
+    assert error is None and target.read_bytes() != b"old"
+    assert len(asked) == 2
+
+
+def test_a_failed_export_shows_why_and_leaves_nothing(qtbot, dialog, tmp_path):
+    missing = tmp_path / "no such folder" / "model.keras"
+    result, error = export(qtbot, dialog, "keras", missing)
+    assert result is None
+    assert "does not exist" in error and dialog.error_label.text() == error
+    assert list(tmp_path.iterdir()) == []
+    assert dialog.export_button.isEnabled()
+
+
+def test_an_untrained_network_warns_and_without_a_model_only_a_script_exports(qtbot, trained, tmp_path):
+    spec, _ = trained
+    workspace = Workspace(NetworkDocument(spec))
+    dialog = QtExportDialog(workspace, start_dir=str(tmp_path))
+    qtbot.addWidget(dialog)
+    assert not dialog.export_button.isEnabled()
+    assert "Train the network first" in dialog.warning_label.text()
+    dialog.set_format("python")
+    assert dialog.export_button.isEnabled()
+
+    workspace.set_model(build_model(spec, seed=1))
+    dialog.set_format("keras")
+    assert "looks untrained" in dialog.warning_label.text()
+    result, error = export(qtbot, dialog, "keras", tmp_path / "fresh.keras")
+    assert error is None and "looks untrained" in result.warnings[0]
+    dialog.wait()
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = QtMainWindow(NetworkDocument(presets.get("digits-cnn")), settings=settings,
+                       recovery_dir=tmp_path / "recovery")
+    qtbot.addWidget(win)
+    views = install_inspection(win)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win, views
+    win.document.reset(win.document.spec)
+    win.close()
+
+
+def test_install_adds_the_tabs_and_file_actions(qtbot, window, trained):
+    win, views = window
+    tabs = [win.tabs.tabText(i) for i in range(win.tabs.count())]
+    assert tabs[-3:] == ["Filters", "Activations", "Results"]
+    texts = [a.text() for a in win.menu_file.actions()]
+    assert texts.index("&Import .keras…") < texts.index("&Export…") < texts.index("&Quit")
+    assert "Train the network" in views.filters.message.text()
+    dialog = open_export_dialog(win)
+    assert dialog.isVisible() and dialog.workspace is win.workspace
+    dialog.close()
+
+
+def test_import_keras_replaces_the_document_and_adopts_the_weights(qtbot, window, trained, tmp_path):
+    win, views = window
+    _, model = trained
+    path = tmp_path / "small.keras"
+    small = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(4, 3, name="edges"),
+                              keras.layers.Flatten(name="flat"), keras.layers.Dense(3, activation="softmax",
+                                                                                     name="out")], name="small")
+    small.save(path)
+    assert import_keras_file(win, path, confirm=False)
+    spec = win.document.spec
+    assert [layer.name for layer in spec.layers] == ["edges", "flat", "out"]
+    assert spec.input_shape == (6, 6, 1)
+    assert importer.spec_from_model(small).to_dict() == spec.to_dict()
+    np.testing.assert_array_equal(win.workspace.model.get_layer("edges").get_weights()[0],
+                                  small.get_layer("edges").get_weights()[0])
+    assert views.filters.grid.count() == 4
+    assert "small.keras" in win.statusBar().currentMessage()
+
+
+def test_a_refused_import_names_the_layer_and_changes_nothing(qtbot, window, tmp_path, monkeypatch):
+    win, _ = window
+    path = tmp_path / "recurrent.keras"
+    keras.Sequential([keras.Input((10, 3)), keras.layers.LSTM(5, name="lstm_1"),
+                      keras.layers.Dense(2, name="out")]).save(path)
+    before = win.document.spec.to_dict()
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *args, **kwargs: shown.append(args[1:3]))
+    assert not import_keras_file(win, path, confirm=False)
+    assert shown[0][0] == "Cannot import model"
+    assert "layer 'lstm_1' of type LSTM is not in CNN Studio's catalog" in shown[0][1]
+    assert win.document.spec.to_dict() == before
+    assert win.workspace.model is None

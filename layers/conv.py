@@ -206,9 +206,9 @@ def _convolve_rows(x, kernel, window, strides, dilation, pads, out_sizes):
 def _convolve_banded(x, kernel, window, strides, dilation, pads, out_sizes):
     """One input channel: each output row is (kernel rows x padded width) @ a banded matrix.
 
-    The band ``bands[v, i, w, f] = kernel[i, j, 0, f]`` where ``v = w*stride + j*dilation``
+    The band ``bands[i, v, w, f] = kernel[i, j, 0, f]`` where ``v = w*stride + j*dilation``
     holds the whole width axis (stride, dilation and all), so the only taps are the kernel
-    rows, concatenated along the width.
+    rows, stacked as whole rows (contiguous copies, unlike 1-channel taps side by side).
     """
     (kh, kw), (sh, sw), (dh, dw), (out_h, out_w) = window, strides, dilation, out_sizes
     filters = kernel.shape[-1]
@@ -219,11 +219,11 @@ def _convolve_banded(x, kernel, window, strides, dilation, pads, out_sizes):
     for j in range(kw):
         selector[j, np.arange(out_w) * sw + j * dw, np.arange(out_w)] = 1.0
     selector = ops.convert_to_tensor(selector, dtype=kernel.dtype)
-    bands = ops.einsum("jvw,ijf->viwf", selector, kernel[:, :, 0, :])
-    bands = ops.reshape(bands, (width * kh, out_w * filters))
+    bands = ops.einsum("jvw,ijf->ivwf", selector, kernel[:, :, 0, :])
+    bands = ops.reshape(bands, (kh * width, out_w * filters))
     row_taps = window_taps(x, (kh, 1), (sh, 1), (dh, 1), (out_h, width))
-    rows = row_taps[0] if kh == 1 else ops.concatenate(row_taps, axis=-1)
-    outputs = ops.matmul(ops.reshape(rows, (-1, width * kh)), bands)
+    rows = ops.stack([ops.reshape(tap, (-1, out_h, width)) for tap in row_taps], axis=2)
+    outputs = ops.matmul(ops.reshape(rows, (-1, kh * width)), bands)
     return ops.reshape(outputs, (-1, out_h, out_w, filters))
 
 

@@ -150,20 +150,22 @@ def test_conv1d_matches_keras_forward_and_gradients(case):
 
 
 @pytest.mark.parametrize(
-    ("lengths", "kernel", "strides", "dilation", "padding"),
+    ("lengths", "channels", "kernel", "strides", "dilation", "padding"),
     [
-        ((7, 7), (7, 7), (1, 1), (1, 1), "valid"),  # kernel == input
-        ((6, 5), (3, 3), (2, 2), (1, 1), "same"),  # even and odd sizes
-        ((8, 8), (3, 3), (2, 2), (2, 2), "same"),  # dilation with stride
-        ((9, 9), (2, 2), (5, 5), (1, 1), 1),  # stride larger than the kernel
-        ((1, 1), (1, 1), (1, 1), (1, 1), "valid"),  # single pixel
-        ((5, 5), (1, 1), (1, 1), (1, 1), "valid"),  # 1x1 convolution as a matmul
-        ((7, 7), (3, 3), (1, 1), (1, 1), 2),  # padding larger than half the kernel
+        ((7, 7), 3, (7, 7), (1, 1), (1, 1), "valid"),  # kernel == input
+        ((6, 5), 3, (3, 3), (2, 2), (1, 1), "same"),  # even and odd sizes
+        ((8, 8), 3, (3, 3), (2, 2), (2, 2), "same"),  # dilation with stride
+        ((9, 9), 3, (2, 2), (5, 5), (1, 1), 1),  # stride larger than the kernel
+        ((1, 1), 3, (1, 1), (1, 1), (1, 1), "valid"),  # single pixel
+        ((5, 5), 3, (1, 1), (1, 1), (1, 1), "valid"),  # 1x1 convolution as a matmul
+        ((7, 7), 3, (3, 3), (1, 1), (1, 1), 2),  # padding larger than half the kernel
+        ((12, 12), 1, (5, 5), (2, 3), (1, 2), 1),  # one channel: the banded matmul
+        ((4, 70), 1, (3, 3), (1, 2), (1, 1), "same"),  # one channel, wide rows: row taps
     ],
 )
-def test_conv2d_fixed_edge_cases_match(lengths, kernel, strides, dilation, padding):
+def test_conv2d_fixed_edge_cases_match(lengths, channels, kernel, strides, dilation, padding):
     case = {
-        "batch": 2, "lengths": lengths, "channels": 3, "filters": 2, "kernel": kernel,
+        "batch": 2, "lengths": lengths, "channels": channels, "filters": 2, "kernel": kernel,
         "strides": strides, "dilation": dilation, "padding": padding, "use_bias": True,
         "seed": 7,
     }
@@ -242,6 +244,21 @@ def test_max_pool_explicit_padding_never_lets_padding_win():
     x = -np.ones((1, 3, 3, 1), dtype="float32")
     out = layers.MaxPool2D(2, strides=1, padding=1)(x)
     np.testing.assert_array_equal(np.asarray(out), -np.ones((1, 4, 4, 1)))
+
+
+@pytest.mark.parametrize(
+    ("pool_size", "strides", "padding"), [(2, None, "valid"), (3, 1, "same"), (2, 3, "valid")]
+)
+def test_max_pool_ties_send_the_gradient_to_the_first_maximum_like_keras(
+    pool_size, strides, padding
+):
+    x = np.round(np.random.default_rng(5).uniform(0, 2, size=(2, 7, 7, 2))).astype("float32")
+    ours = layers.MaxPool2D(pool_size, strides=strides, padding=padding)
+    reference = keras.layers.MaxPooling2D(pool_size, strides=strides, padding=padding)
+    expected, (expected_grad,) = _forward_and_gradients(reference, x, [], 5)
+    got, (got_grad,) = _forward_and_gradients(ours, x, [], 5)
+    np.testing.assert_array_equal(got, expected)
+    _assert_close(got_grad, expected_grad)
 
 
 def test_avg_pool_explicit_padding_counts_the_zeros():

@@ -103,6 +103,10 @@ def test_filters_timeline_shows_the_initial_weights_and_follows_epochs(qtbot, wo
     assert not np.allclose(initial, inspection.kernels(model, "conv1"))
     assert view.note.text() == "Initial random weights, before training."
     assert view.grid.grab().toImage() != trained_picture
+    view.hide()  # a background tab keeps showing the chosen snapshot
+    view.refresh()
+    assert view.value_at(4, 2, 0)[3] == initial[4, 2, 0, 0]
+    view.show()
 
     view.timeline.set_index(1)
     layer = model.get_layer("conv1")

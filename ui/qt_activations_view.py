@@ -40,6 +40,7 @@ VECTOR_ROW = 32
 MAP_TARGET_PX = 56
 INPUT_TARGET_PX = 240
 EMPTY_CELL = (60, 60, 60)
+MAPS_MARGIN = 8
 
 
 @dataclass
@@ -130,6 +131,7 @@ class QtActivationsView(QWidget):
         self.maps = QWidget()
         self.maps_layout = QVBoxLayout(self.maps)
         self.maps_layout.setAlignment(Qt.AlignmentFlag.AlignTop)
+        self.maps_layout.setContentsMargins(MAPS_MARGIN, MAPS_MARGIN, MAPS_MARGIN, MAPS_MARGIN)
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
         self.scroll.setWidget(self.maps)
@@ -322,12 +324,12 @@ class QtActivationsView(QWidget):
             for name, shape in shapes.items():
                 title = QLabel(f"<b>{name}</b> — {self._layer_type(name)}, output {_shape_text(shape)}")
                 grid = QtTileGrid()
+                grid.follow_width(self.scroll.viewport(), slack=2 * MAPS_MARGIN)
                 grid.sig_clicked.connect(lambda t, r, c, n=name: self.click_unit(n, t, r, c))
                 grid.sig_hovered.connect(lambda t, r, c, n=name: self._on_hovered(n, t, r, c))
                 self.maps_layout.addWidget(title)
                 self.maps_layout.addWidget(grid)
                 self.sections[name] = LayerSection(name, shape, title, grid)
-        width = self.scroll.viewport().width()
         for name, activation in self.acts.items():
             tiles = layer_tiles(activation)
             height, tile_width = tiles[0].shape[:2]
@@ -336,18 +338,12 @@ class QtActivationsView(QWidget):
                 cell = 12
             grid = self.sections[name].grid
             grid.set_tiles(tiles, cell=cell)
-            grid.fit_width(width)
 
     def _layer_type(self, name: str) -> str:
         try:
             return type(self.workspace.model.get_layer(name)).__name__
         except ValueError:
             return "layer"
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        for section in self.sections.values():
-            section.grid.fit_width(self.scroll.viewport().width())
 
     # -- pointing and clicking ---------------------------------------------------------------
 

@@ -113,6 +113,7 @@ class QtFiltersView(QWidget):
         self.scroll = QScrollArea()
         self.scroll.setWidget(self.grid)
         self.scroll.setWidgetResizable(False)
+        self.grid.follow_width(self.scroll.viewport())
         self.value_label = QLabel("Point at a filter to read its weights.")
         self.value_label.setStyleSheet("font-family: monospace;")
 
@@ -189,21 +190,19 @@ class QtFiltersView(QWidget):
         self.content.show()
         self.timeline.set_epochs(self._timeline_epochs(layer))
         scaling = "shared" if self.shared_check.isChecked() else "per_filter"
-        if self.timeline.isVisible() and not self.timeline.is_latest:
+        if not self.timeline.isHidden() and not self.timeline.is_latest:
             epoch, kernels_by_layer, _ = self.workspace.timeline.at(self.timeline.index)
             kernel = kernels_by_layer[layer]
             self.note.setText("Initial random weights, before training." if epoch == 0
                               else f"The filters as they were after epoch {epoch}.")
         else:
             kernel = inspection.kernels(model, layer)
-            self.note.setText(UNTRAINED if export.untrained_warning(model) else
-                              "The trained filters. Drag the timeline to see them form.")
+            scrub = " Drag the timeline to see them form." if not self.timeline.isHidden() else ""
+            self.note.setText(UNTRAINED if export.untrained_warning(model) else f"The trained filters.{scrub}")
         pictures = inspection.kernel_images(model, layer, scaling=scaling, kernel=kernel)
         self.kernel_tiles = tiles = KernelTiles(pictures, kernel)
         captions = [f"#{f}" for f in range(len(tiles.tiles))]
         self.grid.set_tiles(tiles.tiles, captions, cell=tiles.cell())
-        self.grid.fit_width(self.scroll.viewport().width())
-        self.grid.adjustSize()
         self.legend.setText(self._legend(pictures, kernel))
 
     def _legend(self, pictures, kernel: np.ndarray) -> str:
@@ -221,10 +220,6 @@ class QtFiltersView(QWidget):
         else:
             scale = "each filter stretched to its own largest weight"
         return f"{filters}; {how}; {scale}."
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        self.grid.fit_width(self.scroll.viewport().width())
 
     # -- pointing ------------------------------------------------------------------------------
 

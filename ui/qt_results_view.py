@@ -134,6 +134,7 @@ class QtResultsView(QWidget):
         self.gallery = QtTileGrid()
         self.gallery_scroll = QScrollArea()
         self.gallery_scroll.setWidget(self.gallery)
+        self.gallery.follow_width(self.gallery_scroll.viewport())
         gallery_box = QWidget()
         gallery_layout = QVBoxLayout(gallery_box)
         gallery_layout.setContentsMargins(0, 0, 0, 0)
@@ -204,10 +205,3 @@ class QtResultsView(QWidget):
         height, width = tiles[0].shape[:2]
         cell = max(1, THUMB_TARGET_PX // max(height, width))
         self.gallery.set_tiles(tiles, captions, cell=cell)
-        self.gallery.fit_width(self.gallery_scroll.viewport().width())
-        self.gallery.adjustSize()
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        self.gallery.fit_width(self.gallery_scroll.viewport().width())
-        self.gallery.adjustSize()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
@@ -49,6 +49,8 @@ class QtTileGrid(QWidget):
         self._cell = 1
         self._columns = 1
         self._highlights: dict[int, tuple[int, int, int, int]] = {}
+        self._viewport: QWidget | None = None
+        self._slack = 0
 
     # -- content ---------------------------------------------------------------------------
 
@@ -68,12 +70,27 @@ class QtTileGrid(QWidget):
         count = len(tiles)
         self._columns = max(1, min(count, columns or math.ceil(math.sqrt(count)))) if count else 1
         self._highlights.clear()
+        if self._viewport is not None:
+            self.fit_width(self._viewport.width() - self._slack)
         self.setMinimumSize(self.sizeHint())
+        self.resize(self.sizeHint())
         self.updateGeometry()
         self.update()
 
     def count(self) -> int:
         return len(self._images)
+
+    def follow_width(self, viewport: QWidget, slack: int = 0) -> None:
+        """Refit the columns whenever ``viewport`` (a scroll area's) changes width, leaving
+        ``slack`` pixels for the margins of whatever holds the grid inside it."""
+        self._viewport, self._slack = viewport, slack
+        viewport.installEventFilter(self)
+        self.fit_width(viewport.width() - slack)
+
+    def eventFilter(self, watched, event) -> bool:
+        if watched is self._viewport and event.type() == QEvent.Type.Resize:
+            self.fit_width(event.size().width() - self._slack)
+        return False
 
     def fit_width(self, width: int) -> None:
         """Use as many columns as fit in ``width`` pixels (the scroll area's viewport)."""

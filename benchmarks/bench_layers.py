@@ -4,9 +4,11 @@ A step is the forward pass and the gradients of ``sum(output * r)`` with respect
 weights and the input (not the input for LeNet's first layer, as in training). The built-in
 layers run as Keras runs them by default (a tf.function without XLA); ours run both without
 and with XLA (``jit_compile=True``). The three are interleaved and each case reports medians,
-since the machine is shared. The last line is the geometric mean of ours / built-in.
+since the machine is shared; a case's ratio is the median of the rounds' ratios. A LeNet-5
+fit step (built-in layers against ours) is shown too, outside the mean. The last line is the
+geometric mean of ours / built-in over the layer cases.
 
-Usage: ``python benchmarks/bench_layers.py [--repeats N] [--case NAME ...]``
+Usage: ``python benchmarks/bench_layers.py [--repeats N] [--case NAME ...] [--no-model]``
 """
 
 from __future__ import annotations
@@ -108,32 +110,92 @@ def run_case(name, repeats):
     for step in steps.values():
         _time(step)
         _time(step)
+    return _interleave(steps, repeats)
+
+
+def _interleave(steps, repeats):
+    """Median time of each step, and the median of each round's ratio to the built-in one.
+
+    A round times every step back to back, so a round's ratio is steadier on a busy machine
+    than the ratio of two medians.
+    """
     times = {key: [] for key in steps}
     for _ in range(repeats):
         for key, step in steps.items():
             times[key].append(_time(step))
-    return {key: statistics.median(values) for key, values in times.items()}
+    medians = {key: statistics.median(values) for key, values in times.items()}
+    ratios = {
+        key: statistics.median(t / b for t, b in zip(values, times["builtin"], strict=True))
+        for key, values in times.items()
+    }
+    return medians, ratios
+
+
+def _lenet(conv, pool):
+    inputs = keras.Input((28, 28, 1))
+    x = pool(2)(conv(6, 5, padding="same", activation="relu")(inputs))
+    x = pool(2)(conv(16, 5, activation="relu")(x))
+    x = keras.layers.Dense(10)(keras.layers.Flatten()(x))
+    return keras.Model(inputs, x)
+
+
+def run_model(repeats):
+    """A LeNet-5 training step (Adam, cross-entropy, batch 128), built-in against ours."""
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(128, 28, 28, 1)).astype("float32"))
+    y = tf.constant(rng.integers(0, 10, size=128))
+    steps = {}
+    for key, conv, pool, jit in (
+        ("builtin", keras.layers.Conv2D, keras.layers.MaxPooling2D, False),
+        ("ours", layers.Conv2D, layers.MaxPool2D, False),
+        ("ours_xla", layers.Conv2D, layers.MaxPool2D, True),
+    ):
+        keras.utils.set_random_seed(0)
+        model = _lenet(conv, pool)
+        model.compile(
+            optimizer="adam",
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            jit_compile=jit,
+        )
+        model.make_train_function()
+        train_function = model.train_function
+
+        def step(train_function=train_function):
+            return train_function(iter([(x, y)]))
+
+        steps[key] = step
+    for step in steps.values():
+        _time(step)
+        _time(step)
+    return _interleave(steps, repeats)
+
+
+def _print_row(name, medians, ratios):
+    print(
+        f"{name:<15} {medians['builtin'] * 1e3:9.2f} {medians['ours'] * 1e3:9.2f} "
+        f"{medians['ours_xla'] * 1e3:9.2f} {ratios['ours']:7.2f} {ratios['ours_xla']:9.2f}",
+        flush=True,
+    )
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15, help="timed steps per variant")
     parser.add_argument("--case", nargs="*", choices=sorted(CASES), help="cases to run")
+    parser.add_argument("--no-model", action="store_true", help="skip the whole-model step")
     args = parser.parse_args(argv)
     names = args.case or list(CASES)
     print(f"{'case':<15} {'keras ms':>9} {'ours ms':>9} {'xla ms':>9} {'ratio':>7} {'xla ratio':>9}")
     ratios, xla_ratios = [], []
     for name in names:
-        medians = run_case(name, args.repeats)
-        ratio = medians["ours"] / medians["builtin"]
-        xla_ratio = medians["ours_xla"] / medians["builtin"]
-        ratios.append(ratio)
-        xla_ratios.append(xla_ratio)
-        print(
-            f"{name:<15} {medians['builtin'] * 1e3:9.2f} {medians['ours'] * 1e3:9.2f} "
-            f"{medians['ours_xla'] * 1e3:9.2f} {ratio:7.2f} {xla_ratio:9.2f}",
-            flush=True,
-        )
+        medians, case_ratios = run_case(name, args.repeats)
+        ratios.append(case_ratios["ours"])
+        xla_ratios.append(case_ratios["ours_xla"])
+        _print_row(name, medians, case_ratios)
+    if not args.no_model:
+        medians, model_ratios = run_model(args.repeats)
+        _print_row("lenet5_model*", medians, model_ratios)
+        print("* whole-model fit step, not part of the geometric mean")
     mean = float(np.exp(np.mean(np.log(ratios))))
     xla_mean = float(np.exp(np.mean(np.log(xla_ratios))))
     print(f"geometric mean ours/keras: {mean:.2f} without XLA, {xla_mean:.2f} with XLA")

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import layers
 
 SWEEP = settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 RTOL = 1e-5
 

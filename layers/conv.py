@@ -156,7 +156,7 @@ def _convolve(x, kernel, window, strides, dilation, padding):
     """2D convolution of x (N, H, W, Cin) with a kernel of shape (*window, Cin, Cout).
 
     Picks the cheapest of three equivalent forms (measured in benchmarks/bench_layers.py):
-    a plain matmul for 1x1 kernels, a banded-matrix matmul when there is one input channel
+    a plain matmul for 1x1 kernels, a banded-matrix matmul when there are few input channels
     and the rows are short, and otherwise width taps concatenated along the channels with
     one matmul per kernel row.
     """
@@ -174,13 +174,22 @@ def _convolve(x, kernel, window, strides, dilation, padding):
         return ops.reshape(
             ops.matmul(ops.reshape(x, (-1, channels)), matrix), (-1, *spatial, filters)
         )
-    if channels == 1 and spatial[1] + sum(pads[1]) <= _BANDED_MAX_WIDTH:
+    if _banded_is_cheaper(channels, spatial[1] + sum(pads[1]), window[1]):
         return _convolve_banded(x, kernel, window, strides, dilation, pads, out_sizes)
     return _convolve_rows(x, kernel, window, strides, dilation, pads, out_sizes)
 
 
-_BANDED_MAX_WIDTH = 64
-"""Widest padded row for the banded form: its matmul does width/kernel_width times the work."""
+def _banded_is_cheaper(channels, padded_width, kernel_width):
+    """Whether the banded form beats width taps, as measured on a 2-core CPU.
+
+    The banded matmul does about padded_width / kernel_width times the work of the taps, but
+    concatenating taps of few channels copies tiny chunks: with one channel the banded form
+    wins up to rows of 64 (LeNet's first layer), with up to 8 channels while the extra work
+    stays under 4x (LeNet's second layer), and it loses beyond.
+    """
+    if channels == 1:
+        return padded_width <= 64
+    return channels <= 8 and padded_width <= 4 * kernel_width
 
 
 def _convolve_rows(x, kernel, window, strides, dilation, pads, out_sizes):
@@ -204,14 +213,14 @@ def _convolve_rows(x, kernel, window, strides, dilation, pads, out_sizes):
 
 
 def _convolve_banded(x, kernel, window, strides, dilation, pads, out_sizes):
-    """One input channel: each output row is (kernel rows x padded width) @ a banded matrix.
+    """Each output row is (kernel rows x padded width x channels) @ a banded matrix.
 
-    The band ``bands[i, v, w, f] = kernel[i, j, 0, f]`` where ``v = w*stride + j*dilation``
+    The band ``bands[i, v, c, w, f] = kernel[i, j, c, f]`` where ``v = w*stride + j*dilation``
     holds the whole width axis (stride, dilation and all), so the only taps are the kernel
-    rows, stacked as whole rows (contiguous copies, unlike 1-channel taps side by side).
+    rows, stacked as whole image rows (long contiguous copies).
     """
     (kh, kw), (sh, sw), (dh, dw), (out_h, out_w) = window, strides, dilation, out_sizes
-    filters = kernel.shape[-1]
+    channels, filters = x.shape[-1], kernel.shape[-1]
     x = ops.pad(x, [(0, 0), (0, 0), pads[1], (0, 0)])
     width = x.shape[2]
     x = pad_for_windows(x, [pads[0], (0, 0)], (kh, 1), (sh, 1), (dh, 1), (out_h, width))
@@ -219,11 +228,11 @@ def _convolve_banded(x, kernel, window, strides, dilation, pads, out_sizes):
     for j in range(kw):
         selector[j, np.arange(out_w) * sw + j * dw, np.arange(out_w)] = 1.0
     selector = ops.convert_to_tensor(selector, dtype=kernel.dtype)
-    bands = ops.einsum("jvw,ijf->ivwf", selector, kernel[:, :, 0, :])
-    bands = ops.reshape(bands, (kh * width, out_w * filters))
+    bands = ops.einsum("jvw,ijcf->ivcwf", selector, kernel)
+    bands = ops.reshape(bands, (kh * width * channels, out_w * filters))
     row_taps = window_taps(x, (kh, 1), (sh, 1), (dh, 1), (out_h, width))
-    rows = ops.stack([ops.reshape(tap, (-1, out_h, width)) for tap in row_taps], axis=2)
-    outputs = ops.matmul(ops.reshape(rows, (-1, kh * width)), bands)
+    rows = ops.stack([ops.reshape(tap, (-1, out_h, width * channels)) for tap in row_taps], axis=2)
+    outputs = ops.matmul(ops.reshape(rows, (-1, kh * width * channels)), bands)
     return ops.reshape(outputs, (-1, out_h, out_w, filters))
 
 

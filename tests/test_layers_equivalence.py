@@ -88,10 +88,8 @@ def _check_conv(case, rank):
         with pytest.raises(ValueError, match="dilated kernel of extent .* exceeds the padded input"):
             ours.build(shape)
         return
-    strided_dilation = any(s > 1 for s in case["strides"]) and any(
-        d > 1 for d in case["dilation"]
-    )
-    if isinstance(case["padding"], str) and not strided_dilation:
+    strided = any(s > 1 for s in case["strides"])
+    if isinstance(case["padding"], str) and not strided:
         reference = keras_class(
             case["filters"], case["kernel"], strides=case["strides"], padding=case["padding"],
             dilation_rate=case["dilation"], use_bias=case["use_bias"],
@@ -100,7 +98,7 @@ def _check_conv(case, rank):
     else:
         reference = keras_class(
             case["filters"], case["kernel"],
-            strides=1 if strided_dilation else case["strides"],
+            strides=1,
             padding="valid", dilation_rate=case["dilation"], use_bias=case["use_bias"],
         )
         explicit = 0 if case["padding"] == "valid" else case["padding"]
@@ -122,7 +120,7 @@ def _check_conv(case, rank):
         if pads is not None:
             t = tf.pad(t, [(0, 0), *pads, (0, 0)])
         out = reference(t)
-        if strided_dilation:
+        if strided:
             index = (slice(None), *(slice(None, None, s) for s in case["strides"]), slice(None))
             out = out[index]
         return out
@@ -161,6 +159,8 @@ def test_conv1d_matches_keras_forward_and_gradients(case):
         ((7, 7), 3, (3, 3), (1, 1), (1, 1), 2),  # padding larger than half the kernel
         ((12, 12), 1, (5, 5), (2, 3), (1, 2), 1),  # one channel: the banded matmul
         ((4, 70), 1, (3, 3), (1, 2), (1, 1), "same"),  # one channel, wide rows: row taps
+        ((10, 14), 6, (5, 5), (1, 1), (1, 1), "valid"),  # few channels, short rows: banded
+        ((5, 40), 3, (3, 3), (2, 1), (1, 2), 1),  # few channels, long rows: row taps
     ],
 )
 def test_conv2d_fixed_edge_cases_match(lengths, channels, kernel, strides, dilation, padding):
@@ -170,6 +170,32 @@ def test_conv2d_fixed_edge_cases_match(lengths, channels, kernel, strides, dilat
         "seed": 7,
     }
     _check_conv(case, rank=2)
+
+
+def test_strided_conv_matches_keras_strided_conv_directly():
+    x = np.random.default_rng(2).normal(size=(2, 9, 8, 3)).astype("float32")
+    ours = layers.Conv2D(4, 3, strides=2, padding="same")
+    reference = keras.layers.Conv2D(4, 3, strides=2, padding="same")
+    ours.build(x.shape)
+    reference.build(x.shape)
+    reference.set_weights(ours.get_weights())
+    expected, expected_grads = _forward_and_gradients(
+        reference, x, reference.trainable_variables, 2
+    )
+    got, got_grads = _forward_and_gradients(ours, x, ours.trainable_variables, 2)
+    _assert_close(got, expected)
+    for g, e in zip(got_grads, expected_grads, strict=True):
+        _assert_close(g, e)
+
+
+def test_stride_wider_than_the_input_matches_numpy():
+    """Found by the sweep: oneDNN's Conv2D gives zeros for the second row here; we do not."""
+    x = np.random.default_rng(0).normal(size=(2, 2, 2, 1)).astype("float32")
+    conv = layers.Conv2D(1, (1, 2), strides=(1, 3), use_bias=False)
+    out = np.asarray(conv(x))
+    kernel = conv.get_weights()[0][0, :, 0, 0]
+    expected = x[:, :, 0, 0] * kernel[0] + x[:, :, 1, 0] * kernel[1]
+    np.testing.assert_allclose(out[:, :, 0, 0], expected, rtol=1e-5, atol=1e-6)
 
 
 @st.composite

@@ -26,6 +26,7 @@ from cnnstudio import __version__, presets
 from cnnstudio.document import DocumentError, NetworkDocument
 from cnnstudio.project import ProjectError
 from cnnstudio.spec import NetworkSpec
+from cnnstudio.workspace import Workspace
 from ui.qt_canvas import QtCanvas
 from ui.qt_palette import QtPalette
 from ui.qt_property_panel import QtPropertyPanel
@@ -48,6 +49,8 @@ class QtMainWindow(QMainWindow):
                  recovery_dir: str | os.PathLike | None = None):
         super().__init__()
         self.document = document or NetworkDocument(presets.get(DEFAULT_PRESET))
+        self.workspace = Workspace(self.document)
+        """The trained model, data set and timeline: written by training, read by the views."""
         self.settings = settings or QSettings("CNN Studio", "cnnstudio")
         if recovery_dir is None:
             recovery_dir = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
@@ -246,9 +249,9 @@ class QtMainWindow(QMainWindow):
             try:
                 self.document.open(original)
             except ProjectError:
-                self.document.reset(pending.spec)
+                self.document.reset(_empty_like(pending.spec))
         else:
-            self.document.reset(pending.spec)
+            self.document.reset(_empty_like(pending.spec))
         self.document.replace_spec(pending.spec, "Recover unsaved work")
         self.show_message(f"Recovered unsaved work on {where}")
         return True
@@ -336,3 +339,7 @@ class QtMainWindow(QMainWindow):
         self.autosaver.discard()
         self.tensorflow_loader.wait()
         event.accept()
+
+
+def _empty_like(spec: NetworkSpec) -> NetworkSpec:
+    return NetworkSpec(input_shape=spec.input_shape, name=spec.name)

@@ -198,8 +198,11 @@ def _convolve_rows(x, kernel, window, strides, dilation, pads, out_sizes):
     channels, filters = x.shape[-1], kernel.shape[-1]
     x = pad_for_windows(x, pads, window, strides, dilation, out_sizes)
     rows = x.shape[1]
-    taps = window_taps(x, (1, kw), (1, sw), (1, dw), (rows, out_w))
-    wide = taps[0] if kw == 1 else ops.concatenate(taps, axis=-1)
+    if sw > 1 and dw == 1:
+        taps = _strided_width_taps(x, kw, sw, out_w)
+    else:
+        taps = window_taps(x, (1, kw), (1, sw), (1, dw), (rows, out_w))
+    wide = taps[0] if len(taps) == 1 else ops.concatenate(taps, axis=-1)
     if kh == 1 and rows == out_h:
         row_taps = [wide]
     else:
@@ -210,6 +213,20 @@ def _convolve_rows(x, kernel, window, strides, dilation, pads, out_sizes):
         product = ops.matmul(ops.reshape(tap, (-1, kw * channels)), row_kernel)
         outputs = product if outputs is None else ops.add(outputs, product)
     return ops.reshape(outputs, (-1, out_h, out_w, filters))
+
+
+def _strided_width_taps(x, kw, sw, out_w):
+    """Width taps at stride ``sw`` as few wide slices: with the stride's phases folded into
+    the channels, the taps ``b*sw ... b*sw + sw - 1`` are one contiguous run of channels."""
+    batch, rows, width, channels = ops.shape(x)[0], x.shape[1], x.shape[2], x.shape[3]
+    folded = ops.reshape(x, (-1, rows, width // sw, sw * channels))
+    taps = []
+    for block in range(-(-kw // sw)):
+        phases = min(sw, kw - block * sw)
+        taps.append(
+            ops.slice(folded, [0, 0, block, 0], [batch, rows, out_w, phases * channels])
+        )
+    return taps
 
 
 def _convolve_banded(x, kernel, window, strides, dilation, pads, out_sizes):

@@ -185,7 +185,8 @@ def main(argv=None):
     parser.add_argument("--no-model", action="store_true", help="skip the whole-model step")
     args = parser.parse_args(argv)
     names = args.case or list(CASES)
-    print(f"{'case':<15} {'keras ms':>9} {'ours ms':>9} {'xla ms':>9} {'ratio':>7} {'xla ratio':>9}")
+    header = ("case", "keras ms", "ours ms", "xla ms", "ratio", "xla ratio")
+    print("{:<15} {:>9} {:>9} {:>9} {:>7} {:>9}".format(*header))
     ratios, xla_ratios = [], []
     for name in names:
         medians, case_ratios = run_case(name, args.repeats)

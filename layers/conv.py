@@ -1,9 +1,13 @@
-"""Conv1D and Conv2D written with ``keras.ops`` (pad, slice, concatenate, matmul).
+"""Conv1D and Conv2D written with ``keras.ops`` (pad, slice, concatenate, einsum, matmul).
 
-Each output position is the dot product of its window's taps with the kernel: the taps are
-gathered as plain slices (see ``layers.windows``), concatenated along the channels and
-multiplied by the kernel reshaped to (taps * Cin, Cout) in one matmul. Weights have the
-shapes and names of ``keras.layers.Conv1D``/``Conv2D``, so they copy both ways.
+Each output position is the dot product of its window's taps with the kernel. The taps are
+plain slices (see ``layers.windows``): the width taps go side by side along the channels and
+each kernel row is one matmul; with few input channels and short rows, a banded matrix
+takes the whole width instead. Conv1D is Conv2D on a height of 1. Weights have the shapes
+and names of ``keras.layers.Conv1D``/``Conv2D``, so they copy both ways.
+
+On CPU, models of these layers train faster compiled with XLA (``jit_compile=True``); see
+``benchmarks/bench_layers.py``.
 """
 
 from __future__ import annotations

@@ -28,7 +28,8 @@ def pad_for_windows(x, pads, kernel, strides, dilation, out_sizes, value=0.0):
         widths.append((before, after))
     widths.append((0, 0))
     if crop:
-        sizes = [min(length, length + after) for length, (_, after) in zip(spatial, widths[1:-1], strict=True)]
+        inner = zip(spatial, widths[1:-1], strict=True)
+        sizes = [min(length, length + after) for length, (_, after) in inner]
         x = ops.slice(x, [0] * len(x.shape), [ops.shape(x)[0], *sizes, x.shape[-1]])
         widths = [(b, max(a, 0)) for b, a in widths]
     if any(b or a for b, a in widths):

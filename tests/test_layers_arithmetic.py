@@ -146,7 +146,8 @@ def test_pool_padding_must_leave_a_real_cell_in_every_window():
 def test_filters_and_input_rank_are_checked():
     with pytest.raises(ValueError, match="filters must be a positive integer.*Received: filters=0"):
         conv_output_shape((1, 8, 8, 3), 0, 3, 1, 1, "valid", "Conv2D")
-    with pytest.raises(ValueError, match=r"takes inputs of rank 4 \(batch, height, width, channels\)"):
+    rank_message = r"takes inputs of rank 4 \(batch, height, width, channels\)"
+    with pytest.raises(ValueError, match=rank_message):
         conv_output_shape((8, 8, 3), 2, (3, 3), 1, 1, "valid", "Conv2D")
 
 

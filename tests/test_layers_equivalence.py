@@ -85,7 +85,8 @@ def _check_conv(case, rank):
         bias_initializer="random_normal",
     )
     if not _fits(case):
-        with pytest.raises(ValueError, match="dilated kernel of extent .* exceeds the padded input"):
+        message = "dilated kernel of extent .* exceeds the padded input"
+        with pytest.raises(ValueError, match=message):
             ours.build(shape)
         return
     strided = any(s > 1 for s in case["strides"])

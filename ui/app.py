@@ -58,8 +58,7 @@ def run(target: str | None = None, screenshot: str | None = None, select: str | 
         if not image.save(str(screenshot)):
             print(f"cnnstudio gui: cannot write {screenshot}", file=sys.stderr)
             return 1
-        window.autosaver.discard()
-        window.close()
+        window.hide()  # not close(): that would discard a recovery file left by a crashed session
         return 0
     window.show()
     return app.exec()

@@ -1,0 +1,194 @@
+"""The Train tab driven through its real widgets: a real worker thread trains real Keras models."""
+
+import json
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings
+
+from cnnstudio import presets
+from cnnstudio.document import NetworkDocument
+from cnnstudio.runs import list_runs, weights_path
+from ui.qt_environment_dialog import QtEnvironmentDialog
+from ui.qt_main_window import QtMainWindow
+from ui.training_views import install_training
+
+TRAIN_TIMEOUT_MS = 120_000
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = QtMainWindow(NetworkDocument(presets.get("digits-cnn")), settings=settings,
+                       recovery_dir=tmp_path / "recovery")
+    install_training(win)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.document.reset(win.document.spec)  # nothing unsaved: close without a prompt
+    win.close()
+    win.deleteLater()
+    assert not win.training_panel.thread.isRunning() if win.training_panel.thread else True
+    assert win.training_panel._loader_thread is None or not win.training_panel._loader_thread.isRunning()
+
+
+def train(qtbot, panel, epochs=3, **settings):
+    panel.epochs_spin.setValue(epochs)
+    for name, value in settings.items():
+        widget = getattr(panel, name)
+        widget.setValue(value) if hasattr(widget, "setValue") else widget.setChecked(value)
+    with qtbot.waitSignal(panel.sig_finished, timeout=TRAIN_TIMEOUT_MS) as finished:
+        assert panel.start_training()
+        assert not panel.train_button.isEnabled() and panel.stop_button.isEnabled()
+    assert panel.thread is None and panel.worker is None
+    assert panel.train_button.isEnabled() and not panel.stop_button.isEnabled()
+    return finished.args[0]
+
+
+def test_digits_cnn_trains_to_90_percent_through_the_panel(qtbot, window):
+    panel = window.training_panel
+    assert window.tabs.tabText(window.tabs.indexOf(panel)) == "Train"
+    assert panel.data_source() == "digits"
+    epochs_seen = []
+    window.workspace.events.epoch.connect(lambda epoch, logs: epochs_seen.append((epoch, logs["val_accuracy"])))
+
+    outcome = train(qtbot, panel, epochs=3)
+
+    result = outcome.result
+    assert result.status == "completed", outcome.message
+    assert result.metrics()["val_accuracy"] >= 0.90
+    assert [e for e, _ in epochs_seen] == [1, 2, 3]
+    assert epochs_seen[-1][1] == pytest.approx(result.metrics()["val_accuracy"])
+    assert window.workspace.model is result.model
+    assert window.workspace.dataset is outcome.dataset
+    assert window.workspace.timeline is outcome.timeline and len(outcome.timeline) == 4
+    batches = int(np.ceil(len(outcome.dataset.x_train) / panel.batch_spin.value()))
+    x, y = panel.batch_curve.getData()
+    assert len(x) == 3 * batches and np.all(np.isfinite(y))
+    _, val_acc = panel.val_acc_curve.getData()
+    np.testing.assert_allclose(val_acc, result.history["val_accuracy"])
+    assert panel.progress.value() == 100
+    assert f"batch {batches} of {batches}" in panel.epoch_label.text()
+    assert "images/s" in panel.speed_label.text() and "CPU" in panel.device_label.text()
+    assert "Save the project to keep this run" in panel.message.text()
+    assert panel.runs_list.count() == 1 and panel.continue_check.isEnabled()
+
+
+def test_stop_mid_run_keeps_the_weights(qtbot, window):
+    panel = window.training_panel
+    window.workspace.events.epoch.connect(lambda epoch, logs: panel.stop_training())
+
+    outcome = train(qtbot, panel, epochs=200)
+
+    result = outcome.result
+    assert result.status == "stopped"
+    assert 1 <= result.epochs_completed < 200
+    assert "weights trained so far are kept" in panel.message.text()
+    model = window.workspace.model
+    assert model is result.model
+    for kept, trained in zip(model.get_weights(), result.weights, strict=True):
+        np.testing.assert_array_equal(kept, trained)
+    assert result.metrics()["val_accuracy"] > 0.2
+
+
+def test_a_nan_loss_is_reported_in_the_panel(qtbot, window):
+    panel = window.training_panel
+    for layer in ("hidden", "output"):  # unbounded logits, so a too-large step overflows
+        window.document.set_param(layer, "activation", "linear")
+    panel.optimizer_combo.setCurrentText("sgd")
+
+    outcome = train(qtbot, panel, epochs=2, lr_spin=10.0)
+
+    assert outcome.result.status == "failed"
+    text = panel.message.text()
+    assert "The loss became nan" in text and "Lower the learning rate" in text
+    assert panel.progress.format() == "Failed"
+    assert all(np.all(np.isfinite(w)) for w in outcome.result.model.get_weights())
+
+
+def test_a_wrong_shaped_data_set_is_refused_before_training(qtbot, window, tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "small.npz"
+    np.savez(path, x=rng.random((40, 5, 5)), y=np.arange(40) % 10)
+    panel = window.training_panel
+    panel.set_data_source(str(path))
+    assert panel.data_source() == str(path)
+
+    outcome = train(qtbot, panel, epochs=1)
+
+    assert outcome.result is None
+    text = panel.message.text()
+    assert "5x5x1" in text and "8x8x1" in text and "Set the input to 5x5x1" in text
+    assert window.workspace.model is None and panel.runs_list.count() == 0
+
+
+def test_a_broken_data_file_is_reported(qtbot, window, tmp_path):
+    path = tmp_path / "broken.npz"
+    path.write_bytes(b"not a zip file")
+    panel = window.training_panel
+    panel.set_data_source(str(path))
+
+    outcome = train(qtbot, panel, epochs=1)
+
+    assert outcome.result is None
+    assert "not a readable .npz file" in panel.message.text() and "broken.npz" in panel.message.text()
+
+
+def test_runs_are_saved_with_the_project_and_reopened_with_their_weights(qtbot, window, tmp_path):
+    panel = window.training_panel
+    first = train(qtbot, panel, epochs=1)
+    assert window.document.path is None and panel.runs_list.count() == 1
+
+    project_file = tmp_path / "digits.cnnproj.json"
+    window.document.save(project_file)
+    qtbot.waitUntil(lambda: list_runs(window.document.project) != [], timeout=5000)
+    stored = json.loads(project_file.read_text())
+    assert [r["id"] for r in stored["runs"]] == ["run-001"]
+    assert stored["training"]["dataset"] == "digits" and stored["training"]["epochs"] == 1
+    assert not window.document.dirty
+
+    panel.continue_check.setChecked(True)
+    second = train(qtbot, panel, epochs=1)
+    assert second.job.resumed_from == "run-001"
+    assert second.result.history["val_loss"][0] < first.result.history["val_loss"][0]
+    records = list_runs(window.document.project)
+    assert [r.id for r in records] == ["run-001", "run-002"] and records[1].resumed_from == "run-001"
+    assert weights_path(window.document.project, records[1]).exists()
+    assert "Saved as run-002" in panel.message.text()
+
+    panel.runs_list.item(0).setCheckState(panel.runs_list.item(0).checkState().Checked)
+    overlay = panel._overlays["run-001"]
+    assert len(overlay) == 4
+    _, val_loss = overlay[1][1].getData()
+    np.testing.assert_allclose(val_loss, first.result.history["val_loss"])
+    panel.runs_list.item(0).setCheckState(panel.runs_list.item(0).checkState().Unchecked)
+    assert "run-001" not in panel._overlays
+
+    trained = second.result.weights
+    window.workspace.set_model(None)
+    with qtbot.waitSignal(panel.sig_weights_loaded, timeout=60_000):
+        assert window.open_file(project_file, confirm=False)
+    assert panel.runs_list.count() == 2 and panel.epochs_spin.value() == 1
+    reloaded = window.workspace.model
+    assert reloaded is not None and reloaded is not second.result.model
+    for got, expected in zip(reloaded.get_weights(), trained, strict=True):
+        np.testing.assert_allclose(got, expected)
+
+
+def test_bad_network_is_refused_with_the_reason(qtbot, window):
+    panel = window.training_panel
+    window.document.set_input_shape((1, 1, 1))
+    assert not window.document.summary.ok
+    assert not panel.start_training()
+    assert "Fix them in the Network tab" in panel.message.text() and panel.worker is None
+
+
+def test_environment_dialog_reports_tensorflow_and_devices(qtbot, window):
+    dialog = QtEnvironmentDialog(window)
+    qtbot.addWidget(dialog)
+    with qtbot.waitSignal(dialog.sig_ready, timeout=60_000) as ready:
+        dialog.show()
+    assert "TensorFlow" in ready.args[0] and "GPU:" in ready.args[0]
+    assert dialog.text.toPlainText() == ready.args[0]
+    dialog.wait()
+    assert "Environment" in window.action_environment.text()

@@ -238,11 +238,16 @@ class QtTrainingPanel(QWidget):
         column.addStretch(1)
 
     def _build_plots(self) -> None:
-        self.plots = pg.GraphicsLayoutWidget()
-        self.plots.setBackground("w")
-        self.batch_plot = self.plots.addPlot(row=0, col=0, colspan=2, title="Loss per batch (running epoch mean)")
-        self.loss_plot = self.plots.addPlot(row=1, col=0, title="Loss per epoch")
-        self.acc_plot = self.plots.addPlot(row=1, col=1, title="Accuracy per epoch")
+        # One view per plot: a new batch repaints only its own plot, not the epoch plots.
+        self.plot_widgets = [pg.PlotWidget(background="w", title=title) for title in (
+            "Loss per batch (running epoch mean)", "Loss per epoch", "Accuracy per epoch")]
+        self.batch_plot, self.loss_plot, self.acc_plot = (w.getPlotItem() for w in self.plot_widgets)
+        self.plots = QSplitter(Qt.Orientation.Vertical)
+        epoch_row = QSplitter(Qt.Orientation.Horizontal)
+        epoch_row.addWidget(self.plot_widgets[1])
+        epoch_row.addWidget(self.plot_widgets[2])
+        self.plots.addWidget(self.plot_widgets[0])
+        self.plots.addWidget(epoch_row)
         for plot, x_label in ((self.batch_plot, "batch"), (self.loss_plot, "epoch"), (self.acc_plot, "epoch")):
             plot.showGrid(x=True, y=True, alpha=0.3)
             plot.setLabel("bottom", x_label)
@@ -258,7 +263,10 @@ class QtTrainingPanel(QWidget):
                                             symbolBrush=TRAIN_COLOR, **symbol)
         self.val_acc_curve = self.acc_plot.plot(pen=pg.mkPen(VAL_COLOR, width=2), name="validation",
                                                 symbolBrush=VAL_COLOR, **symbol)
-        self.acc_plot.setYRange(0, 1)
+        for plot in (self.batch_plot, self.loss_plot, self.acc_plot):
+            plot.disableAutoRange()
+        self._extents: dict = {}
+        self._reset_ranges()
 
     # -- state -------------------------------------------------------------------------------
 
@@ -547,6 +555,7 @@ class QtTrainingPanel(QWidget):
                                   connect="finite")
                 curve.setZValue(-1)
                 curves.append((plot, curve))
+                self._grow_range(plot, len(values), np.nanmax(values) if np.isfinite(values).any() else 0)
         self._overlays[run_id] = curves
 
     def _remove_overlay(self, run_id: str) -> None:
@@ -557,11 +566,38 @@ class QtTrainingPanel(QWidget):
 
     # -- refresh -------------------------------------------------------------------------------
 
+    def _reset_ranges(self) -> None:
+        """Axes from zero, grown only when data leaves them: moving axes cost a repaint each."""
+        self._extents.clear()
+        self._grow_range(self.batch_plot, 1, 1.0)
+        self._grow_range(self.loss_plot, 1, 1.0)
+        self._grow_range(self.acc_plot, 1, 1.0)
+        for curves in self._overlays.values():
+            for plot, curve in curves:
+                x, y = curve.getData()
+                self._grow_range(plot, len(x), np.nanmax(y) if np.isfinite(y).any() else 0)
+
+    def _grow_range(self, plot, x_high: float, y_high: float) -> None:
+        """Widen ``plot`` to show x up to ``x_high`` and y from 0 to ``y_high`` (accuracy stays 0..1)."""
+        old_x, old_y = self._extents.get(plot, (0, 0))
+        if plot is self.acc_plot:
+            y_high = 1.0
+        elif y_high > old_y:
+            y_high *= 1.15
+        x_high, y_high = max(old_x, x_high), max(old_y, float(y_high) if np.isfinite(y_high) else 0)
+        if (x_high, y_high) == (old_x, old_y):
+            return
+        self._extents[plot] = (x_high, y_high)
+        x_low = 0 if plot is self.batch_plot else 0.5
+        plot.setRange(xRange=(x_low, x_high + (0 if plot is self.batch_plot else 0.5)),
+                      yRange=(0, y_high), padding=0.02)
+
     def _clear_curves(self) -> None:
         self._batches.clear()
         self._epochs_drawn = -1
         for curve in (self.batch_curve, self.loss_curve, self.val_loss_curve, self.acc_curve, self.val_acc_curve):
             curve.setData([], [])
+        self._reset_ranges()
         self.progress.setValue(0)
         self.progress.setFormat("Starting…")
         for label, text in ((self.epoch_label, "Epoch –, batch –"), (self.speed_label, "– images/s"),
@@ -586,9 +622,14 @@ class QtTrainingPanel(QWidget):
         self.speed_label.setText(f"{latest.images_per_second:,.0f} images/s")
         self.eta_label.setText(f"Time left {_duration(latest.eta_seconds)}")
         self.device_label.setText(f"Device {latest.device}")
+        self._grow_range(self.loss_plot, latest.epochs, 0)
+        self._grow_range(self.acc_plot, latest.epochs, 1)
         if len(batch_losses) > self._batches.size:
-            self._batches.extend(batch_losses[self._batches.size:])
+            new = batch_losses[self._batches.size:]
+            self._batches.extend(new)
             n = self._batches.size
+            finite = [loss for _, loss in new if math.isfinite(loss)]
+            self._grow_range(self.batch_plot, total, max(finite, default=0))
             self.batch_curve.setData(self._batches.x[:n], self._batches.y[:n])
         epochs = len(history.get("loss", []))
         if epochs != self._epochs_drawn:
@@ -598,6 +639,8 @@ class QtTrainingPanel(QWidget):
                                (self.acc_curve, "accuracy"), (self.val_acc_curve, "val_accuracy")):
                 values = np.asarray(history.get(key, []), dtype=float)
                 curve.setData(x[:len(values)], values)
+                if key.endswith("loss") and np.isfinite(values).any():
+                    self._grow_range(self.loss_plot, epochs, np.nanmax(np.where(np.isfinite(values), values, np.nan)))
 
     def _update_buttons(self) -> None:
         training = self.is_training

@@ -8,6 +8,7 @@ TensorFlow, Keras and the data loaders are imported inside ``run``, never at mod
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,11 +76,16 @@ class TrainingWorker(QObject):
         from cnnstudio.runs import now
 
         outcome = TrainingOutcome(job=self.job, started=now())
+        # Python's full garbage collections hold the GIL, and so stall the window, for as long
+        # as they take to walk every Keras and TensorFlow object alive (100-300 ms after a few
+        # runs). Freezing what is alive now limits them to what this run creates.
+        gc.freeze()
         try:
             self._train(outcome)
         except Exception as exc:  # a failure is a report in the panel, never a crash
             outcome.error = f"Training failed: {type(exc).__name__}: {exc}"
         finally:
+            gc.unfreeze()
             self.sig_finished.emit(outcome)
 
     def _train(self, outcome: TrainingOutcome) -> None:
@@ -105,8 +111,6 @@ class TrainingWorker(QObject):
         timeline = TimelineCallback(model, dataset.x_val[0] if len(dataset.x_val) else dataset.x_train[0])
         timeline.async_safe = True  # it acts on epoch ends only, so batches need not wait for it
         outcome.timeline = timeline.timeline
-        if self.state.stop_requested:
-            outcome.notes.append("Stopped before the first batch.")
         outcome.result = train(model, dataset, job.settings, self.state,
                                initial_weights=job.initial_weights, callbacks=[timeline])
 

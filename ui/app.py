@@ -15,6 +15,7 @@ from cnnstudio import presets
 from cnnstudio.document import DocumentError
 from ui.inspection_views import install_inspection
 from ui.qt_main_window import DEFAULT_PRESET, QtMainWindow
+from ui.training_views import install_training
 
 SCREENSHOT_SIZE = (1400, 900)
 
@@ -28,6 +29,7 @@ def run(target: str | None = None, screenshot: str | None = None, select: str | 
     app.setApplicationName("cnnstudio")
     app.setOrganizationName("CNN Studio")
     window = QtMainWindow()
+    install_training(window)
     install_inspection(window)
     if target is None:
         if screenshot or not window.offer_recovery():

@@ -1,7 +1,29 @@
-"""Test configuration: Qt renders offscreen, TensorFlow stays quiet, Keras uses TensorFlow."""
+"""Test configuration: Qt renders offscreen, TensorFlow stays quiet, Keras uses TensorFlow.
+
+A modal message box would block an offscreen test run forever, so every test starts with
+QMessageBox's static dialogs replaced by a stand-in that fails the test with the dialog's
+text; a test that expects a dialog patches the one it expects.
+"""
 
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import pytest  # noqa: E402
+from PySide6.QtWidgets import QMessageBox  # noqa: E402
+
+
+def _unexpected_dialog(kind):
+    def show(*args, **kwargs):
+        texts = [a for a in args if isinstance(a, str)]
+        raise AssertionError(f"unexpected modal QMessageBox.{kind}: {' | '.join(texts)}")
+
+    return staticmethod(show)
+
+
+@pytest.fixture(autouse=True)
+def no_modal_message_boxes(monkeypatch):
+    for kind in ("question", "warning", "critical", "information"):
+        monkeypatch.setattr(QMessageBox, kind, _unexpected_dialog(kind))

@@ -518,6 +518,7 @@ class QtTrainingPanel(QWidget):
         self._histories = {}
         for run_id, label, _settings, history in self._all_runs():
             item = QListWidgetItem(label)
+            item.setToolTip(label)
             item.setData(Qt.ItemDataRole.UserRole, run_id)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if run_id in checked else Qt.CheckState.Unchecked)
@@ -589,6 +590,8 @@ class QtTrainingPanel(QWidget):
             return
         self._extents[plot] = (x_high, y_high)
         x_low = 0 if plot is self.batch_plot else 0.5
+        if plot is not self.batch_plot:  # whole epochs: a tick per epoch while they fit
+            plot.getAxis("bottom").setTickSpacing(*((1, 1) if x_high <= 20 else ()))
         plot.setRange(xRange=(x_low, x_high + (0 if plot is self.batch_plot else 0.5)),
                       yRange=(0, y_high), padding=0.02)
 

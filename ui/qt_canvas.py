@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QGraphicsPathItem,
     QGraphicsScene,
     QGraphicsView,
+    QMenu,
 )
 
 from cnnstudio import catalog
@@ -243,6 +244,8 @@ class QtCanvas(QGraphicsView):
 
     sig_message = Signal(str)
     """A refused edit's explanation, for the status bar."""
+    sig_node_menu = Signal(str, QMenu)
+    """A node's context menu is about to show: listeners add their actions for that layer."""
 
     def __init__(self, document: NetworkDocument, parent=None):
         super().__init__(parent)
@@ -385,6 +388,22 @@ class QtCanvas(QGraphicsView):
         name = self.document.selected
         if name and name != INPUT:
             self._edit(self.document.remove_layer, name)
+
+    def node_menu(self, name: str) -> QMenu:
+        """The context menu of layer ``name``: Delete, plus what listeners of sig_node_menu add."""
+        menu = QMenu(self)
+        delete = menu.addAction("Delete Layer")
+        delete.triggered.connect(lambda: self._edit(self.document.remove_layer, name))
+        self.sig_node_menu.emit(name, menu)
+        return menu
+
+    def contextMenuEvent(self, event) -> None:
+        node = self.node_at(self.mapToScene(event.pos()))
+        if node is None or node.name == INPUT:
+            super().contextMenuEvent(event)
+            return
+        self.document.select(node.name)
+        self.node_menu(node.name).exec(event.globalPos())
 
     def keyPressEvent(self, event) -> None:
         if event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):

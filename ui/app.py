@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication
 
 from cnnstudio import presets
 from cnnstudio.document import DocumentError
+from ui.explain_views import install_explainer
 from ui.inspection_views import install_inspection
 from ui.qt_main_window import DEFAULT_PRESET, QtMainWindow
 from ui.training_views import install_training
@@ -31,6 +32,7 @@ def run(target: str | None = None, screenshot: str | None = None, select: str | 
     window = QtMainWindow()
     install_training(window)
     install_inspection(window)
+    install_explainer(window)
     if target is None:
         if screenshot or not window.offer_recovery():
             window.open_preset(DEFAULT_PRESET, confirm=False)

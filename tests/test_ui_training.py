@@ -150,6 +150,7 @@ def test_runs_are_saved_with_the_project_and_reopened_with_their_weights(qtbot, 
     panel.continue_check.setChecked(True)
     second = train(qtbot, panel, epochs=1)
     assert second.job.resumed_from == "run-001"
+    assert second.dataset is first.dataset  # the same data is not loaded twice
     assert second.result.history["val_loss"][0] < first.result.history["val_loss"][0]
     records = list_runs(window.document.project)
     assert [r.id for r in records] == ["run-001", "run-002"] and records[1].resumed_from == "run-001"

@@ -106,6 +106,8 @@ class QtTrainingPanel(QWidget):
         self._loader_thread: QThread | None = None
         self._loader: WeightsLoader | None = None
         self._unsaved: list[TrainingOutcome] = []
+        self._dataset_cache: tuple | None = None
+        """(what was loaded, the Dataset): the next run on the same data skips loading it."""
         self._overlays: dict[str, list] = {}
         self._batches = _GrowingSeries()
         self._epochs_drawn = -1
@@ -335,6 +337,9 @@ class QtTrainingPanel(QWidget):
         initial, resumed_from = self._initial_weights()
         job = TrainingJob(spec=self.document.spec, data=self.data_source(), settings=settings,
                           initial_weights=initial, resumed_from=resumed_from)
+        key = _data_key(job)
+        if self._dataset_cache is not None and self._dataset_cache[0] == key:
+            job.dataset = self._dataset_cache[1]
         self._clear_curves()
         self.progress.setRange(0, 0)
         self.worker = TrainingWorker(job)
@@ -413,6 +418,7 @@ class QtTrainingPanel(QWidget):
     def _apply_outcome(self, outcome: TrainingOutcome) -> None:
         result = outcome.result
         if outcome.dataset is not None:
+            self._dataset_cache = (_data_key(outcome.job), outcome.dataset)
             self.workspace.set_dataset(outcome.dataset)
         if result is None:
             self.progress.setFormat("Not started")
@@ -775,6 +781,13 @@ def _default_data(input_shape) -> str:
     """The built-in data set that fits an input shape: digits for 8x8x1, MNIST-1D for 40x1, else mnist."""
     shape = tuple(input_shape)
     return {(8, 8, 1): "digits", (40, 1): "mnist1d", (28, 28, 1): "mnist", (32, 32, 3): "cifar10"}.get(shape, "digits")
+
+
+def _data_key(job: TrainingJob) -> tuple:
+    """What a loaded data set depends on; a file's modification time catches edits on disk."""
+    path = Path(job.data)
+    stamp = path.stat().st_mtime_ns if path.exists() else None
+    return (job.data, stamp, job.validation_split, job.settings.seed, tuple(job.spec.input_shape))
 
 
 def _run_label(run_id, dataset, settings, history, status) -> str:

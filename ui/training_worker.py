@@ -21,8 +21,8 @@ from cnnstudio.spec import NetworkSpec
 class TrainingJob:
     """What to train: the spec as it was when Train was pressed, the data and the settings.
 
-    ``data`` is a built-in data set name or a path; ``initial_weights`` a list of arrays or a
-    ``.weights.h5`` path to continue from.
+    ``data`` is a built-in data set name or a path; ``dataset`` the data already loaded from
+    it, if any; ``initial_weights`` a list of arrays or a ``.weights.h5`` path to continue from.
     """
 
     spec: NetworkSpec
@@ -31,6 +31,7 @@ class TrainingJob:
     initial_weights: Any = None
     resumed_from: str | None = None
     validation_split: float = 0.2
+    dataset: Any = None
 
 
 @dataclass
@@ -94,12 +95,14 @@ class TrainingWorker(QObject):
         from cnnstudio.training import train
 
         job = self.job
-        try:
-            dataset = load_dataset(job.data, validation_split=job.validation_split,
-                                   seed=job.settings.seed, input_shape=job.spec.input_shape)
-        except DataError as exc:
-            outcome.error = str(exc)
-            return
+        dataset = job.dataset
+        if dataset is None:
+            try:
+                dataset = load_dataset(job.data, validation_split=job.validation_split,
+                                       seed=job.settings.seed, input_shape=job.spec.input_shape)
+            except DataError as exc:
+                outcome.error = str(exc)
+                return
         outcome.dataset = dataset
         self.sig_dataset.emit(dataset.describe())
         model = build_for_training(job.spec, job.settings)

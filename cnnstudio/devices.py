@@ -39,6 +39,11 @@ class Placement:
     strategy: Any = None
     _device: str | None = None
 
+    @property
+    def allows_xla(self) -> bool:
+        """Keras' XLA-compiled step fails under tf.distribute strategies: replicas train without it."""
+        return self.strategy is None
+
     def scope(self):
         """Enter to build, compile and fit on this device."""
         if self.strategy is not None:

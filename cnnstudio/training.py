@@ -50,8 +50,10 @@ class TrainingSettings:
 
     ``augment_shift`` is the largest random shift as a fraction of the height and width
     (0 = off) and ``augment_flip`` flips images left-right at random; both act on training
-    batches only. ``device`` is "auto", "cpu", "gpu:K", a list like "gpu:0,gpu:1" (mirrored)
-    or "workers" (multi-worker, from TF_CONFIG); see ``cnnstudio.devices``.
+    batches only. ``jit_compile`` is on by default: the hand-written layers in ``layers/`` are
+    slices and matmuls that XLA fuses (benchmarks/bench_layers.py measures both ways).
+    ``device`` is "auto", "cpu", "gpu:K", a list like "gpu:0,gpu:1" (mirrored) or "workers"
+    (multi-worker, from TF_CONFIG); see ``cnnstudio.devices``.
     """
 
     optimizer: str = "adam"
@@ -64,7 +66,7 @@ class TrainingSettings:
     augment_shift: float = 0.0
     augment_flip: bool = False
     mixed_precision: bool = False
-    jit_compile: bool = False
+    jit_compile: bool = True
     device: str = "auto"
 
     def __post_init__(self):
@@ -394,7 +396,7 @@ def train(
                 optimizer=make_optimizer(settings),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not _outputs_probabilities(model)),
                 metrics=["accuracy"],
-                jit_compile=settings.jit_compile,
+                jit_compile=settings.jit_compile and placement.allows_xla,
             )
         callback = _callback_class()(state, model, settings, len(dataset.x_train), label)
         with placement.fit_scope():

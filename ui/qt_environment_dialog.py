@@ -10,7 +10,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QVBoxLayout
 
-from ui.training_worker import start_in_thread
+from ui.training_worker import after_tensorflow, start_in_thread
 
 
 class _ReportWorker(QObject):
@@ -33,12 +33,12 @@ class QtEnvironmentDialog(QDialog):
     sig_ready = Signal(str)
     """The report is shown: its text."""
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, tensorflow_loader=None):
         super().__init__(parent)
         self.setWindowTitle("Environment")
         self.resize(720, 420)
         self.intro = QLabel("What CNN Studio runs on (the same as `cnnstudio doctor`):")
-        self.text = QPlainTextEdit("Checking TensorFlow and the devices it sees…")
+        self.text = QPlainTextEdit("Loading TensorFlow and checking the devices it sees…")
         self.text.setReadOnly(True)
         self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
@@ -49,6 +49,10 @@ class QtEnvironmentDialog(QDialog):
         layout.addWidget(buttons)
         self._worker = _ReportWorker()
         self._worker.sig_finished.connect(self._show_report)
+        self._thread = None
+        after_tensorflow(tensorflow_loader, self._start, self._show_report)
+
+    def _start(self) -> None:
         self._thread = start_in_thread(self._worker, self)
 
     def _show_report(self, text: str) -> None:
@@ -57,8 +61,9 @@ class QtEnvironmentDialog(QDialog):
 
     def wait(self) -> None:
         """Block until the report thread has ended (closing, tests)."""
-        self._thread.wait()
+        if self._thread is not None:
+            self._thread.wait()
 
     def done(self, result: int) -> None:
-        self._thread.wait()
+        self.wait()
         super().done(result)

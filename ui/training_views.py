@@ -38,6 +38,6 @@ def install_training(window) -> QtTrainingPanel:
 
 
 def show_environment(window) -> QtEnvironmentDialog:
-    dialog = QtEnvironmentDialog(window)
+    dialog = QtEnvironmentDialog(window, window.tensorflow_loader)
     dialog.show()
     return dialog

@@ -19,6 +19,18 @@ def format_shape(shape) -> str:
     return "×".join("?" if v is None else str(v) for v in shape)
 
 
+def format_receptive_field(field, input_shape) -> str:
+    """``5×5``; a field that spans the whole input says so, since it can exceed the image:
+    a unit after a "same"-padded stack also sees padding, e.g. ``10×10 (whole 8×8 input)``."""
+    if not field:
+        return ""
+    text = format_shape(field)
+    spatial = tuple(input_shape[:-1])
+    if len(field) == len(spatial) and all(f >= n for f, n in zip(field, spatial, strict=True)):
+        text += f" (whole {format_shape(spatial)} input)"
+    return text
+
+
 def format_count(n: int | None) -> str:
     """12345 reads ``12,345``; millions and billions get a suffix: ``1.2M``."""
     if n is None:

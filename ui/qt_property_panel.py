@@ -29,7 +29,13 @@ from PySide6.QtWidgets import (
 from cnnstudio import catalog
 from cnnstudio.document import DocumentError, NetworkDocument
 from cnnstudio.spec import INPUT
-from ui.formatting import format_count, format_shape, format_value, issues_for
+from ui.formatting import (
+    format_count,
+    format_receptive_field,
+    format_shape,
+    format_value,
+    issues_for,
+)
 
 _INVALID_STYLE = "background: #fde2e2; border: 1px solid #d32f2f;"
 
@@ -259,7 +265,8 @@ class QtPropertyPanel(QScrollArea):
         lines = [f"Output: <b>{format_shape(info.output_shape)}</b> &nbsp; "
                  f"Params: <b>{format_count(info.params)}</b>"]
         if info.receptive_field:
-            lines.append(f"Receptive field: {format_shape(info.receptive_field)} input pixels")
+            field = format_receptive_field(info.receptive_field, self.document.spec.input_shape)
+            lines.append(f"Receptive field: {field} input pixels")
         lines.extend(f"<code>{_escape(f)}</code>" for f in info.formulas)
         self.result.setText("<br>".join(lines))
         self._show_issues(issues_for(summary, name))

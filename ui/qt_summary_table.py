@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTab
 
 from cnnstudio.document import NetworkDocument
 from cnnstudio.spec import INPUT
-from ui.formatting import format_count, format_shape, issues_for
+from ui.formatting import format_count, format_receptive_field, format_shape, issues_for
 
 COLUMNS = ("Layer", "Type", "Output shape", "Params", "Receptive field", "MACs", "Status")
 _ERROR_BG = QColor("#fde2e2")
@@ -48,7 +48,7 @@ class QtSummaryTable(QTableWidget):
             issues = issues_for(summary, layer.name)
             status = "; ".join(i.message for i in issues) or "ok"
             rows.append((layer.name, layer.type, format_shape(info.output_shape), format_count(info.params),
-                         format_shape(info.receptive_field) if info.receptive_field else "",
+                         format_receptive_field(info.receptive_field, spec.input_shape),
                          format_count(info.macs), status))
             self._names.append(layer.name)
             severities.append(issues[0].severity if issues else None)

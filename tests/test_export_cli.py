@@ -101,10 +101,11 @@ def test_inspect_writes_filters_and_activations_and_prints_the_prediction(traine
     model = keras.saving.load_model(model_path)
     top = inspection.predict_topk(model, digits.x_val[4], k=3, class_names=digits.class_names)
     assert "Prediction: " + ", ".join(f"{c} {p:.1%}" for c, p in top) in out
-    # conv1 has 32 filters of 3x3 over one channel: one view each, a 6x6 grid, scale 8, 1-pixel gaps
-    assert _png_size(filters) == (6 * 25 + 1, 6 * 25 + 1)
+    # conv1 has 32 filters of 3x3 over one channel: one view each, a 6x6 grid; by default each
+    # 3x3 kernel is enlarged to 48 pixels a side (scale 16), with 1-pixel gaps
+    assert _png_size(filters) == (6 * 49 + 1, 6 * 49 + 1)
     picture = images.read_png(filters)
-    expected = inspection.kernel_images(model, "conv1").picture(scale=8)
+    expected = inspection.kernel_images(model, "conv1").picture(scale=16)
     np.testing.assert_array_equal(picture, expected)
     pixels = images.read_png(acts)
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 20

@@ -20,7 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--filters", metavar="OUT.png", help="write the kernels here")
     parser.add_argument("--activations", metavar="OUT.png", help="write the activations here")
     parser.add_argument("--layer", metavar="NAME", help="only this layer")
-    parser.add_argument("--scale", type=int, default=8, help="pixels per kernel or activation cell (default 8)")
+    parser.add_argument("--scale", type=int, default=None,
+                        help="pixels per kernel or activation cell (default: small kernels and maps "
+                             "are enlarged to about 48 pixels a side, for slides)")
     parser.add_argument("--top", type=int, default=3, metavar="K", help="how many predictions to print")
 
 def run(args) -> int:
@@ -30,7 +32,7 @@ def run(args) -> int:
     from cnnstudio.importer import ImportRefused, open_model
     from cnnstudio.spec import SpecError
 
-    if args.scale < 1:
+    if args.scale is not None and args.scale < 1:
         return _fail(f"The scale is a number of pixels. Expected --scale >= 1. Received: --scale {args.scale}")
     try:
         model = open_model(args.model).model
@@ -74,17 +76,27 @@ def run(args) -> int:
             layer = args.layer or (conv[0] if conv else None)
             if layer is None:
                 return _fail("The model has no convolution layer, so it has no filters to draw.")
-            picture = inspection.kernel_images(model, layer).picture(scale=args.scale)
+            kernel = inspection.kernels(model, layer)
+            picture = inspection.kernel_images(model, layer).picture(scale=_scale(args, kernel.shape[1:-1]))
             print(f"Filters of {layer}: {images.write_png(args.filters, picture)}")
         if args.activations is not None:
             acts = inspection.activations(model, x)
             chosen = [args.layer] if args.layer else list(acts)
-            pictures = [inspection.activation_picture(acts[n], scale=max(1, args.scale // 2)) for n in chosen]
+            pictures = [inspection.activation_picture(acts[n], scale=_scale(args, acts[n].shape[:-1], 2))
+                        for n in chosen]
             path = images.write_png(args.activations, images.stack(pictures, gap=6))
             print(f"Activations of {', '.join(chosen)}: {path}")
     except (ValueError, OSError) as exc:
         return _fail(str(exc))
     return 0
+
+def _scale(args, cell_shape, divisor: int = 1) -> int:
+    """``--scale`` if given, else enough pixels per cell for a tile about 48 pixels a side."""
+    if args.scale is not None:
+        return max(1, args.scale // divisor)
+    side = max(cell_shape) if len(cell_shape) else 1
+    return max(2, min(16, -(-48 // side)))
+
 
 def _fail(message: str) -> int:
     print(f"cnnstudio inspect: {message}", file=sys.stderr)

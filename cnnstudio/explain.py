@@ -50,6 +50,12 @@ def operation_for_layer(layer_type: str) -> str:
     )
 
 
+def _operand(value: float) -> str:
+    """A number inside a product: negatives in parentheses, so "1*(-1)" reads as it does on paper."""
+    text = format_number(value)
+    return f"({text})" if text.startswith("-") else text
+
+
 def format_number(value: float) -> str:
     """A short, exact-looking number: 1 rather than 1.0, 0.3333 rather than 0.33333334."""
     value = float(value)
@@ -396,7 +402,7 @@ def _window_value(kind: str, out_index: tuple[int, ...], taps: list[Tap],
     name = _index_text(out_index)
     if kind == "conv":
         value = sum(t.value * t.weight for t in taps)
-        terms = " + ".join(f"{format_number(t.value)}*{format_number(t.weight)}" for t in taps)
+        terms = " + ".join(f"{_operand(t.value)}*{_operand(t.weight)}" for t in taps)
         return value, f"{name} = {terms}"
     values = [t.value for t in taps if counts_padding or not t.is_padding]
     listed = ", ".join(format_number(v) for v in values)

@@ -14,7 +14,7 @@ COURSE_KERNEL = "1,0,1;0,1,0;1,0,1"
 def test_course_1d_edge_filter():
     e = explain.explain_conv([0, 1, 0, 1, 1], [-1, 1])
     assert e.output.tolist() == [1, -1, 1, 0]
-    assert e.windows[0].equation == "out[0] = 0*-1 + 1*1 = 1"
+    assert e.windows[0].equation == "out[0] = 0*(-1) + 1*1 = 1"
     assert e.formulas == ("floor((5 - 2) / 1) + 1 = 4",)
     assert e.warnings == ()
     assert not e.unused.any()

@@ -13,8 +13,8 @@ COURSE_KERNEL = "1,0,1;0,1,0;1,0,1"
 def test_conv1d_prints_each_window(capsys):
     assert main(["explain", "conv1d", "--input", "0,1,0,1,1", "--kernel", "-1,1"]) == 0
     out = capsys.readouterr().out
-    assert "out[0] = 0*-1 + 1*1 = 1" in out
-    assert "out[3] = 1*-1 + 1*1 = 0" in out
+    assert "out[0] = 0*(-1) + 1*1 = 1" in out
+    assert "out[3] = 1*(-1) + 1*1 = 0" in out
     assert "output: 1, -1, 1, 0" in out
     assert "output length: floor((5 - 2) / 1) + 1 = 4" in out
 

@@ -140,8 +140,8 @@ class TrainingUpdate:
     """What a listener receives, at most every ``min_interval`` seconds and at each epoch end.
 
     ``kind``: "batch" (progress within an epoch) or "epoch" (``epoch_logs`` holds the epoch's
-    metrics). ``epoch`` counts from 1. ``new_batch_losses`` are the running epoch-mean losses
-    Keras reports after each batch since the previous update, as (global batch index, loss).
+    metrics). ``epoch`` counts from 1. ``new_batch_losses`` are each batch's own loss since the
+    previous update, as (global batch index, loss); ``loss`` is Keras' running epoch mean.
     """
 
     kind: str
@@ -282,6 +282,8 @@ def _callback_class():
                 self.epoch = epoch
                 self.done = 0
                 self.pending: list[tuple[int, float]] = []
+                self.means: dict[int, float] = {}
+                self.resolved = 0
                 self.last_push = time.perf_counter()
                 self.t_epoch = time.perf_counter()
                 self.t_batches_end = self.t_epoch
@@ -296,7 +298,7 @@ def _callback_class():
                 if loss is None:
                     return
                 loss = float(loss)
-                self.pending.append((self.epoch * self.batches + batch, loss))
+                self._add_batch_mean(batch, loss)
                 if not math.isfinite(loss) and self.failure is None:
                     self.failure = self._nan_message(batch + 1, loss)
                     self.model.stop_training = True
@@ -328,6 +330,29 @@ def _callback_class():
 
         def on_train_end(self, logs=None):
             self.state._detach()
+
+        def _add_batch_mean(self, batch, mean):
+            """Turn Keras' running epoch mean into each batch's own loss, in batch order.
+
+            Keras reports the mean over the epoch's batches so far, weighted by batch size, so
+            batch b's loss is (n_0..b * mean_b - n_0..b-1 * mean_b-1) / n_b. Batches may be
+            reported out of order (the callback runs on a thread pool), so a batch waits here
+            until the one before it is known.
+            """
+            self.means[batch] = mean
+            while self.resolved in self.means:
+                b = self.resolved
+                seen = self._examples_through(b)
+                loss = self.means[b]
+                if b > 0:
+                    before = self._examples_through(b - 1)
+                    loss = (seen * loss - before * self.means.pop(b - 1)) / (seen - before)
+                self.pending.append((self.epoch * self.batches + b, loss))
+                self.resolved += 1
+
+        def _examples_through(self, batch):
+            """How many training examples batches 0..batch of an epoch hold (the last may be short)."""
+            return min((batch + 1) * self.settings.batch_size, self.num_examples)
 
         def images_per_second(self) -> float:
             return self.images / self.train_seconds if self.train_seconds > 0 else 0.0

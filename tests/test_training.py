@@ -125,7 +125,9 @@ def test_progress_reaches_the_listener_and_the_state(completed_run, digits):
     assert latest == updates[-1]
     assert history == result.history
     assert [step for step, _ in losses] == list(range(2 * batches))
-    assert losses[-1][1] == pytest.approx(result.history["loss"][-1])
+    sizes = np.minimum(FAST["batch_size"], len(digits.x_train) - FAST["batch_size"] * np.arange(batches))
+    per_batch = np.array([loss for _, loss in losses]).reshape(2, batches)
+    np.testing.assert_allclose(per_batch @ sizes / sizes.sum(), result.history["loss"], rtol=1e-4)
 
 
 def test_stop_mid_epoch_keeps_the_trained_weights(small_digits):

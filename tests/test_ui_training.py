@@ -65,6 +65,12 @@ def test_digits_cnn_trains_to_90_percent_through_the_panel(qtbot, window):
     batches = int(np.ceil(len(outcome.dataset.x_train) / panel.batch_spin.value()))
     x, y = panel.batch_curve.getData()
     assert len(x) == 3 * batches and np.all(np.isfinite(y))
+    assert panel.batch_plot.titleLabel.text == "Loss per batch"
+    # Each batch's own loss, not Keras' running mean: weighted by batch size they average to
+    # the epoch's loss.
+    size = panel.batch_spin.value()
+    sizes = np.minimum(size, len(outcome.dataset.x_train) - size * np.arange(batches))
+    np.testing.assert_allclose(y.reshape(3, batches) @ sizes / sizes.sum(), result.history["loss"], rtol=1e-4)
     _, val_acc = panel.val_acc_curve.getData()
     np.testing.assert_allclose(val_acc, result.history["val_accuracy"])
     assert panel.progress.value() == 100

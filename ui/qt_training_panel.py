@@ -242,7 +242,7 @@ class QtTrainingPanel(QWidget):
     def _build_plots(self) -> None:
         # One view per plot: a new batch repaints only its own plot, not the epoch plots.
         self.plot_widgets = [pg.PlotWidget(background="w", title=title) for title in (
-            "Loss per batch (running epoch mean)", "Loss per epoch", "Accuracy per epoch")]
+            "Loss per batch", "Loss per epoch", "Accuracy per epoch")]
         self.batch_plot, self.loss_plot, self.acc_plot = (w.getPlotItem() for w in self.plot_widgets)
         self.plots = QSplitter(Qt.Orientation.Vertical)
         epoch_row = QSplitter(Qt.Orientation.Horizontal)

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QGraphicsItem,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -267,7 +268,13 @@ class QtTrainingPanel(QWidget):
                                                 symbolBrush=VAL_COLOR, **symbol)
         for plot in (self.batch_plot, self.loss_plot, self.acc_plot):
             plot.disableAutoRange()
+            # Axes (with their grid) and legends rarely change: Qt repaints them from a pixmap
+            # instead of calling their Python paint, which waits for the GIL the training holds.
+            for item in (plot.getAxis("left"), plot.getAxis("bottom"), plot.legend):
+                if item is not None:
+                    item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self._extents: dict = {}
+        self._tick_spacing: dict = {}
         self._reset_ranges()
 
     # -- state -------------------------------------------------------------------------------
@@ -338,9 +345,12 @@ class QtTrainingPanel(QWidget):
         job = TrainingJob(spec=self.document.spec, data=self.data_source(), settings=settings,
                           initial_weights=initial, resumed_from=resumed_from)
         key = _data_key(job)
-        if self._dataset_cache is not None and self._dataset_cache[0] == key:
+        same_data = self._dataset_cache is not None and self._dataset_cache[0] == key
+        batches = 1
+        if same_data:
             job.dataset = self._dataset_cache[1]
-        self._clear_curves()
+            batches = math.ceil(len(job.dataset.x_train) / settings.batch_size)
+        self._clear_curves(settings.epochs, batches, keep_loss_scale=same_data)
         self.progress.setRange(0, 0)
         self.worker = TrainingWorker(job)
         self.worker.sig_dataset.connect(self.data_label.setText)
@@ -573,12 +583,19 @@ class QtTrainingPanel(QWidget):
 
     # -- refresh -------------------------------------------------------------------------------
 
-    def _reset_ranges(self) -> None:
-        """Axes from zero, grown only when data leaves them: moving axes cost a repaint each."""
+    def _reset_ranges(self, epochs: int = 1, batches: int = 1, keep_loss_scale: bool = False) -> None:
+        """Axes from zero, sized for the run about to start and grown only when data leaves them.
+
+        A moved axis redraws its ticks, the costliest repaint here, so a run like the last one
+        (same length, same data: ``keep_loss_scale``) starts with the axes it already has.
+        """
+        old = dict(self._extents)
         self._extents.clear()
-        self._grow_range(self.batch_plot, 1, 1.0)
-        self._grow_range(self.loss_plot, 1, 1.0)
-        self._grow_range(self.acc_plot, 1, 1.0)
+        loss_high = {plot: old.get(plot, (0, 1.0))[1] if keep_loss_scale else 1.0
+                     for plot in (self.batch_plot, self.loss_plot)}
+        self._set_range(self.batch_plot, epochs * batches, loss_high[self.batch_plot])
+        self._set_range(self.loss_plot, epochs, loss_high[self.loss_plot])
+        self._set_range(self.acc_plot, epochs, 1.0)
         for curves in self._overlays.values():
             for plot, curve in curves:
                 x, y = curve.getData()
@@ -592,21 +609,26 @@ class QtTrainingPanel(QWidget):
         elif y_high > old_y:
             y_high *= 1.15
         x_high, y_high = max(old_x, x_high), max(old_y, float(y_high) if np.isfinite(y_high) else 0)
-        if (x_high, y_high) == (old_x, old_y):
-            return
-        self._extents[plot] = (x_high, y_high)
-        x_low = 0 if plot is self.batch_plot else 0.5
-        if plot is not self.batch_plot:  # whole epochs: a tick per epoch while they fit
-            plot.getAxis("bottom").setTickSpacing(*((1, 1) if x_high <= 20 else ()))
-        plot.setRange(xRange=(x_low, x_high + (0 if plot is self.batch_plot else 0.5)),
-                      yRange=(0, y_high), padding=0.02)
+        if (x_high, y_high) != (old_x, old_y):
+            self._set_range(plot, x_high, y_high)
 
-    def _clear_curves(self) -> None:
+    def _set_range(self, plot, x_high: float, y_high: float) -> None:
+        """Show x up to ``x_high`` and y from 0 to ``y_high``; an unchanged axis is not redrawn."""
+        self._extents[plot] = (x_high, y_high)
+        if plot is not self.batch_plot:  # whole epochs: a tick per epoch while they fit
+            spacing = (1, 1) if x_high <= 20 else ()
+            if self._tick_spacing.get(plot) != spacing:
+                self._tick_spacing[plot] = spacing
+                plot.getAxis("bottom").setTickSpacing(*spacing)
+        x_range = (0, x_high) if plot is self.batch_plot else (0.5, x_high + 0.5)
+        plot.setRange(xRange=x_range, yRange=(0, y_high), padding=0.02)
+
+    def _clear_curves(self, epochs: int = 1, batches: int = 1, keep_loss_scale: bool = False) -> None:
         self._batches.clear()
         self._epochs_drawn = -1
         for curve in (self.batch_curve, self.loss_curve, self.val_loss_curve, self.acc_curve, self.val_acc_curve):
             curve.setData([], [])
-        self._reset_ranges()
+        self._reset_ranges(epochs, batches, keep_loss_scale)
         self.progress.setValue(0)
         self.progress.setFormat("Starting…")
         for label, text in ((self.epoch_label, "Epoch –, batch –"), (self.speed_label, "– images/s"),

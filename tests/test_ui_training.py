@@ -200,3 +200,22 @@ def test_environment_dialog_reports_tensorflow_and_devices(qtbot, window):
     assert "TensorFlow" in text and "Keras" in text and "Loading" not in text
     dialog.close()
     dialog.wait()
+
+
+def test_closing_mid_run_asks_first_and_stops_the_run_only_when_confirmed(qtbot, window, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    panel = window.training_panel
+    window.document.set_param("hidden", "units", 32)  # unsaved: closing asks
+    answers = [QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Discard]
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: answers.pop(0))
+    panel.epochs_spin.setValue(50)
+    with qtbot.waitSignal(panel.sig_started):
+        assert panel.start_training()
+
+    assert not window.close()  # cancelled: the run goes on
+    assert panel.worker is not None and not panel.worker.state.stop_requested
+    with qtbot.waitSignal(panel.sig_finished, timeout=TRAIN_TIMEOUT_MS) as finished:
+        assert window.close()  # confirmed: the run stops after its batch and the thread ends
+    assert finished.args[0].result.status == "stopped"
+    assert panel.thread is None or not panel.thread.isRunning()

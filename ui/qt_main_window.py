@@ -44,6 +44,8 @@ class QtMainWindow(QMainWindow):
 
     sig_shown = Signal()
     """Emitted once, just after the window is first shown."""
+    sig_closing = Signal()
+    """Emitted when a close is confirmed, before the window goes: views stop their work."""
 
     def __init__(self, document: NetworkDocument | None = None, settings: QSettings | None = None,
                  recovery_dir: str | os.PathLike | None = None):
@@ -336,6 +338,7 @@ class QtMainWindow(QMainWindow):
         if not self.confirm_discard():
             event.ignore()
             return
+        self.sig_closing.emit()
         self.autosaver.discard()
         self.tensorflow_loader.wait()
         event.accept()

@@ -2,24 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject
-
 from ui.qt_environment_dialog import QtEnvironmentDialog
 from ui.qt_training_panel import QtTrainingPanel
-
-
-class _StopOnClose(QObject):
-    """Stops a run and waits for the threads when the window gets a close request, so no
-    QThread outlives the window (the run stops after its current batch)."""
-
-    def __init__(self, window, panel: QtTrainingPanel):
-        super().__init__(window)
-        self.panel = panel
-
-    def eventFilter(self, watched, event) -> bool:
-        if event.type() == QEvent.Type.Close:
-            self.panel.shutdown()
-        return False
 
 
 def install_training(window) -> QtTrainingPanel:
@@ -27,7 +11,8 @@ def install_training(window) -> QtTrainingPanel:
     panel = QtTrainingPanel(window.document, window.workspace, window.tensorflow_loader)
     window.training_panel = panel
     window.add_view("Train", panel)
-    window.installEventFilter(_StopOnClose(window, panel))
+    # once a close is confirmed, stop the run after its batch and wait: no QThread outlives the window
+    window.sig_closing.connect(panel.shutdown)
     panel.sig_message.connect(window.show_message)
     window.menu_help.addSeparator()
     action = window.menu_help.addAction("&Environment…")

@@ -38,6 +38,8 @@ class Workspace:
         self._model_spec: dict | None = None
         self._dataset: Any = None
         self.timeline: Any = None
+        self.training_model: Any = None
+        """The model a run is training right now (its weights change under you), or None."""
         document.events.changed.connect(self._on_document_changed)
 
     @property
@@ -50,8 +52,14 @@ class Workspace:
         """The ``cnnstudio.data.Dataset`` last trained on or chosen, or None."""
         return self._dataset
 
+    def training_started(self, model: Any, timeline: Any) -> None:
+        """A run began on ``model``: views that refresh per epoch (filters) can show it live."""
+        self.training_model = model
+        self.timeline = timeline
+
     def set_model(self, model: Any, timeline: Any = None) -> None:
-        """Adopt ``model`` as the current spec's trained model."""
+        """Adopt ``model`` as the current spec's trained model; a run in progress has ended."""
+        self.training_model = None
         self._model = model
         self._model_spec = self.document.spec.to_dict() if model is not None else None
         if timeline is not None:
@@ -70,4 +78,5 @@ class Workspace:
             self._model = None
             self._model_spec = None
             self.timeline = None
+            self.training_model = None
             self.events.model.emit(None)

@@ -10,6 +10,7 @@ from cnnstudio import presets
 from cnnstudio.document import NetworkDocument
 from cnnstudio.runs import list_runs, weights_path
 from ui.qt_environment_dialog import QtEnvironmentDialog
+from ui.qt_filters_view import QtFiltersView
 from ui.qt_main_window import QtMainWindow
 from ui.training_views import install_training
 
@@ -51,6 +52,11 @@ def test_digits_cnn_trains_to_90_percent_through_the_panel(qtbot, window):
     assert panel.data_source() == "digits"
     epochs_seen = []
     window.workspace.events.epoch.connect(lambda epoch, logs: epochs_seen.append((epoch, logs["val_accuracy"])))
+    filters = QtFiltersView(window.workspace)
+    qtbot.addWidget(filters)
+    live = []  # the filters view redraws the model being trained after each epoch
+    window.workspace.events.epoch.connect(
+        lambda epoch, logs: live.append((filters.note.text(), filters.kernel_tiles.values.copy())))
 
     outcome = train(qtbot, panel, epochs=3)
 
@@ -62,6 +68,10 @@ def test_digits_cnn_trains_to_90_percent_through_the_panel(qtbot, window):
     assert window.workspace.model is result.model
     assert window.workspace.dataset is outcome.dataset
     assert window.workspace.timeline is outcome.timeline and len(outcome.timeline) == 4
+    assert len(live) == 3 and all(note.startswith("Training:") for note, _ in live)
+    initial = np.moveaxis(outcome.timeline.at(0)[1]["conv1"], -1, 1)  # as the tiles hold it
+    assert not np.allclose(live[0][1], initial)  # trained for an epoch: not the random start
+    assert filters.note.text().startswith("The trained filters")
     batches = int(np.ceil(len(outcome.dataset.x_train) / panel.batch_spin.value()))
     x, y = panel.batch_curve.getData()
     assert len(x) == 3 * batches and np.all(np.isfinite(y))

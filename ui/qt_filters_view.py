@@ -148,7 +148,7 @@ class QtFiltersView(QWidget):
 
     def reload(self) -> None:
         """Re-read the model's convolution layers (a new or discarded model)."""
-        model = self.workspace.model
+        model = self._model()
         names = []
         if model is not None:
             from cnnstudio import inspection
@@ -163,8 +163,16 @@ class QtFiltersView(QWidget):
         self.layer_combo.blockSignals(False)
         self.refresh()
 
+    def _model(self):
+        """The trained model, or while a run is in progress the model it is training."""
+        return self.workspace.model or self.workspace.training_model
+
     def _on_epoch(self) -> None:
-        if self.workspace.model is not None:
+        if self._model() is None:
+            return
+        if self.layer_combo.count() == 0:
+            self.reload()  # the first epoch of a run: the view has not seen this model's layers yet
+        else:
             self.refresh()
 
     def _timeline_epochs(self, layer: str) -> list[int]:
@@ -175,7 +183,7 @@ class QtFiltersView(QWidget):
 
     def refresh(self) -> None:
         """Redraw the chosen layer's filters at the chosen snapshot and scaling."""
-        model = self.workspace.model
+        model = self._model()
         layer = self.layer_combo.currentText()
         if model is None or not layer:
             self.kernel_tiles = None
@@ -198,7 +206,10 @@ class QtFiltersView(QWidget):
         else:
             kernel = inspection.kernels(model, layer)
             scrub = " Drag the timeline to see them form." if not self.timeline.isHidden() else ""
-            self.note.setText(UNTRAINED if export.untrained_warning(model) else f"The trained filters.{scrub}")
+            if self.workspace.model is None:
+                self.note.setText("Training: the filters as they are now, refreshed after each epoch.")
+            else:
+                self.note.setText(UNTRAINED if export.untrained_warning(model) else f"The trained filters.{scrub}")
         pictures = inspection.kernel_images(model, layer, scaling=scaling, kernel=kernel)
         self.kernel_tiles = tiles = KernelTiles(pictures, kernel)
         captions = [f"#{f}" for f in range(len(tiles.tiles))]

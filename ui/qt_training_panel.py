@@ -355,6 +355,7 @@ class QtTrainingPanel(QWidget):
         self.worker = TrainingWorker(job)
         self.worker.sig_dataset.connect(self.data_label.setText)
         self.worker.sig_epoch.connect(self._on_epoch)
+        self.worker.sig_model_built.connect(self.workspace.training_started)
         self.worker.sig_finished.connect(self._on_worker_finished)
         self._update_buttons()
         self.sig_started.emit()

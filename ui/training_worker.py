@@ -63,6 +63,8 @@ class TrainingWorker(QObject):
     """The data set loaded: its one-line description."""
     sig_epoch = Signal(int, dict)
     """An epoch ended: (epoch from 1, its metrics), emitted from the training thread."""
+    sig_model_built = Signal(object, object)
+    """The model is built and about to train: (keras model, its Timeline)."""
     sig_finished = Signal(object)
     """Always emitted last, with a :class:`TrainingOutcome`."""
 
@@ -114,6 +116,7 @@ class TrainingWorker(QObject):
         timeline = TimelineCallback(model, dataset.x_val[0] if len(dataset.x_val) else dataset.x_train[0])
         timeline.async_safe = True  # it acts on epoch ends only, so batches need not wait for it
         outcome.timeline = timeline.timeline
+        self.sig_model_built.emit(model, timeline.timeline)
         outcome.result = train(model, dataset, job.settings, self.state,
                                initial_weights=job.initial_weights, callbacks=[timeline])
 

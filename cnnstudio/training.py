@@ -51,7 +51,8 @@ class TrainingSettings:
     ``augment_shift`` is the largest random shift as a fraction of the height and width
     (0 = off) and ``augment_flip`` flips images left-right at random; both act on training
     batches only. ``jit_compile`` is on by default: the hand-written layers in ``layers/`` are
-    slices and matmuls that XLA fuses (benchmarks/bench_layers.py measures both ways).
+    slices and matmuls that XLA fuses (benchmarks/bench_layers.py measures both ways); Keras'
+    random augmentation layers cannot be compiled, so a run with augmentation goes without it.
     ``device`` is "auto", "cpu", "gpu:K", a list like "gpu:0,gpu:1" (mirrored) or "workers"
     (multi-worker, from TF_CONFIG); see ``cnnstudio.devices``.
     """
@@ -421,7 +422,7 @@ def train(
                 optimizer=make_optimizer(settings),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not _outputs_probabilities(model)),
                 metrics=["accuracy"],
-                jit_compile=settings.jit_compile and placement.allows_xla,
+                jit_compile=settings.jit_compile and placement.allows_xla and fit_model is model,
             )
         callback = _callback_class()(state, model, settings, len(dataset.x_train), label)
         with placement.fit_scope():

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -219,9 +220,12 @@ def test_missing_gpu_is_a_report_not_a_crash(small_digits):
 def test_augmentation_trains_and_leaves_the_model_plain(small_digits):
     model = tiny_model()
     before = [type(layer) for layer in model.layers]
-    result = train(model, small_digits, TrainingSettings(epochs=1, batch_size=32, augment_shift=0.125,
-                                                         augment_flip=True))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = train(model, small_digits, TrainingSettings(epochs=1, batch_size=32, augment_shift=0.125,
+                                                             augment_flip=True))
     assert result.status == "completed"
+    assert not [w for w in caught if "jit_compile" in str(w.message)]
     assert [type(layer) for layer in result.model.layers] == before
     sequences = Dataset("seq", np.zeros((8, 40, 1)), np.arange(8) % 2, np.zeros((2, 40, 1)), [0, 1], ["a", "b"])
     import keras

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
+from PySide6.QtCore import QPointF, QSettings, Qt
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -37,7 +37,7 @@ def drop(canvas, type_name, scene_pos):
     """Send a real drag-enter and drop of a palette item to the canvas viewport."""
     view_pos = canvas.mapFromScene(scene_pos)
     mime = layer_mime_data(type_name)
-    enter = QDragEnterEvent(view_pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+    enter = QDragEnterEvent(QPointF(view_pos), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                             Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(canvas.viewport(), enter)
     assert enter.isAccepted()
@@ -83,7 +83,7 @@ def test_foreign_drop_is_refused(window):
 
     mime = QMimeData()
     mime.setText("rm -rf")
-    enter = QDragEnterEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+    enter = QDragEnterEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                             Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(window.canvas.viewport(), enter)
     assert not enter.isAccepted()

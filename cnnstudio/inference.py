@@ -348,13 +348,14 @@ def _conv(info, lt, layer, srcs, cfg):
         return None
     rank = lt.rank
     kernel = _per_axis(cfg["kernel_size"], rank)
+    c_in, filters = src.output_shape[-1], cfg["filters"]
+    fan_in = math.prod(kernel) * c_in
+    # The weights do not depend on the spatial size, so a kernel that does not fit still shows them.
+    info.trainable_params = fan_in * filters + (filters if cfg["use_bias"] else 0)
     spatial = _window(info, src, kernel, _per_axis(cfg["strides"], rank),
                       _per_axis(cfg["dilation_rate"], rank), cfg["padding"], "kernel_size")
     if spatial is None:
         return None
-    c_in, filters = src.output_shape[-1], cfg["filters"]
-    fan_in = math.prod(kernel) * c_in
-    info.trainable_params = fan_in * filters + (filters if cfg["use_bias"] else 0)
     info.macs = math.prod(spatial) * filters * fan_in
     return (*spatial, filters)
 
@@ -628,12 +629,12 @@ def infer(spec: NetworkSpec, num_classes: int | None = None,
             info.jump = srcs[0].jump
             info.padded_extent = srcs[0].padded_extent
         shape = _RULES[lt.name](info, lt, layer, srcs, cfg)
+        info.params = info.trainable_params + info.non_trainable_params
         if shape is None:
             info.receptive_field = info.jump = info.padded_extent = ()
             info.formulas = []
             continue
         info.output_shape = shape
-        info.params = info.trainable_params + info.non_trainable_params
         info.activation_elements = math.prod(shape)
         info.activation_bytes = info.activation_elements * FLOAT_BYTES
 

@@ -75,6 +75,8 @@ def test_dilated_kernel_too_big_is_an_error_with_fixes_that_work():
     assert [(i.layer, i.caused_by) for i in downstream] == [("f", "c1"), ("d", "c1")]
     assert "unknown shape" in downstream[0].message
     assert s.layer("d").output_shape is None
+    conv = s.layer("c1")
+    assert conv.output_shape is None and conv.params == 3 * 3 * 3 * conv.config["filters"] + conv.config["filters"]
     for fix in error.fixes:
         fixed = infer(apply_fix(spec, fix))
         assert fixed.ok, [str(i) for i in fixed.errors()]

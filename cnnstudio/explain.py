@@ -204,20 +204,11 @@ def _rounded(values) -> np.ndarray:
 
 
 def _per_axis(value: Any, rank: int, name: str, minimum: int) -> tuple[int, ...]:
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        values = (int(value),) * rank
-    elif isinstance(value, (list, tuple)) and len(value) == rank and all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value
-    ):
-        values = tuple(int(v) for v in value)
-    else:
-        raise ExplainError(
-            f"{name} must be an integer or {rank} integers (one per axis). "
-            f"Expected e.g. {name}=1. Received: {name}={value!r}"
-        )
-    if any(v < minimum for v in values):
-        raise ExplainError(f"{name} must be at least {minimum}. Expected {name} >= {minimum}. Received: {name}={value!r}")
-    return values
+    """The layers' own per-axis parsing, its refusal raised as the explainer's error."""
+    try:
+        return arithmetic.normalize_tuple(value, rank, name, "", minimum=minimum)
+    except ValueError as exc:
+        raise ExplainError(str(exc)) from None
 
 
 def _axis_paddings(padding: Any, rank: int) -> tuple[Any, ...]:

@@ -21,33 +21,41 @@ def _is_int(value) -> bool:
     return isinstance(value, Integral) and not isinstance(value, bool)
 
 
+def _tuple_of(rank: int) -> str:
+    return "a tuple of one integer" if rank == 1 else f"a tuple of {rank} integers"
+
+
 def normalize_tuple(value, rank, arg_name, layer_name, minimum=1) -> tuple[int, ...]:
-    """One int per spatial axis from an int or a sequence of ``rank`` ints, each >= minimum."""
-    expected = f"an integer >= {minimum} or a tuple of {rank} integers >= {minimum}"
+    """One int per spatial axis from an int or a sequence of ``rank`` ints, each >= minimum.
+
+    Errors start with ``layer_name``; an empty name leaves just the argument's.
+    """
+    prefix = f"{layer_name}: " if layer_name else ""
+    expected = f"an integer >= {minimum} or {_tuple_of(rank)} >= {minimum}"
     if _is_int(value):
         values = (int(value),) * rank
     elif isinstance(value, Iterable) and not isinstance(value, str):
         values = tuple(value)
         if len(values) != rank:
             raise ValueError(
-                f"{layer_name}: {arg_name} needs one value per spatial axis "
+                f"{prefix}{arg_name} needs one value per spatial axis "
                 f"({', '.join(AXIS_NAMES.get(rank, ()))}). Expected {expected}. "
                 f"Received: {arg_name}={value!r}"
             )
         if not all(_is_int(v) for v in values):
             raise ValueError(
-                f"{layer_name}: {arg_name} must hold integers. Expected {expected}. "
+                f"{prefix}{arg_name} must hold integers. Expected {expected}. "
                 f"Received: {arg_name}={value!r}"
             )
         values = tuple(int(v) for v in values)
     else:
         raise ValueError(
-            f"{layer_name}: {arg_name} must be an integer or a tuple of integers. "
+            f"{prefix}{arg_name} must be an integer or a tuple of integers. "
             f"Expected {expected}. Received: {arg_name}={value!r}"
         )
     if any(v < minimum for v in values):
         raise ValueError(
-            f"{layer_name}: {arg_name} must be at least {minimum} on every axis. "
+            f"{prefix}{arg_name} must be at least {minimum} on every axis. "
             f"Expected {expected}. Received: {arg_name}={value!r}"
         )
     return values
@@ -55,7 +63,7 @@ def normalize_tuple(value, rank, arg_name, layer_name, minimum=1) -> tuple[int, 
 
 def normalize_padding(padding, rank, layer_name) -> str | tuple[int, ...]:
     """"valid", "same", or one explicit zero padding (on each side) per spatial axis."""
-    expected = f'"valid", "same", an integer >= 0 or a tuple of {rank} integers >= 0'
+    expected = f'"valid", "same", an integer >= 0 or {_tuple_of(rank)} >= 0'
     if isinstance(padding, str):
         word = padding.lower()
         if word not in _PADDING_WORDS:

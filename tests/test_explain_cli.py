@@ -61,6 +61,11 @@ def test_padding_and_dilation_options(capsys):
         (["conv1d", "--input", "1,2", "--kernel", "1", "--padding", "full"], '--padding must be "valid"'),
         (["maxpool1d", "--input", "1,2", "--kernel", "1"], "Pooling has no weights"),
         (["conv1d", "--input", "1,2", "--kernel", "1", "--pool-size", "2"], "--pool-size is for pooling"),
+        (["conv2d", "--input", "1,2;3,4", "--kernel", "1", "--dilation", "0"],
+         "dilation_rate must be at least 1 on every axis. Expected an integer >= 1"),
+        (["maxpool1d", "--input", "1,2", "--pool-size", "0"], "pool_size must be at least 1"),
+        (["conv1d", "--input", "1,2", "--kernel", "1", "--stride", "0"],
+         "strides must be at least 1 on every axis. Expected an integer >= 1 or a tuple of one integer >= 1."),
     ],
 )
 def test_bad_input_exits_2_with_a_message(capsys, args, message):

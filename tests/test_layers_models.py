@@ -116,7 +116,7 @@ def test_model_trains_with_and_without_xla(jit_compile):
         (
             lambda: layers.Conv1D(4, 3, dilation_rate=0, name="c"),
             "Conv1D 'c': dilation_rate must be at least 1 on every axis. Expected an integer "
-            ">= 1 or a tuple of 1 integers >= 1. Received: dilation_rate=0",
+            ">= 1 or a tuple of one integer >= 1. Received: dilation_rate=0",
         ),
         (
             lambda: layers.Conv2D(4, 3, padding=(1, -1), name="c"),

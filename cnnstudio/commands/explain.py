@@ -98,10 +98,10 @@ def run(args: argparse.Namespace) -> int:
             args.operation,
             x,
             engine.parse_values(args.kernel, rank, "kernel") if kind == "conv" else None,
-            pool_size=_ints(args.pool_size, "--pool-size") or 2,
+            pool_size=2 if args.pool_size is None else _ints(args.pool_size, "--pool-size"),
             strides=_ints(args.stride, "--stride"),
             padding=_padding(args.padding),
-            dilation_rate=_ints(args.dilation, "--dilation") or 1,
+            dilation_rate=1 if args.dilation is None else _ints(args.dilation, "--dilation"),
         )
     except ValueError as exc:
         print(f"cnnstudio explain: {exc}", file=sys.stderr)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from cnnstudio.files import write_atomic
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -168,18 +169,6 @@ def write_png(path: str | os.PathLike, pixels: np.ndarray) -> Path:
     path = Path(path)
     write_atomic(path, encode_png(pixels))
     return path
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """``data`` written to a temp file in ``path``'s folder, then renamed over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def decode_png(data: bytes) -> np.ndarray:

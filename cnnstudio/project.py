@@ -11,11 +11,11 @@ from __future__ import annotations
 import copy
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cnnstudio.files import write_atomic
 from cnnstudio.spec import NetworkSpec, SpecError, suggest
 
 FORMAT = "cnnstudio-project"
@@ -115,18 +115,3 @@ def save_project(project: Project, path: str | os.PathLike | None = None) -> Pat
     write_atomic(target, text)
     project.path = target
     return target
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then move it over ``path``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

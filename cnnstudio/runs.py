@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cnnstudio.files import temporary_sibling
 from cnnstudio.project import Project, ProjectError, save_project
 from cnnstudio.training import TrainingResult, TrainingSettings
 
@@ -162,18 +162,10 @@ def _json_number(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _atomic_target(path: Path, suffix: str):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
-    os.unlink(tmp)
-    return Path(tmp)
-
-
 def save_weights_atomic(model, path: str | os.PathLike) -> Path:
     """``model.save_weights`` to a temporary file beside ``path``, then moved over it."""
     path = Path(path)
-    tmp = _atomic_target(path, ".weights.h5")
+    tmp = temporary_sibling(path, ".weights.h5")
     try:
         model.save_weights(str(tmp))
         os.replace(tmp, path)
@@ -187,7 +179,7 @@ def save_model_atomic(model, path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"A saved model is a .keras file. Expected a path ending in .keras. Received: {path}")
-    tmp = _atomic_target(path, ".keras")
+    tmp = temporary_sibling(path, ".keras")
     try:
         model.save(str(tmp))
         os.replace(tmp, path)

@@ -1,10 +1,14 @@
 """The project file: round trips, atomic saves, and broken files refused with the field."""
 
 import json
+import os
+import stat
 
+import numpy as np
 import pytest
 
-from cnnstudio import presets
+from cnnstudio import files, presets
+from cnnstudio.images import write_png
 from cnnstudio.project import FORMAT, Project, ProjectError, load_project, save_project
 from cnnstudio.spec import SpecError
 
@@ -42,6 +46,19 @@ def test_failed_save_leaves_the_old_file_and_no_temporary(tmp_path):
         save_project(project)
     assert path.read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["net.cnnproj"]
+
+
+def test_saved_files_get_the_usual_mode_and_keep_a_chosen_one(tmp_path):
+    umask = os.umask(0o022)
+    os.umask(umask)
+    usual = 0o666 & ~umask  # what open() gives; a bare temporary file would be 0600
+    assert usual == files.NEW_FILE_MODE
+    path = save_project(valid(tmp_path), tmp_path / "net.cnnproj")
+    png = write_png(tmp_path / "picture.png", np.zeros((2, 2), np.uint8))
+    assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE(png.stat().st_mode) == usual
+    path.chmod(0o640)
+    save_project(load_project(path))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
 
 
 @pytest.mark.parametrize(("data", "field", "message"), [

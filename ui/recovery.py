@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,24 +16,12 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer
 
 from cnnstudio.document import NetworkDocument
+from cnnstudio.files import write_atomic
 from cnnstudio.spec import NetworkSpec
 
 RECOVERY_NAME = "recovery.cnnproj.json"
 DEBOUNCE_MS = 1500
 PERIOD_MS = 60_000
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass
@@ -70,6 +57,7 @@ class Autosaver(QObject):
             "saved_at": time.time(),
             "network": self.document.spec.to_dict(),
         }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(self.path, json.dumps(data, indent=1))
 
     def discard(self) -> None:

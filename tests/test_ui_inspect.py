@@ -12,6 +12,7 @@ from cnnstudio.workspace import Workspace
 from ui.qt_activations_view import SOURCE_FILE, SOURCE_TIMELINE, QtActivationsView
 from ui.qt_filters_view import QtFiltersView
 from ui.qt_results_view import QtResultsView
+from ui.resource_files import SAMPLES
 
 
 @pytest.fixture(scope="module")
@@ -184,6 +185,24 @@ def test_an_image_file_is_resized_to_the_input_and_a_bad_one_is_refused(qtbot, w
     (tmp_path / "broken.png").write_bytes(b"not a picture")
     assert not view.set_image_file(str(tmp_path / "broken.png"))
     assert "Cannot read" in view.error_label.text()
+
+
+def test_the_image_dialog_starts_in_the_samples_and_a_sample_digit_is_fed_as_the_data_set_has_it(
+        qtbot, workspace, monkeypatch):
+    from sklearn.datasets import load_digits
+
+    view = show(qtbot, QtActivationsView(workspace))
+    asked = []
+    sample = SAMPLES / "digit_3_index_3.png"
+    monkeypatch.setattr("ui.qt_activations_view.QFileDialog.getOpenFileName",
+                        lambda parent, title, folder, filters: asked.append(folder) or (str(sample), ""))
+    view.open_image_dialog()
+    assert asked == [str(SAMPLES)]
+    assert view.image_path == str(sample)
+    np.testing.assert_allclose(view.sample[..., 0], load_digits().images[3] / 16.0, atol=0.5 / 255)
+    expected = inspection.probabilities(workspace.model, view.sample)
+    top = workspace.dataset.class_names[int(np.argmax(expected))]
+    assert f"<tr><td><b>{top}</b></td><td>{100 * expected.max():5.1f}%" in view.prediction_label.text()
 
 
 def test_activations_timeline_scrubs_the_fixed_input_through_training(qtbot, workspace, trained):

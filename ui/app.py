@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from cnnstudio import presets
@@ -16,6 +17,7 @@ from cnnstudio.document import DocumentError
 from ui.explain_views import install_explainer
 from ui.inspection_views import install_inspection
 from ui.qt_main_window import DEFAULT_PRESET, QtMainWindow
+from ui.resource_files import APP_ICON
 from ui.training_views import install_training
 
 SCREENSHOT_SIZE = (1400, 900)
@@ -29,6 +31,8 @@ def run(target: str | None = None, screenshot: str | None = None, select: str | 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("cnnstudio")
     app.setOrganizationName("CNN Studio")
+    if APP_ICON.is_file():
+        app.setWindowIcon(QIcon(str(APP_ICON)))
     window = QtMainWindow()
     install_training(window)
     install_inspection(window)

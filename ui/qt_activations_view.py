@@ -29,6 +29,7 @@ from cnnstudio.workspace import Workspace
 from ui.qt_tile_grid import QtTileGrid
 from ui.qt_timeline_slider import QtTimelineSlider
 from ui.qt_workspace_signals import QtWorkspaceSignals
+from ui.resource_files import samples_folder
 
 NO_MODEL = ("No trained network yet. Train the network (Train tab) to see what each layer makes "
             "of an input: its feature maps, its prediction and where each unit looks.")
@@ -280,7 +281,7 @@ class QtActivationsView(QWidget):
         return True
 
     def open_image_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open an image", "",
+        path, _ = QFileDialog.getOpenFileName(self, "Open an image", samples_folder(),
                                               "Images (*.png *.jpg *.jpeg *.gif *.bmp);;All files (*)")
         if path:
             self.set_image_file(path)

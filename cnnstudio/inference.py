@@ -582,11 +582,12 @@ def _check_layer_params(info: LayerInfo, lt: catalog.LayerType, layer: LayerSpec
 
 
 def infer(spec: NetworkSpec, num_classes: int | None = None,
-          loss_from_logits: bool | None = None) -> Summary:
+          loss_from_logits: bool | None = None, with_lint: bool = True) -> Summary:
     """Shapes, parameters, receptive fields, costs and issues of every layer of ``spec``.
 
     ``num_classes`` (the data set's) and ``loss_from_logits`` (the loss the training will
     use) let the teaching linter check the output layer; None skips those checks.
+    ``with_lint`` False leaves the teaching warnings out (the linter uses it to try its fixes).
     """
     from cnnstudio import lint
 
@@ -648,7 +649,8 @@ def infer(spec: NetworkSpec, num_classes: int | None = None,
         summary.non_trainable_params += info.non_trainable_params
         summary.macs += info.macs
         summary.activation_bytes += info.activation_bytes
-    lint.lint(spec, summary, num_classes=num_classes, loss_from_logits=loss_from_logits)
+    if with_lint:
+        lint.lint(spec, summary, num_classes=num_classes, loss_from_logits=loss_from_logits)
     return summary
 
 

@@ -23,8 +23,9 @@ RF_TOO_LARGE = 2.0
 
 def lint(spec: NetworkSpec, summary: Summary, num_classes: int | None = None,
          loss_from_logits: bool | None = None) -> None:
-    """Add the teaching warnings to ``summary``'s layers."""
+    """Add the teaching warnings to ``summary``'s layers, each with the fixes that keep it valid."""
     known = {info.name: info for info in summary.layers}
+    before = {id(issue) for info in summary.layers for issue in info.warnings}
     for info in summary.layers:
         if info.output_shape is None:
             continue
@@ -36,6 +37,18 @@ def lint(spec: NetworkSpec, summary: Summary, num_classes: int | None = None,
     out = summary.output
     if out is not None and out.output_shape is not None:
         _output_layer(out, known, num_classes, loss_from_logits)
+    errors = len(summary.errors())
+    for info in summary.layers:
+        for issue in info.warnings:
+            if id(issue) not in before:
+                issue.fixes = [fix for fix in issue.fixes if _keeps_it_valid(spec, fix, errors)]
+
+
+def _keeps_it_valid(spec: NetworkSpec, fix: Fix, errors: int) -> bool:
+    """Whether ``fix`` adds no error: "stride 1" on a ResNet shortcut would break its Add."""
+    from cnnstudio.inference import apply_fix, infer
+
+    return len(infer(apply_fix(spec, fix), with_lint=False).errors()) <= errors
 
 
 def _dense_on_spatial(info: LayerInfo, known: dict[str, LayerInfo]) -> None:

@@ -97,3 +97,18 @@ def test_output_that_is_not_a_vector_of_classes():
     vector = chain((4, 5, 1), ("f", "Flatten", {}))
     fixed = infer(apply_fix(vector, only(vector, "classifier", num_classes=5).fixes[0]), num_classes=5)
     assert fixed.output.output_shape == (5,)
+
+
+def test_a_fix_that_would_break_the_network_is_not_offered():
+    from cnnstudio import presets
+
+    summary = infer(presets.get("resnet18"))
+    [warning] = summary.layer("layer2_0_down").warnings
+    assert "Stride 2 is larger than the kernel 1" in warning.message
+    # strides 1 on the shortcut would no longer match the main path at the Add
+    assert [fix.label for fix in warning.fixes] == ["Set kernel_size to 2"]
+    for name in presets.names():
+        spec = presets.get(name)
+        for info in infer(spec, num_classes=10).layers:
+            for fix in (fix for issue in info.warnings for fix in issue.fixes):
+                assert infer(apply_fix(spec, fix)).ok, (name, fix.label)

@@ -231,6 +231,8 @@ class TrainingResult:
     last_good_weights: list[np.ndarray] | None = None
     best_weights: list[np.ndarray] | None = None
     best_epoch: int | None = None
+    notes: list[str] = field(default_factory=list)
+    """What the run did differently from the settings, and why."""
 
     @property
     def ok(self) -> bool:
@@ -406,6 +408,7 @@ def train(
     started = time.perf_counter()
     model = original = fit_model = callback = None
     label = settings.device
+    notes: list[str] = []
     try:
         import keras
 
@@ -418,11 +421,18 @@ def train(
                 _load_weights(model, initial_weights)
             check_compatible(dataset, model.input_shape[1:], model.output_shape[-1])
             fit_model = _with_augmentation(model, settings, dataset.input_shape)
+            no_xla = None
+            if settings.jit_compile and not placement.allows_xla:
+                no_xla = "Keras cannot compile a step that is spread over several devices"
+            elif settings.jit_compile and fit_model is not model:
+                no_xla = "Keras' random augmentation layers cannot be compiled"
+            if no_xla:
+                notes.append(f"XLA was off for this run: {no_xla}.")
             fit_model.compile(
                 optimizer=make_optimizer(settings),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not _outputs_probabilities(model)),
                 metrics=["accuracy"],
-                jit_compile=settings.jit_compile and placement.allows_xla and fit_model is model,
+                jit_compile=settings.jit_compile and not no_xla,
             )
         callback = _callback_class()(state, model, settings, len(dataset.x_train), label)
         with placement.fit_scope():
@@ -462,6 +472,7 @@ def train(
         last_good_weights=callback.last_good if callback else None,
         best_weights=callback.best if callback else None,
         best_epoch=callback.best_epoch if callback else None,
+        notes=notes,
     )
 
 

@@ -226,6 +226,7 @@ def test_augmentation_trains_and_leaves_the_model_plain(small_digits):
                                                              augment_flip=True))
     assert result.status == "completed"
     assert not [w for w in caught if "jit_compile" in str(w.message)]
+    assert result.notes == ["XLA was off for this run: Keras' random augmentation layers cannot be compiled."]
     assert [type(layer) for layer in result.model.layers] == before
     sequences = Dataset("seq", np.zeros((8, 40, 1)), np.arange(8) % 2, np.zeros((2, 40, 1)), [0, 1], ["a", "b"])
     import keras
@@ -357,7 +358,7 @@ def test_mirrored_strategy_over_two_logical_cpus_trains():
         r = train(model, ds, TrainingSettings(epochs=2, batch_size=64, learning_rate=0.01, device="cpu:0,cpu:1"))
         changed = any((a != b).any() for a, b in zip(before, model.get_weights()))
         print(json.dumps({"status": r.status, "error": r.error, "device": r.device, "changed": changed,
-                          "val_accuracy": r.metrics()["val_accuracy"]}))
+                          "val_accuracy": r.metrics()["val_accuracy"], "notes": r.notes}))
     """)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
@@ -365,6 +366,7 @@ def test_mirrored_strategy_over_two_logical_cpus_trains():
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["status"] == "completed", out["error"]
     assert out["device"] == "2 mirrored replicas (CPU:0, CPU:1)"
+    assert out["notes"] == ["XLA was off for this run: Keras cannot compile a step that is spread over several devices."]
     assert out["changed"] and out["val_accuracy"] > 0.5
 
 

@@ -457,7 +457,7 @@ class QtTrainingPanel(QWidget):
             lines.append(f"Trained {result.epochs_completed} epochs in {result.seconds:.1f} s on {result.device}.")
         if summary:
             lines.append(summary)
-        lines += outcome.notes
+        lines += result.notes + outcome.notes
         lines.append(saved)
         if result.status == "failed":
             self._show_error("\n".join(lines))

@@ -95,6 +95,8 @@ def run(args) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
     bar.finish()
+    for note in result.notes:
+        print(note, file=sys.stderr)
     if result.error:
         print(f"cnnstudio train: {result.error}", file=sys.stderr)
     elif result.status == "stopped":

@@ -249,7 +249,7 @@ def _keras_dataset(name: str):
 
         folder = keras_datasets_dir()
         loaders = {
-            "mnist": lambda: keras.datasets.mnist.load_data(path=str(folder / "mnist.npz")),
+            "mnist": keras.datasets.mnist.load_data,
             "fashion_mnist": keras.datasets.fashion_mnist.load_data,
             "cifar10": keras.datasets.cifar10.load_data,
         }

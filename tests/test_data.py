@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import time
 
 import numpy as np
@@ -74,6 +75,52 @@ def test_keras_dataset_offline_says_which_file_to_place_where(tmp_path, monkeypa
     assert 'Could not load the "mnist" data set' in message
     assert str(tmp_path / "datasets" / "mnist.npz") in message
     assert "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz" in message
+
+
+@pytest.fixture
+def keras_home(tmp_path, monkeypatch):
+    """Keras' cache moved to tmp_path, with its file-hash check off so small stand-ins are read."""
+    import keras.src.backend.config as keras_config
+    import keras.src.utils.file_utils as file_utils
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(keras_config, "_KERAS_DIR", str(tmp_path))
+    monkeypatch.setattr(file_utils, "validate_file", lambda *args, **kwargs: True)
+    (tmp_path / "datasets").mkdir()
+    return tmp_path / "datasets"
+
+
+def _idx(array, kind):
+    """The MNIST idx layout Keras' fashion_mnist reads: a header (8 bytes labels, 16 images), then bytes."""
+    header = np.zeros(8 if kind == "labels" else 16, np.uint8).tobytes()
+    return gzip.compress(header + np.ascontiguousarray(array, np.uint8).tobytes())
+
+
+def test_mnist_placed_in_the_keras_cache_loads_as_the_message_says(keras_home):
+    rng = np.random.default_rng(0)
+    x_train, x_test = rng.integers(0, 256, (12, 28, 28)), rng.integers(0, 256, (4, 28, 28))
+    y_train, y_test = np.arange(12) % 10, np.arange(4)
+    np.savez(keras_home / "mnist.npz", x_train=x_train.astype(np.uint8), y_train=y_train,
+             x_test=x_test.astype(np.uint8), y_test=y_test)
+    ds = load_dataset("mnist")
+    assert ds.x_train.shape == (12, 28, 28, 1) and ds.x_val.shape == (4, 28, 28, 1)
+    np.testing.assert_allclose(ds.x_train[..., 0], x_train / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(ds.y_val, y_test)
+    assert ds.class_names == [str(d) for d in range(10)]
+
+
+def test_fashion_mnist_placed_in_the_keras_cache_loads_with_class_names(keras_home):
+    rng = np.random.default_rng(1)
+    folder = keras_home / "fashion-mnist"
+    folder.mkdir()
+    images = {"train": rng.integers(0, 256, (6, 28, 28)), "t10k": rng.integers(0, 256, (3, 28, 28))}
+    for split, x in images.items():
+        (folder / f"{split}-images-idx3-ubyte.gz").write_bytes(_idx(x, "images"))
+        (folder / f"{split}-labels-idx1-ubyte.gz").write_bytes(_idx(np.arange(len(x)), "labels"))
+    ds = load_dataset("fashion_mnist")
+    assert ds.x_train.shape == (6, 28, 28, 1) and ds.x_val.shape == (3, 28, 28, 1)
+    np.testing.assert_allclose(ds.x_val[..., 0], images["t10k"] / 255.0, rtol=1e-6)
+    assert ds.class_names[0] == "T-shirt/top" and len(ds.class_names) == 10
 
 
 def _write_kaggle_csv(path, n=30, side=4, seed=0):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -43,10 +45,18 @@ def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
     return path
 
 
-def temporary_sibling(path: Path, suffix: str) -> Path:
-    """A free name beside ``path`` for a library that writes the file itself (Keras' save)."""
+@contextlib.contextmanager
+def replacing(path: str | os.PathLike, suffix: str) -> Iterator[Path]:
+    """A free name beside ``path`` for a library that writes the file itself (Keras' save):
+    moved over ``path`` when the block succeeds, removed when it fails."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     os.close(fd)
-    os.unlink(tmp)
-    return Path(tmp)
+    os.unlink(name)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

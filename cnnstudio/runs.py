@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cnnstudio.files import temporary_sibling
+from cnnstudio.files import replacing
 from cnnstudio.project import Project, ProjectError, save_project
 from cnnstudio.training import TrainingResult, TrainingSettings
 
@@ -165,12 +165,8 @@ def _json_number(value: Any) -> float | None:
 def save_weights_atomic(model, path: str | os.PathLike) -> Path:
     """``model.save_weights`` to a temporary file beside ``path``, then moved over it."""
     path = Path(path)
-    tmp = temporary_sibling(path, ".weights.h5")
-    try:
+    with replacing(path, ".weights.h5") as tmp:
         model.save_weights(str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -179,10 +175,6 @@ def save_model_atomic(model, path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"A saved model is a .keras file. Expected a path ending in .keras. Received: {path}")
-    tmp = temporary_sibling(path, ".keras")
-    try:
+    with replacing(path, ".keras") as tmp:
         model.save(str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path

@@ -130,6 +130,18 @@ def _check_input_rank(input_shape, rank, layer_name, what):
     return input_shape
 
 
+def require_known_input(input_shape, rank, layer_name, channels=False) -> None:
+    """Refuse to build on unknown spatial sizes (and unknown channels, where weights need them)."""
+    unknown = any(length is None for length in tuple(input_shape)[1:-1])
+    if unknown or (channels and input_shape[-1] is None):
+        names = ", ".join(AXIS_NAMES[rank])
+        raise ValueError(
+            f"{layer_name}: the input's {names}{' and channels' if channels else ''} must be known to "
+            f"build the layer. Expected an input shape like (batch, {names}, channels) with numbers. "
+            f"Received: input_shape={tuple(input_shape)}"
+        )
+
+
 def _spatial_rank(input_shape, window, layer_name) -> int:
     rank = len(tuple(input_shape)) - 2 if _is_int(window) else len(tuple(window))
     if rank not in AXIS_NAMES:

@@ -16,7 +16,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from layers.arithmetic import AXIS_NAMES, axis_padding, conv_output_shape, normalize_padding
+from layers.arithmetic import (
+    axis_padding,
+    conv_output_shape,
+    normalize_padding,
+    require_known_input,
+)
 from layers.arithmetic import normalize_tuple as _normalize_tuple
 from layers.windows import pad_for_windows, window_taps
 
@@ -74,14 +79,8 @@ class _Conv(keras.layers.Layer):
 
     def build(self, input_shape):
         self.compute_output_shape(input_shape)
-        spatial, channels = tuple(input_shape[1:-1]), input_shape[-1]
-        if channels is None or any(length is None for length in spatial):
-            names = ", ".join(AXIS_NAMES[self.rank])
-            raise ValueError(
-                f"{self._label}: the input's {names} and channels must be known to build the "
-                f"layer. Expected an input shape like (batch, {names}, channels) with numbers. "
-                f"Received: input_shape={tuple(input_shape)}"
-            )
+        require_known_input(input_shape, self.rank, self._label, channels=True)
+        channels = input_shape[-1]
         self.input_spec = keras.InputSpec(ndim=self.rank + 2, axes={-1: channels})
         self.kernel = self.add_weight(
             name="kernel",

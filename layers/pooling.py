@@ -25,6 +25,7 @@ from layers.arithmetic import (
     normalize_padding,
     normalize_tuple,
     pool_output_shape,
+    require_known_input,
 )
 from layers.windows import pad_for_windows, window_taps
 
@@ -56,13 +57,7 @@ class _Pool(keras.layers.Layer):
 
     def build(self, input_shape):
         self.compute_output_shape(input_shape)
-        if any(length is None for length in input_shape[1:-1]):
-            names = ", ".join(AXIS_NAMES[self.rank])
-            raise ValueError(
-                f"{self._label}: the input's {names} must be known to build the layer. "
-                f"Expected an input shape like (batch, {names}, channels) with numbers. "
-                f"Received: input_shape={tuple(input_shape)}"
-            )
+        require_known_input(input_shape, self.rank, self._label)
 
     def compute_output_shape(self, input_shape):
         return pool_output_shape(

@@ -166,3 +166,24 @@ def test_unknown_spatial_size_is_refused_at_build_with_the_fix():
         r"Received: input_shape=\(None, None, 3\)"
     )):
         layers.Conv1D(2, 3, name="c")(keras.Input((None, 3)))
+
+
+def test_layers_use_no_framework_convolution_or_pooling():
+    """Attribute names in layers/*.py (code only, not docstrings): no conv or pool op, no TF."""
+    import ast
+    import pathlib
+
+    forbidden = {"conv", "conv_transpose", "depthwise_conv", "separable_conv", "max_pool", "average_pool",
+                 "extract_patches", "nn", "Conv1D", "Conv2D", "MaxPooling1D", "MaxPooling2D",
+                 "AveragePooling1D", "AveragePooling2D"}
+    folder = pathlib.Path(__file__).resolve().parent.parent / "layers"
+    found = []
+    for path in sorted(folder.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr in forbidden:
+                found.append(f"{path.name}:{node.lineno} .{node.attr}")
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [alias.name for alias in node.names] + [getattr(node, "module", None) or ""]
+                found += [f"{path.name}:{node.lineno} import {n}" for n in names if n.startswith("tensorflow")]
+    assert found == []

@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m cnnstudio
+	$(PY) -m ui
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

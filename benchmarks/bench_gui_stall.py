@@ -77,10 +77,10 @@ def main() -> None:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication([])  # noqa: F841  (kept alive for the run)
-    from cnnstudio import presets
-    from cnnstudio.document import NetworkDocument
-    from ui.qt_main_window import QtMainWindow
-    from ui.training_views import install_training
+    from cnnstudio.network import presets
+    from cnnstudio.workspace.document import NetworkDocument
+    from ui.main_window import QtMainWindow
+    from ui.training.tab import install_training
 
     folder = tempfile.mkdtemp(prefix="bench_gui_stall_")
     window = QtMainWindow(NetworkDocument(presets.get("digits-cnn")),

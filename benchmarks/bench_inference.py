@@ -8,8 +8,8 @@ from __future__ import annotations
 import statistics
 import time
 
-from cnnstudio.inference import infer
-from cnnstudio.spec import LayerSpec, NetworkSpec
+from cnnstudio.analysis.analyze import infer
+from cnnstudio.network.spec import LayerSpec, NetworkSpec
 
 TARGET_MS = 5.0
 LAYERS = 200

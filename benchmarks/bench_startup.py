@@ -28,7 +28,7 @@ def timed(args: list[str]) -> float:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        window_cmd = [sys.executable, "-m", "cnnstudio", "gui", "--screenshot", os.path.join(tmp, "shot.png")]
+        window_cmd = [sys.executable, "-m", "ui", "gui", "--screenshot", os.path.join(tmp, "shot.png")]
         tf_cmd = [sys.executable, "-c", "import tensorflow"]
         timed(window_cmd)
         timed(tf_cmd)

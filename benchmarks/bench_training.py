@@ -31,10 +31,10 @@ def main() -> None:
     import keras
     import numpy as np
 
-    from cnnstudio import presets
-    from cnnstudio.builder import build_model
-    from cnnstudio.data import Dataset, load_dataset
-    from cnnstudio.training import TrainingSettings, TrainingState, make_optimizer, train
+    from cnnstudio.models.builder import build_model
+    from cnnstudio.network import presets
+    from cnnstudio.training.data import Dataset, load_dataset
+    from cnnstudio.training.loop import TrainingSettings, TrainingState, make_optimizer, train
 
     base = load_dataset("digits")
     data = Dataset(f"digits-x{args.repeat}", np.concatenate([base.x_train] * args.repeat),

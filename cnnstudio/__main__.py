@@ -1,4 +1,4 @@
-"""``python -m cnnstudio``: the same as the ``cnnstudio`` command."""
+"""``python -m cnnstudio``: the engine's commands, headless (the window is ``python -m ui``)."""
 
 import sys
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnstudio import presets
-from cnnstudio.images import write_png
-from cnnstudio.project import Project, save_project
+from cnnstudio.inspection.pictures import write_png
+from cnnstudio.network import presets
+from cnnstudio.workspace.project import Project, save_project
 
 RESOURCES = Path(__file__).resolve().parent
 SAMPLE_SCALE = 8  # an 8x8 digit becomes 64x64; the window resizes it back exactly

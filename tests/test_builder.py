@@ -5,10 +5,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnnstudio import presets
-from cnnstudio.builder import BuildError, build_model
-from cnnstudio.inference import infer
-from cnnstudio.spec import LayerSpec, NetworkSpec
+from cnnstudio.analysis.analyze import infer
+from cnnstudio.models.builder import BuildError, build_model
+from cnnstudio.network import presets
+from cnnstudio.network.spec import LayerSpec, NetworkSpec
 
 keras = pytest.importorskip("keras")
 

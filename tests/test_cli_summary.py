@@ -2,10 +2,10 @@
 
 import json
 
-from cnnstudio import presets
+from cnnstudio.analysis.analyze import infer
 from cnnstudio.cli import main
-from cnnstudio.inference import infer
-from cnnstudio.project import Project, save_project
+from cnnstudio.network import presets
+from cnnstudio.workspace.project import Project, save_project
 
 CHAIN = ["--input", "32,32,3", "Conv2D(filters=10, kernel_size=5, padding=2)",
          "MaxPool2D(pool_size=2)", "Flatten()", "Dense(units=10)"]

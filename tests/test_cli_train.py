@@ -48,7 +48,7 @@ def test_progress_bar_goes_to_stderr(digits_run):
 def test_saved_model_reloads_and_predicts_like_the_summary(digits_run):
     import keras
 
-    from cnnstudio.data import load_dataset
+    from cnnstudio.training.data import load_dataset
 
     _, stdout, _, out = digits_run
     model = keras.saving.load_model(out)
@@ -59,8 +59,9 @@ def test_saved_model_reloads_and_predicts_like_the_summary(digits_run):
 
 
 def test_project_runs_are_recorded_and_resume(tmp_path, capsys):
-    from cnnstudio import presets, runs
-    from cnnstudio.project import Project, load_project, save_project
+    from cnnstudio.network import presets
+    from cnnstudio.workspace import runs
+    from cnnstudio.workspace.project import Project, load_project, save_project
 
     path = tmp_path / "seq.cnnproj"
     project = Project(network=presets.get("mnist1d-cnn"))

@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from cnnstudio import data, mnist1d
-from cnnstudio.data import DataError, Dataset, check_compatible, load_dataset
+from cnnstudio.training import data, mnist1d
+from cnnstudio.training.data import DataError, Dataset, check_compatible, load_dataset
 
 
 @pytest.fixture(scope="module")

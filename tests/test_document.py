@@ -2,8 +2,8 @@
 
 import pytest
 
-from cnnstudio.document import DocumentError, NetworkDocument
-from cnnstudio.spec import INPUT, LayerSpec, NetworkSpec
+from cnnstudio.network.spec import INPUT, LayerSpec, NetworkSpec
+from cnnstudio.workspace.document import DocumentError, NetworkDocument
 
 
 def chain(*types):
@@ -195,7 +195,7 @@ def test_save_and_open_round_trip(doc, tmp_path):
 
 
 def test_open_broken_file_keeps_document(doc, tmp_path):
-    from cnnstudio.project import ProjectError
+    from cnnstudio.workspace.project import ProjectError
 
     broken = tmp_path / "broken.json"
     broken.write_text('{"format": "cnnstudio-project", "network": {', encoding="utf-8")

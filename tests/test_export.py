@@ -11,8 +11,9 @@ import keras
 import numpy as np
 import pytest
 
-from cnnstudio import builder, export, presets
-from cnnstudio.spec import LayerSpec
+from cnnstudio.models import builder, export
+from cnnstudio.network import presets
+from cnnstudio.network.spec import LayerSpec
 
 BLOCK_PROJECT = textwrap.dedent("""
     import sys

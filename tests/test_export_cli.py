@@ -6,10 +6,12 @@ import keras
 import numpy as np
 import pytest
 
-from cnnstudio import builder, images, inspection, presets
 from cnnstudio.cli import main
-from cnnstudio.data import load_dataset
-from cnnstudio.project import Project, load_project, save_project
+from cnnstudio.inspection import pictures, probes
+from cnnstudio.models import builder
+from cnnstudio.network import presets
+from cnnstudio.training.data import load_dataset
+from cnnstudio.workspace.project import Project, load_project, save_project
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +87,7 @@ def test_export_refuses_an_unknown_source_and_a_script_for_foreign_layers(tmp_pa
 
 def _png_size(path):
     data = path.read_bytes()
-    assert data[:8] == images.PNG_SIGNATURE
+    assert data[:8] == pictures.PNG_SIGNATURE
     width, height = struct.unpack(">II", data[16:24])
     return height, width
 
@@ -99,15 +101,15 @@ def test_inspect_writes_filters_and_activations_and_prints_the_prediction(traine
     assert code == 0
     assert f"label {digits.class_names[digits.y_val[4]]}" in out
     model = keras.saving.load_model(model_path)
-    top = inspection.predict_topk(model, digits.x_val[4], k=3, class_names=digits.class_names)
+    top = probes.predict_topk(model, digits.x_val[4], k=3, class_names=digits.class_names)
     assert "Prediction: " + ", ".join(f"{c} {p:.1%}" for c, p in top) in out
     # conv1 has 32 filters of 3x3 over one channel: one view each, a 6x6 grid; by default each
     # 3x3 kernel is enlarged to 48 pixels a side (scale 16), with 1-pixel gaps
     assert _png_size(filters) == (6 * 49 + 1, 6 * 49 + 1)
-    picture = images.read_png(filters)
-    expected = inspection.kernel_images(model, "conv1").picture(scale=16)
+    picture = pictures.read_png(filters)
+    expected = probes.kernel_images(model, "conv1").picture(scale=16)
     np.testing.assert_array_equal(picture, expected)
-    pixels = images.read_png(acts)
+    pixels = pictures.read_png(acts)
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 20
 
 
@@ -115,7 +117,7 @@ def test_inspect_one_layer_of_a_picture_file(trained_files, tmp_path, capsys):
     _, model_path = trained_files
     picture = np.zeros((16, 16), np.uint8)
     picture[4:12, 7:9] = 255
-    source = images.write_png(tmp_path / "one.png", picture)
+    source = pictures.write_png(tmp_path / "one.png", picture)
     out = tmp_path / "conv2.png"
     code = main(["inspect", str(model_path), "--image", str(source), "--layer", "conv2",
                  "--activations", str(out), "--scale", "4"])

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 import layers
-from cnnstudio import builder, importer, presets
-from cnnstudio.inference import infer
+from cnnstudio.analysis.analyze import infer
+from cnnstudio.models import builder, importer
+from cnnstudio.network import presets
 
 
 @pytest.fixture(scope="module")

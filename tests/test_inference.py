@@ -8,9 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnnstudio import catalog
-from cnnstudio.inference import Fix, FixError, apply_fix, infer
-from cnnstudio.spec import LayerSpec, NetworkSpec
+from cnnstudio.analysis.analyze import infer
+from cnnstudio.analysis.shapes import Fix
+from cnnstudio.network import catalog
+from cnnstudio.network.edits import FixError, apply_edit
+from cnnstudio.network.spec import LayerSpec, NetworkSpec
 
 
 def chain(input_shape, *layers):
@@ -78,7 +80,7 @@ def test_dilated_kernel_too_big_is_an_error_with_fixes_that_work():
     conv = s.layer("c1")
     assert conv.output_shape is None and conv.params == 3 * 3 * 3 * conv.config["filters"] + conv.config["filters"]
     for fix in error.fixes:
-        fixed = infer(apply_fix(spec, fix))
+        fixed = infer(apply_edit(spec, fix))
         assert fixed.ok, [str(i) for i in fixed.errors()]
     assert spec.layers[0].params == {"kernel_size": 3, "dilation_rate": 4}
 
@@ -97,7 +99,7 @@ def test_pool_padding_as_large_as_the_window_is_an_error():
     spec = chain((8, 8, 1), ("p", "MaxPool2D", {"pool_size": 2, "padding": 2}))
     [error] = infer(spec).errors()
     assert "Padding 2 is not smaller than the pool window 2" in error.message
-    assert infer(apply_fix(spec, error.fixes[0])).ok
+    assert infer(apply_edit(spec, error.fixes[0])).ok
 
 
 def test_conv2d_on_a_sequence_offers_conv1d():
@@ -106,7 +108,7 @@ def test_conv2d_on_a_sequence_offers_conv1d():
     assert error.message.startswith("Conv2D expects an image (height, width, channels); its input "
                                     '"input" is (40, 1), a sequence')
     assert error.fixes[0].label == "Use Conv1D instead"
-    fixed = infer(apply_fix(spec, error.fixes[0]))
+    fixed = infer(apply_edit(spec, error.fixes[0]))
     assert fixed.ok and fixed.layer("c").output_shape == (36, 8)
 
 
@@ -136,8 +138,8 @@ def test_add_with_different_channels_names_both_and_offers_fixes():
     assert error.message.startswith('Add needs inputs of equal shape; "a" is (16, 16, 8) but "b" is (16, 16, 4).')
     assert [f.label for f in error.fixes] == ['Set filters of "b" to 8', "Use Concatenate instead",
                                               'Remove layer "join"']
-    assert infer(apply_fix(spec, error.fixes[0])).ok
-    concatenated = infer(apply_fix(spec, error.fixes[1]))
+    assert infer(apply_edit(spec, error.fixes[0])).ok
+    concatenated = infer(apply_edit(spec, error.fixes[1]))
     assert concatenated.ok and concatenated.layer("join").output_shape == (16, 16, 12)
 
 
@@ -166,9 +168,9 @@ def test_bad_specs_are_issues_never_exceptions():
     assert any('c: Reads "nowhere", which is not the input or an earlier layer.' in m for m in messages)
     assert any('c: The name "c" is already taken' in m for m in messages)
     assert any("m: Add joins 2 to 8 branches; it reads 1" in m for m in messages)
-    unknown = infer(apply_fix(spec, s.layer("a").errors[0].fixes[0]))
+    unknown = infer(apply_edit(spec, s.layer("a").errors[0].fixes[0]))
     assert unknown.layer("a").type == "Conv2D" and not unknown.layer("a").errors
-    reset = infer(apply_fix(spec, s.layer("b").errors[0].fixes[0])).layer("b")
+    reset = infer(apply_edit(spec, s.layer("b").errors[0].fixes[0])).layer("b")
     assert reset.errors and not any("filtres" in e.message for e in reset.errors)
 
 
@@ -178,7 +180,7 @@ def test_dead_end_branch_is_an_error():
     ])
     [error] = infer(spec).errors()
     assert error.layer == "side" and "goes nowhere" in error.message
-    assert infer(apply_fix(spec, error.fixes[0])).ok
+    assert infer(apply_edit(spec, error.fixes[0])).ok
 
 
 def test_bad_input_shape_and_empty_network():
@@ -188,20 +190,20 @@ def test_bad_input_shape_and_empty_network():
 
 def test_apply_fix_rewires_chains_and_refuses_stale_edits():
     spec = chain((8, 8, 1), ("a", "Conv2D", {}), ("b", "Conv2D", {}), ("c", "Flatten", {}))
-    removed = apply_fix(spec, {"op": "remove_layer", "layer": "b"})
+    removed = apply_edit(spec, {"op": "remove_layer", "layer": "b"})
     assert [(x.name, x.inputs) for x in removed.layers] == [("a", []), ("c", [])]
-    inserted = apply_fix(spec, Fix("", {"op": "insert_after", "layer": "a", "type": "MaxPool2D",
+    inserted = apply_edit(spec, Fix("", {"op": "insert_after", "layer": "a", "type": "MaxPool2D",
                                         "params": {"pool_size": 2}}))
     assert [x.name for x in inserted.layers] == ["a", "maxpool2d_1", "b", "c"]
     assert infer(inserted).layer("b").output_shape == (1, 1, 32)
     branch = residual(8)
-    without_a = apply_fix(branch, {"op": "remove_layer", "layer": "a"})
+    without_a = apply_edit(branch, {"op": "remove_layer", "layer": "a"})
     assert without_a.layer("join").inputs == ["input", "b"]
     assert without_a.layer("b").inputs == []  # first layer: reads the input implicitly
     with pytest.raises(FixError, match="not in the network any more"):
-        apply_fix(spec, {"op": "remove_layer", "layer": "zzz"})
+        apply_edit(spec, {"op": "remove_layer", "layer": "zzz"})
     with pytest.raises(FixError, match="Received: op='explode'"):
-        apply_fix(spec, {"op": "explode", "layer": "a"})
+        apply_edit(spec, {"op": "explode", "layer": "a"})
 
 
 def test_summary_json_is_serialisable():
@@ -213,7 +215,7 @@ def test_summary_json_is_serialisable():
 
 
 def test_inference_imports_neither_tensorflow_nor_keras_nor_qt():
-    code = ("import sys, cnnstudio.inference, cnnstudio.lint, cnnstudio.presets, cnnstudio.expressions;"
+    code = ("import sys, cnnstudio.analysis.shapes, cnnstudio.analysis.lint, cnnstudio.network.presets, cnnstudio.network.expressions;"
             "print(sorted(m for m in ('tensorflow', 'keras', 'PySide6') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -248,4 +250,4 @@ def test_infer_never_raises_and_every_problem_is_a_message(spec):
     for issue in summary.errors() + summary.warnings():
         assert issue.message
         for fix in issue.fixes:
-            apply_fix(spec, fix)
+            apply_edit(spec, fix)

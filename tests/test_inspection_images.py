@@ -6,19 +6,19 @@ import zlib
 import numpy as np
 import pytest
 
-from cnnstudio import images
+from cnnstudio.inspection import pictures
 
 
 def test_png_round_trip_for_grey_rgb_and_rgba(tmp_path):
     rng = np.random.default_rng(0)
     for shape in [(5, 7), (6, 4, 3), (3, 9, 4)]:
         pixels = rng.integers(0, 256, size=shape, dtype=np.uint8)
-        path = images.write_png(tmp_path / f"p{len(shape)}{shape[-1]}.png", pixels)
+        path = pictures.write_png(tmp_path / f"p{len(shape)}{shape[-1]}.png", pixels)
         data = path.read_bytes()
-        assert data[:8] == images.PNG_SIGNATURE
+        assert data[:8] == pictures.PNG_SIGNATURE
         width, height = struct.unpack(">II", data[16:24])
         assert (height, width) == shape[:2]
-        back = images.read_png(path)
+        back = pictures.read_png(path)
         np.testing.assert_array_equal(back.reshape(shape), pixels)
 
 
@@ -50,76 +50,76 @@ def _png_with_filters(pixels: np.ndarray) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    return (images.PNG_SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"".join(rows)))
+    return (pictures.PNG_SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"".join(rows)))
             + chunk(b"IEND", b""))
 
 
 def test_reader_undoes_every_row_filter():
     pixels = np.random.default_rng(1).integers(0, 256, size=(10, 6, 3), dtype=np.uint8)
-    np.testing.assert_array_equal(images.decode_png(_png_with_filters(pixels)), pixels)
+    np.testing.assert_array_equal(pictures.decode_png(_png_with_filters(pixels)), pixels)
 
 
 def test_reader_refuses_a_non_png_and_a_corrupt_chunk():
-    with pytest.raises(images.ImageError, match="signature is missing"):
-        images.decode_png(b"GIF89a....")
-    data = bytearray(images.encode_png(np.zeros((2, 2), np.uint8)))
+    with pytest.raises(pictures.ImageError, match="signature is missing"):
+        pictures.decode_png(b"GIF89a....")
+    data = bytearray(pictures.encode_png(np.zeros((2, 2), np.uint8)))
     data[20] ^= 0xFF  # inside IHDR
-    with pytest.raises(images.ImageError, match="CRC of chunk IHDR"):
-        images.decode_png(bytes(data))
+    with pytest.raises(pictures.ImageError, match="CRC of chunk IHDR"):
+        pictures.decode_png(bytes(data))
 
 
 def test_writer_refuses_floats_and_odd_shapes():
-    with pytest.raises(images.ImageError, match=r"must be uint8.*Received: dtype=float64"):
-        images.encode_png(np.zeros((2, 2)))
-    with pytest.raises(images.ImageError, match=r"Received: shape=\(2, 2, 2\)"):
-        images.encode_png(np.zeros((2, 2, 2), np.uint8))
+    with pytest.raises(pictures.ImageError, match=r"must be uint8.*Received: dtype=float64"):
+        pictures.encode_png(np.zeros((2, 2)))
+    with pytest.raises(pictures.ImageError, match=r"Received: shape=\(2, 2, 2\)"):
+        pictures.encode_png(np.zeros((2, 2, 2), np.uint8))
 
 
 def test_write_png_leaves_no_temp_file(tmp_path):
-    images.write_png(tmp_path / "a.png", np.zeros((3, 3), np.uint8))
+    pictures.write_png(tmp_path / "a.png", np.zeros((3, 3), np.uint8))
     assert [p.name for p in tmp_path.iterdir()] == ["a.png"]
 
 
 def test_colormaps_run_from_dark_to_light_and_diverge_at_white():
-    ramp = images.colorize(np.linspace(0, 1, 11), "viridis")
+    ramp = pictures.colorize(np.linspace(0, 1, 11), "viridis")
     brightness = ramp.astype(int).sum(axis=1)
     assert brightness[0] < brightness[5] < brightness[-1]
-    diverging = images.colorize(np.array([0.0, 0.5, 1.0]), "diverging")
+    diverging = pictures.colorize(np.array([0.0, 0.5, 1.0]), "diverging")
     assert diverging[0, 2] > diverging[0, 0]  # blue below zero
     assert diverging[2, 0] > diverging[2, 2]  # red above
     assert diverging[1].min() > 240  # white at zero
     with pytest.raises(ValueError, match=r"viridis, gray, diverging. Received: colormap='jet'"):
-        images.colorize(np.zeros(2), "jet")
+        pictures.colorize(np.zeros(2), "jet")
 
 
 def test_normalize_maps_a_constant_to_grey():
-    np.testing.assert_array_equal(images.normalize(np.full((2, 2), 3.0)), np.full((2, 2), 0.5))
-    np.testing.assert_allclose(images.normalize(np.array([2.0, 4.0, 6.0])), [0.0, 0.5, 1.0])
+    np.testing.assert_array_equal(pictures.normalize(np.full((2, 2), 3.0)), np.full((2, 2), 0.5))
+    np.testing.assert_allclose(pictures.normalize(np.array([2.0, 4.0, 6.0])), [0.0, 0.5, 1.0])
 
 
 def test_grid_upscales_tiles_with_separators():
     tiles = [np.full((2, 3), v, np.uint8) for v in (10, 20, 30)]
-    picture = images.grid(tiles, columns=2, scale=4, gap=1, background=(0, 0, 0))
+    picture = pictures.grid(tiles, columns=2, scale=4, gap=1, background=(0, 0, 0))
     assert picture.shape == (2 * 8 + 3, 2 * 12 + 3, 3)
     assert (picture[1:9, 1:13] == 10).all() and (picture[1:9, 14:26] == 20).all()
     assert (picture[10:18, 1:13] == 30).all()
     assert (picture[0] == 0).all() and (picture[:, 13] == 0).all()
     with pytest.raises(ValueError, match="same size"):
-        images.grid([np.zeros((2, 2), np.uint8), np.zeros((3, 2), np.uint8)])
+        pictures.grid([np.zeros((2, 2), np.uint8), np.zeros((3, 2), np.uint8)])
 
 
 def test_load_image_reads_converts_and_resizes(tmp_path):
     pixels = np.zeros((4, 4, 3), np.uint8)
     pixels[:, 2:] = 255
-    path = images.write_png(tmp_path / "half.png", pixels)
-    loaded = images.load_image(path)
+    path = pictures.write_png(tmp_path / "half.png", pixels)
+    loaded = pictures.load_image(path)
     assert loaded.dtype == np.float32 and loaded.shape == (4, 4, 3)
     np.testing.assert_allclose(loaded[..., 0], pixels[..., 0] / 255.0)
-    grey = images.load_image(path, size=(8, 2), channels=1)
+    grey = pictures.load_image(path, size=(8, 2), channels=1)
     assert grey.shape == (8, 2, 1)
     assert grey[:, 0].max() < 0.3 and grey[:, 1].min() > 0.7
-    with pytest.raises(images.ImageError, match="No image file"):
-        images.load_image(tmp_path / "missing.png")
+    with pytest.raises(pictures.ImageError, match="No image file"):
+        pictures.load_image(tmp_path / "missing.png")
 
 
 def test_load_image_reads_other_formats_through_tensorflow(tmp_path):
@@ -130,9 +130,9 @@ def test_load_image_reads_other_formats_through_tensorflow(tmp_path):
     path.write_bytes(tf.io.encode_png(pixels).numpy())  # PNG bytes under another name still decode
     jpeg = tmp_path / "real.jpg"
     jpeg.write_bytes(tf.io.encode_jpeg(pixels, quality=100).numpy())
-    assert images.load_image(jpeg).shape == (5, 6, 3)
-    np.testing.assert_allclose(images.load_image(path), pixels / 255.0, atol=1e-6)
+    assert pictures.load_image(jpeg).shape == (5, 6, 3)
+    np.testing.assert_allclose(pictures.load_image(path), pixels / 255.0, atol=1e-6)
     junk = tmp_path / "junk.jpg"
     junk.write_bytes(b"not an image at all")
-    with pytest.raises(images.ImageError, match="Cannot read"):
-        images.load_image(junk)
+    with pytest.raises(pictures.ImageError, match="Cannot read"):
+        pictures.load_image(junk)

@@ -5,9 +5,10 @@ import keras
 import numpy as np
 import pytest
 
-from cnnstudio import builder, inspection
-from cnnstudio.inference import infer
-from cnnstudio.spec import LayerSpec, NetworkSpec
+from cnnstudio.analysis.analyze import infer
+from cnnstudio.inspection import probes
+from cnnstudio.models import builder
+from cnnstudio.network.spec import LayerSpec, NetworkSpec
 
 
 def _spec(input_shape, layers):
@@ -59,11 +60,11 @@ def test_without_padding_the_box_is_exactly_the_pixels_a_unit_sees(layer):
     height, width = info.output_shape[:2]
     for row in range(height):
         for col in range(width):
-            box = inspection.receptive_box(spec, layer, row, col)
+            box = probes.receptive_box(spec, layer, row, col)
             assert (box.start, box.stop) == _bounding_box(masks[..., row, col])
             assert box.size == info.receptive_field
             assert box.clipped() == box
-    first, right, below = (inspection.receptive_box(spec, layer, *p) for p in [(0, 0), (0, 1), (1, 0)])
+    first, right, below = (probes.receptive_box(spec, layer, *p) for p in [(0, 0), (0, 1), (1, 0)])
     assert (right.start[1] - first.start[1], below.start[0] - first.start[0]) == (info.jump[1], info.jump[0])
 
 
@@ -75,14 +76,14 @@ def test_with_padding_the_clipped_box_is_exactly_the_pixels_a_unit_sees(layer):
     info = summary.layer(layer)
     for row in range(info.output_shape[0]):
         for col in range(info.output_shape[1]):
-            box = inspection.receptive_box(summary, layer, row, col)
+            box = probes.receptive_box(summary, layer, row, col)
             seen = masks[..., row, col]
             if not seen.any():  # a unit that sees only padding
                 assert any(a >= b for a, b in zip(box.clipped().start, box.clipped().stop, strict=True))
                 continue
             assert (box.clipped().start, box.clipped().stop) == _bounding_box(seen)
             assert box.size == info.receptive_field
-    corner = inspection.receptive_box(summary, layer, 0, 0)
+    corner = probes.receptive_box(summary, layer, 0, 0)
     assert min(corner.start) < 0  # the first window starts in the zero padding
 
 
@@ -95,7 +96,7 @@ def test_max_pooling_and_relu_stay_inside_the_box():
     masks = _dependence(spec, "c2")
     for row in range(6):
         for col in range(6):
-            clipped = inspection.receptive_box(spec, "c2", row, col).clipped()
+            clipped = probes.receptive_box(spec, "c2", row, col).clipped()
             seen = np.argwhere(masks[..., row, col])
             assert ((seen >= clipped.start) & (seen < clipped.stop)).all()
 
@@ -108,7 +109,7 @@ def test_a_residual_branch_widens_the_box_to_the_union():
     ])
     masks = _dependence(spec, "join")
     for row, col in [(0, 0), (7, 9), (15, 3)]:
-        box = inspection.receptive_box(spec, "join", row, col).clipped()
+        box = probes.receptive_box(spec, "join", row, col).clipped()
         assert (box.start, box.stop) == _bounding_box(masks[..., row, col])
 
 
@@ -121,10 +122,10 @@ def test_one_dimensional_positions():
     masks = _dependence(spec, "c2")
     info = infer(spec).layer("c2")
     for position in range(info.output_shape[0]):
-        box = inspection.receptive_box(spec, "c2", position)
+        box = probes.receptive_box(spec, "c2", position)
         assert (box.clipped().start, box.clipped().stop) == _bounding_box(masks[:, position])
         assert box.size == info.receptive_field
-    assert len(inspection.receptive_box(spec, "c2", 1).rect()) == 2
+    assert len(probes.receptive_box(spec, "c2", 1).rect()) == 2
 
 
 def test_layers_that_see_everything_get_the_whole_input():
@@ -133,18 +134,18 @@ def test_layers_that_see_everything_get_the_whole_input():
         ("gap", "GlobalAvgPool2D", {}),
         ("d", "Dense", {"units": 3}),
     ])
-    assert inspection.receptive_box(spec, "d", 0, 0).rect() == (0, 0, 9, 7)
-    assert inspection.receptive_box(spec, "gap", 0, 0).rect(clipped=False) == (0, 0, 9, 7)
+    assert probes.receptive_box(spec, "d", 0, 0).rect() == (0, 0, 9, 7)
+    assert probes.receptive_box(spec, "gap", 0, 0).rect(clipped=False) == (0, 0, 9, 7)
 
 
 def test_bad_positions_and_names_are_refused():
     spec = STACK_WITHOUT_PADDING
     with pytest.raises(ValueError, match=r"Layer 'c1' has 21 positions along its height. Expected 0 <= row < 21. "
                                          r"Received: row=21"):
-        inspection.receptive_box(spec, "c1", 21, 0)
+        probes.receptive_box(spec, "c1", 21, 0)
     with pytest.raises(ValueError, match=r"Expected 0 <= col < 19. Received: col=-1"):
-        inspection.receptive_box(spec, "c1", 0, -1)
+        probes.receptive_box(spec, "c1", 0, -1)
     with pytest.raises(ValueError, match=r"needs a row and a column.*Received: col=None"):
-        inspection.receptive_box(spec, "c1", 0)
+        probes.receptive_box(spec, "c1", 0)
     with pytest.raises(ValueError, match=r"no layer named 'c9'.*c1, avg, c2, c3"):
-        inspection.receptive_box(spec, "c9", 0, 0)
+        probes.receptive_box(spec, "c9", 0, 0)

@@ -2,8 +2,9 @@
 
 import pytest
 
-from cnnstudio.inference import apply_fix, infer
-from cnnstudio.spec import LayerSpec, NetworkSpec
+from cnnstudio.analysis.analyze import infer
+from cnnstudio.network.edits import apply_edit
+from cnnstudio.network.spec import LayerSpec, NetworkSpec
 
 
 def chain(input_shape, *layers):
@@ -20,7 +21,7 @@ def only(spec, fragment, **kw):
 
 
 def cleared(spec, warning, fix_index=0, **kw):
-    fixed = apply_fix(spec, warning.fixes[fix_index])
+    fixed = apply_edit(spec, warning.fixes[fix_index])
     summary = infer(fixed, **kw)
     assert summary.ok
     return not [w for w in summary.warnings() if w.message.split(":")[0] == warning.message.split(":")[0]]
@@ -32,7 +33,7 @@ def test_dense_on_a_spatial_input_offers_flatten_or_global_pooling():
     assert warning.layer == "d"
     assert [f.label for f in warning.fixes] == ['Insert Flatten before "d"', 'Insert GlobalAvgPool2D before "d"']
     for k in range(2):
-        fixed = infer(apply_fix(spec, warning.fixes[k]))
+        fixed = infer(apply_edit(spec, warning.fixes[k]))
         assert fixed.output.output_shape == (3,)
         assert not [w for w in fixed.warnings() if "Dense reads" in w.message]
 
@@ -50,7 +51,7 @@ def test_receptive_field_under_a_tenth_of_the_input():
     spec = chain((64, 64, 3), ("c", "Conv2D", {"kernel_size": 3}))
     warning = only(spec, "under a tenth")
     assert "is 3 on height, under a tenth of the input's 64" in warning.message
-    assert infer(apply_fix(spec, warning.fixes[0])).layers[1].type == "MaxPool2D"
+    assert infer(apply_edit(spec, warning.fixes[0])).layers[1].type == "MaxPool2D"
 
 
 def test_receptive_field_far_beyond_the_input():
@@ -80,13 +81,13 @@ def test_linear_output_before_a_loss_that_expects_probabilities():
 def test_dropout_as_the_output():
     spec = chain((4, 5, 1), ("f", "Flatten", {}), ("out", "Dense", {"units": 10, "activation": "softmax"}), ("drop", "Dropout", {}))
     warning = only(spec, "Dropout is the output layer")
-    assert infer(apply_fix(spec, warning.fixes[0])).output.name == "out"
+    assert infer(apply_edit(spec, warning.fixes[0])).output.name == "out"
 
 
 def test_output_units_differ_from_the_classes():
     spec = chain((4, 5, 1), ("f", "Flatten", {}), ("out", "Dense", {"units": 10, "activation": "softmax"}))
     warning = only(spec, "data set has 3 classes", num_classes=3)
-    assert infer(apply_fix(spec, warning.fixes[0])).output.output_shape == (3,)
+    assert infer(apply_edit(spec, warning.fixes[0])).output.output_shape == (3,)
     assert not warnings_of(spec, num_classes=10)
 
 
@@ -95,12 +96,12 @@ def test_output_that_is_not_a_vector_of_classes():
     warning = only(spec, "a classifier of 5 classes", num_classes=5)
     assert warning.fixes[0].edit["type"] == "GlobalAvgPool2D"
     vector = chain((4, 5, 1), ("f", "Flatten", {}))
-    fixed = infer(apply_fix(vector, only(vector, "classifier", num_classes=5).fixes[0]), num_classes=5)
+    fixed = infer(apply_edit(vector, only(vector, "classifier", num_classes=5).fixes[0]), num_classes=5)
     assert fixed.output.output_shape == (5,)
 
 
 def test_a_fix_that_would_break_the_network_is_not_offered():
-    from cnnstudio import presets
+    from cnnstudio.network import presets
 
     summary = infer(presets.get("resnet18"))
     [warning] = summary.layer("layer2_0_down").warnings
@@ -111,4 +112,4 @@ def test_a_fix_that_would_break_the_network_is_not_offered():
         spec = presets.get(name)
         for info in infer(spec, num_classes=10).layers:
             for fix in (fix for issue in info.warnings for fix in issue.fixes):
-                assert infer(apply_fix(spec, fix)).ok, (name, fix.label)
+                assert infer(apply_edit(spec, fix)).ok, (name, fix.label)

@@ -2,9 +2,9 @@
 
 import pytest
 
-from cnnstudio import presets
-from cnnstudio.inference import infer
-from cnnstudio.spec import NetworkSpec, SpecError
+from cnnstudio.analysis.analyze import infer
+from cnnstudio.network import presets
+from cnnstudio.network.spec import NetworkSpec, SpecError
 
 
 @pytest.mark.parametrize("name", presets.names())

@@ -6,9 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnnstudio import images, presets
-from cnnstudio.inference import infer
-from cnnstudio.project import load_project
+from cnnstudio.analysis.analyze import infer
+from cnnstudio.inspection import pictures
+from cnnstudio.network import presets
+from cnnstudio.workspace.project import load_project
 
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 
@@ -22,7 +23,7 @@ def maker():
 
 
 def test_icon_is_current(maker):
-    np.testing.assert_array_equal(images.read_png(RESOURCES / "icons" / "cnnstudio.png"), maker.icon())
+    np.testing.assert_array_equal(pictures.read_png(RESOURCES / "icons" / "cnnstudio.png"), maker.icon())
 
 
 def test_samples_are_current_and_read_back_as_the_digits_they_came_from(maker):
@@ -33,11 +34,11 @@ def test_samples_are_current_and_read_back_as_the_digits_they_came_from(maker):
     assert sorted(p.name for p in (RESOURCES / "samples").iterdir()) == sorted(samples)
     labels = set()
     for name, pixels in samples.items():
-        np.testing.assert_array_equal(images.read_png(RESOURCES / "samples" / name)[..., 0], pixels)
+        np.testing.assert_array_equal(pictures.read_png(RESOURCES / "samples" / name)[..., 0], pixels)
         label, index = int(name.split("_")[1]), int(name.split("_")[3].removesuffix(".png"))
         assert digits.target[index] == label
         labels.add(label)
-        fed = images.load_image(RESOURCES / "samples" / name, size=(8, 8), channels=1)
+        fed = pictures.load_image(RESOURCES / "samples" / name, size=(8, 8), channels=1)
         np.testing.assert_allclose(fed[..., 0], digits.images[index] / 16.0, atol=0.5 / 255)
     assert labels == set(range(10))
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from cnnstudio.expressions import ExpressionError, parse_chain, parse_layer, parse_shape
+from cnnstudio.network.expressions import ExpressionError, parse_chain, parse_layer, parse_shape
 
 
 def test_keywords_positionals_tuples_and_keras_names():

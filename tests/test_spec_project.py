@@ -7,10 +7,11 @@ import stat
 import numpy as np
 import pytest
 
-from cnnstudio import files, presets
-from cnnstudio.images import write_png
-from cnnstudio.project import FORMAT, Project, ProjectError, load_project, save_project
-from cnnstudio.spec import SpecError
+from cnnstudio import files
+from cnnstudio.inspection.pictures import write_png
+from cnnstudio.network import presets
+from cnnstudio.network.spec import SpecError
+from cnnstudio.workspace.project import FORMAT, Project, ProjectError, load_project, save_project
 
 
 def write(path, data):

@@ -12,8 +12,14 @@ import warnings
 import numpy as np
 import pytest
 
-from cnnstudio.data import Dataset, load_dataset
-from cnnstudio.training import SettingsError, TrainingSettings, TrainingState, TrainingUpdate, train
+from cnnstudio.training.data import Dataset, load_dataset
+from cnnstudio.training.loop import (
+    SettingsError,
+    TrainingSettings,
+    TrainingState,
+    TrainingUpdate,
+    train,
+)
 
 FAST = {"epochs": 2, "batch_size": 64}
 
@@ -239,7 +245,7 @@ def test_augmentation_trains_and_leaves_the_model_plain(small_digits):
 def test_mixed_precision_and_xla_train_from_a_spec(small_digits):
     import keras
 
-    from cnnstudio import presets
+    from cnnstudio.network import presets
 
     settings = TrainingSettings(epochs=1, batch_size=64, mixed_precision=True, jit_compile=True)
     result = train(presets.get("digits-cnn"), small_digits, settings)
@@ -252,7 +258,7 @@ def test_mixed_precision_and_xla_train_from_a_spec(small_digits):
 
 
 def test_same_seed_gives_the_same_run_from_a_spec(small_digits):
-    from cnnstudio import presets
+    from cnnstudio.network import presets
 
     spec = presets.get("digits-cnn")
     settings = TrainingSettings(epochs=1, batch_size=64, seed=5)
@@ -266,7 +272,7 @@ def test_same_seed_gives_the_same_run_from_a_spec(small_digits):
 
 
 def test_resume_from_weights_file(tmp_path, small_digits, completed_run):
-    from cnnstudio.runs import save_weights_atomic
+    from cnnstudio.workspace.runs import save_weights_atomic
 
     path = save_weights_atomic(completed_run[3], tmp_path / "w.weights.h5")
     updates = []
@@ -286,8 +292,9 @@ def test_resume_from_weights_file(tmp_path, small_digits, completed_run):
 
 
 def test_runs_are_recorded_and_reopen_with_their_weights(tmp_path, small_digits, completed_run):
-    from cnnstudio import presets, runs
-    from cnnstudio.project import Project, load_project, save_project
+    from cnnstudio.network import presets
+    from cnnstudio.workspace import runs
+    from cnnstudio.workspace.project import Project, load_project, save_project
 
     project = Project(network=presets.get("digits-cnn"))
     save_project(project, tmp_path / "lab.cnnproj")
@@ -310,8 +317,9 @@ def test_runs_are_recorded_and_reopen_with_their_weights(tmp_path, small_digits,
 
 
 def test_failed_run_history_with_nan_is_stored_as_null(tmp_path, small_digits):
-    from cnnstudio import presets, runs
-    from cnnstudio.project import Project, load_project, save_project
+    from cnnstudio.network import presets
+    from cnnstudio.workspace import runs
+    from cnnstudio.workspace.project import Project, load_project, save_project
 
     project = Project(network=presets.get("digits-cnn"))
     save_project(project, tmp_path / "nan.cnnproj")
@@ -329,8 +337,9 @@ def test_failed_run_history_with_nan_is_stored_as_null(tmp_path, small_digits):
 
 
 def test_project_settings_round_trip():
-    from cnnstudio import presets, runs
-    from cnnstudio.project import Project
+    from cnnstudio.network import presets
+    from cnnstudio.workspace import runs
+    from cnnstudio.workspace.project import Project
 
     project = Project(network=presets.get("digits-cnn"))
     assert runs.project_settings(project) == (TrainingSettings(), None)
@@ -348,8 +357,8 @@ def test_mirrored_strategy_over_two_logical_cpus_trains():
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         import keras
-        from cnnstudio.data import load_dataset
-        from cnnstudio.training import TrainingSettings, train
+        from cnnstudio.training.data import load_dataset
+        from cnnstudio.training.loop import TrainingSettings, train
         ds = load_dataset("digits")
         keras.utils.set_random_seed(0)
         model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
@@ -373,7 +382,7 @@ def test_mirrored_strategy_over_two_logical_cpus_trains():
 def test_environment_report_says_why_there_is_no_gpu():
     import tensorflow as tf
 
-    from cnnstudio.environment import environment_report
+    from cnnstudio.training.environment import environment_report
 
     report = environment_report()
     assert report.tensorflow == tf.__version__ and report.python == sys.version.split()[0]

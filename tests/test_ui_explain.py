@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from ui.qt_explain_view import QtExplainView
+from ui.explain.view import QtExplainView
 
 
 def _distinct_colors(widget) -> int:

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QSettings
 
-from cnnstudio import presets
-from cnnstudio.data import load_dataset
-from cnnstudio.document import NetworkDocument
-from ui.explain_views import install_explainer
-from ui.qt_explain_view import QtExplainView
-from ui.qt_main_window import QtMainWindow
+from cnnstudio.network import presets
+from cnnstudio.training.data import load_dataset
+from cnnstudio.workspace.document import NetworkDocument
+from ui.explain.tab import install_explainer
+from ui.explain.view import QtExplainView
+from ui.main_window import QtMainWindow
 
 
 @pytest.fixture

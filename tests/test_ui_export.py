@@ -6,14 +6,15 @@ import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox
 
-from cnnstudio import importer, presets
-from cnnstudio.builder import build_model
-from cnnstudio.data import load_dataset
-from cnnstudio.document import NetworkDocument
-from cnnstudio.workspace import Workspace
-from ui.inspection_views import import_keras_file, install_inspection, open_export_dialog
-from ui.qt_export_dialog import QtExportDialog
-from ui.qt_main_window import QtMainWindow
+from cnnstudio.models import importer
+from cnnstudio.models.builder import build_model
+from cnnstudio.network import presets
+from cnnstudio.training.data import load_dataset
+from cnnstudio.workspace.document import NetworkDocument
+from cnnstudio.workspace.session import Workspace
+from ui.export.dialog import QtExportDialog
+from ui.inspection.tab import import_keras_file, install_inspection, open_export_dialog
+from ui.main_window import QtMainWindow
 
 EXPORT_TIMEOUT_MS = 120_000
 

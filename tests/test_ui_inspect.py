@@ -4,14 +4,15 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from cnnstudio import images, inspection, presets
-from cnnstudio.builder import build_model
-from cnnstudio.data import Dataset, load_dataset
-from cnnstudio.document import NetworkDocument
-from cnnstudio.workspace import Workspace
-from ui.qt_activations_view import SOURCE_FILE, SOURCE_TIMELINE, QtActivationsView
-from ui.qt_filters_view import QtFiltersView
-from ui.qt_results_view import QtResultsView
+from cnnstudio.inspection import pictures, probes
+from cnnstudio.models.builder import build_model
+from cnnstudio.network import presets
+from cnnstudio.training.data import Dataset, load_dataset
+from cnnstudio.workspace.document import NetworkDocument
+from cnnstudio.workspace.session import Workspace
+from ui.inspection.activations_view import SOURCE_FILE, SOURCE_TIMELINE, QtActivationsView
+from ui.inspection.filters_view import QtFiltersView
+from ui.inspection.results_view import QtResultsView
 from ui.resource_files import SAMPLES
 
 
@@ -26,7 +27,7 @@ def trained(dataset):
     spec = presets.get("digits-cnn")
     model = build_model(spec, seed=3)
     model.compile("adam", "sparse_categorical_crossentropy")
-    callback = inspection.TimelineCallback(model, dataset.x_val[0])
+    callback = probes.TimelineCallback(model, dataset.x_val[0])
     model.fit(dataset.x_train, dataset.y_train, epochs=1, batch_size=64, verbose=0, callbacks=[callback])
     return spec, model, callback.timeline
 
@@ -69,13 +70,13 @@ def test_filters_view_draws_one_tile_per_filter_and_reads_the_weight_under_the_c
     assert [view.layer_combo.itemText(i) for i in range(view.layer_combo.count())] == ["conv1", "conv2"]
     assert view.grid.count() == 32
     assert distinct_colors(view.grid) > 100
-    kernel = inspection.kernels(model, "conv1")
+    kernel = probes.kernels(model, "conv1")
     qtbot.mouseMove(view.grid, view.grid.cell_center(5, 1, 2))
     assert view.value_label.text() == f"conv1 filter #5, input channel 0, row 1, col 2: weight = {kernel[5, 1, 2, 0]:+.4f}"
 
     view.layer_combo.setCurrentText("conv2")
     assert view.grid.count() == 64
-    kernel = inspection.kernels(model, "conv2")
+    kernel = probes.kernels(model, "conv2")
     row, col = kernel_pixel(view.kernel_tiles, 7, 2, 0)
     assert view.value_at(3, row, col) == (7, 2, 0, kernel[3, 2, 0, 7])
     qtbot.mouseMove(view.grid, view.grid.cell_center(3, row, col))
@@ -101,7 +102,7 @@ def test_filters_timeline_shows_the_initial_weights_and_follows_epochs(qtbot, wo
     view.timeline.set_index(0)
     initial = timeline.at(0)[1]["conv1"]
     assert view.value_at(4, 2, 0)[3] == initial[4, 2, 0, 0]
-    assert not np.allclose(initial, inspection.kernels(model, "conv1"))
+    assert not np.allclose(initial, probes.kernels(model, "conv1"))
     assert view.note.text() == "Initial random weights, before training."
     assert view.grid.grab().toImage() != trained_picture
     view.hide()  # a background tab keeps showing the chosen snapshot
@@ -151,7 +152,7 @@ def test_activations_view_shows_every_layer_and_the_top_predictions(qtbot, works
     assert distinct_colors(view) > 100
     view.example_spin.setValue(7)
     np.testing.assert_array_equal(view.sample, dataset.x_val[7])
-    best, p = inspection.predict_topk(model, dataset.x_val[7], k=1, class_names=dataset.class_names)[0]
+    best, p = probes.predict_topk(model, dataset.x_val[7], k=1, class_names=dataset.class_names)[0]
     assert f"<b>{best}</b></td><td>{100 * p:5.1f}%" in view.prediction_label.text()
     assert f"true class: <b>{dataset.class_names[dataset.y_val[7]]}</b>" in view.truth_label.text()
 
@@ -160,7 +161,7 @@ def test_clicking_a_unit_outlines_its_receptive_box(qtbot, workspace):
     view = show(qtbot, QtActivationsView(workspace), (1200, 800))
     grid = view.sections["conv2"].grid
     qtbot.mouseClick(grid, Qt.MouseButton.LeftButton, pos=grid.cell_center(5, 2, 3))
-    expected = inspection.receptive_box(workspace.document.spec, "conv2", 2, 3)
+    expected = probes.receptive_box(workspace.document.spec, "conv2", 2, 3)
     assert view.box == expected
     assert view.input_grid.highlights() == {0: expected.rect()}
     assert grid.highlights() == {5: (2, 3, 3, 4)}
@@ -176,12 +177,12 @@ def test_an_image_file_is_resized_to_the_input_and_a_bad_one_is_refused(qtbot, w
     view = show(qtbot, QtActivationsView(workspace))
     rgb = np.zeros((32, 32, 3), np.uint8)
     rgb[8:24, 12:20] = 255
-    path = images.write_png(tmp_path / "bar.png", rgb)
+    path = pictures.write_png(tmp_path / "bar.png", rgb)
     assert view.set_image_file(str(path))
     assert view.source_combo.currentText() == SOURCE_FILE
     assert view.sample.shape == (8, 8, 1)
-    np.testing.assert_allclose(view.sample, images.load_image(path, size=(8, 8), channels=1))
-    np.testing.assert_allclose(view.acts["output"], inspection.activations(workspace.model, view.sample)["output"])
+    np.testing.assert_allclose(view.sample, pictures.load_image(path, size=(8, 8), channels=1))
+    np.testing.assert_allclose(view.acts["output"], probes.activations(workspace.model, view.sample)["output"])
     (tmp_path / "broken.png").write_bytes(b"not a picture")
     assert not view.set_image_file(str(tmp_path / "broken.png"))
     assert "Cannot read" in view.error_label.text()
@@ -194,13 +195,13 @@ def test_the_image_dialog_starts_in_the_samples_and_a_sample_digit_is_fed_as_the
     view = show(qtbot, QtActivationsView(workspace))
     asked = []
     sample = SAMPLES / "digit_3_index_3.png"
-    monkeypatch.setattr("ui.qt_activations_view.QFileDialog.getOpenFileName",
+    monkeypatch.setattr("ui.inspection.activations_view.QFileDialog.getOpenFileName",
                         lambda parent, title, folder, filters: asked.append(folder) or (str(sample), ""))
     view.open_image_dialog()
     assert asked == [str(SAMPLES)]
     assert view.image_path == str(sample)
     np.testing.assert_allclose(view.sample[..., 0], load_digits().images[3] / 16.0, atol=0.5 / 255)
-    expected = inspection.probabilities(workspace.model, view.sample)
+    expected = probes.probabilities(workspace.model, view.sample)
     top = workspace.dataset.class_names[int(np.argmax(expected))]
     assert f"<tr><td><b>{top}</b></td><td>{100 * expected.max():5.1f}%" in view.prediction_label.text()
 
@@ -227,16 +228,16 @@ def test_activations_of_a_1d_network_outline_positions(qtbot):
     workspace.set_model(build_model(spec, seed=0))
     view = show(qtbot, QtActivationsView(workspace))
     assert not view.open_button.isEnabled()
-    layer = inspection.conv_layers(workspace.model)[1]
+    layer = probes.conv_layers(workspace.model)[1]
     grid = view.sections[layer].grid
     assert grid.count() == 1
     qtbot.mouseClick(grid, Qt.MouseButton.LeftButton, pos=grid.cell_center(0, 2, 6))
-    box = inspection.receptive_box(spec, layer, 6)
+    box = probes.receptive_box(spec, layer, 6)
     assert view.input_grid.highlights() == {0: (0, box.rect()[0], 1, box.rect()[1])}
     filters = show(qtbot, QtFiltersView(workspace))
-    first = inspection.conv_layers(workspace.model)[0]
+    first = probes.conv_layers(workspace.model)[0]
     assert filters.layer_combo.currentText() == first
-    assert filters.grid.count() == len(inspection.kernels(workspace.model, first))
+    assert filters.grid.count() == len(probes.kernels(workspace.model, first))
 
 
 # ---------------------------------------------------------------------------- results
@@ -245,7 +246,7 @@ def test_activations_of_a_1d_network_outline_positions(qtbot):
 def test_results_view_counts_every_validation_example(qtbot, workspace, dataset):
     view = show(qtbot, QtResultsView(workspace), (1200, 800))
     assert view.matrix.sum() == len(dataset.x_val)
-    expected = inspection.confusion(workspace.model, dataset.x_val, dataset.y_val, dataset.num_classes)
+    expected = probes.confusion(workspace.model, dataset.x_val, dataset.y_val, dataset.num_classes)
     np.testing.assert_array_equal(view.matrix, expected)
     wrong = len(dataset.x_val) - int(np.trace(expected))
     assert view.gallery.count() == min(wrong, 48)

@@ -9,10 +9,10 @@ from PySide6.QtCore import QPointF, QSettings, Qt
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from cnnstudio import presets
-from cnnstudio.document import NetworkDocument
-from ui.qt_main_window import QtMainWindow
-from ui.qt_palette import layer_mime_data
+from cnnstudio.network import presets
+from cnnstudio.workspace.document import NetworkDocument
+from ui.editor.palette import layer_mime_data
+from ui.main_window import QtMainWindow
 
 
 @pytest.fixture
@@ -196,7 +196,7 @@ def _press_at(scene_pos):
 def test_save_and_reopen_gives_same_network(window, tmp_path, monkeypatch):
     window.document.set_param("conv1", "filters", 16)
     target = tmp_path / "mine.cnnproj.json"
-    monkeypatch.setattr("ui.qt_main_window.QFileDialog.getSaveFileName", lambda *a, **k: (str(target), ""))
+    monkeypatch.setattr("ui.main_window.QFileDialog.getSaveFileName", lambda *a, **k: (str(target), ""))
     assert window.save()
     assert not window.document.dirty and "*" not in window.windowTitle()
     saved = window.document.spec.to_dict()
@@ -282,7 +282,7 @@ def test_window_shows_before_tensorflow_is_imported(tmp_path):
         "from PySide6.QtWidgets import QApplication\n"
         "from PySide6.QtCore import QSettings\n"
         "app = QApplication([])\n"
-        "from ui.qt_main_window import QtMainWindow\n"
+        "from ui.main_window import QtMainWindow\n"
         f"w = QtMainWindow(settings=QSettings({str(tmp_path / 's.ini')!r}, QSettings.Format.IniFormat),"
         f" recovery_dir={str(tmp_path)!r})\n"
         "w.sig_shown.connect(lambda: (print('tf' if 'tensorflow' in sys.modules or 'keras' in sys.modules "
@@ -298,7 +298,7 @@ def test_window_shows_before_tensorflow_is_imported(tmp_path):
 
 def test_gui_command_writes_screenshot(tmp_path):
     shot = tmp_path / "shot.png"
-    out = subprocess.run([sys.executable, "-m", "cnnstudio", "gui", "lenet5", "--screenshot", str(shot)],
+    out = subprocess.run([sys.executable, "-m", "ui", "gui", "lenet5", "--screenshot", str(shot)],
                          capture_output=True, text=True, timeout=60,
                          env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
     assert out.returncode == 0, out.stderr
@@ -309,7 +309,7 @@ def test_gui_command_writes_screenshot(tmp_path):
 
 
 def test_gui_command_refuses_unknown_target(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "cnnstudio", "gui", "lenet6", "--screenshot",
+    out = subprocess.run([sys.executable, "-m", "ui", "gui", "lenet6", "--screenshot",
                           str(tmp_path / "x.png")], capture_output=True, text=True, timeout=60,
                          env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
     assert out.returncode == 2

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QSettings
 
-from cnnstudio import presets
-from cnnstudio.document import NetworkDocument
-from cnnstudio.runs import list_runs, weights_path
-from ui.qt_environment_dialog import QtEnvironmentDialog
-from ui.qt_filters_view import QtFiltersView
-from ui.qt_main_window import QtMainWindow
-from ui.training_views import install_training
+from cnnstudio.network import presets
+from cnnstudio.workspace.document import NetworkDocument
+from cnnstudio.workspace.runs import list_runs, weights_path
+from ui.inspection.filters_view import QtFiltersView
+from ui.main_window import QtMainWindow
+from ui.training.environment_dialog import QtEnvironmentDialog
+from ui.training.tab import install_training
 
 TRAIN_TIMEOUT_MS = 120_000
 

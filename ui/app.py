@@ -12,13 +12,13 @@ from pathlib import Path
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-from cnnstudio import presets
-from cnnstudio.document import DocumentError
-from ui.explain_views import install_explainer
-from ui.inspection_views import install_inspection
-from ui.qt_main_window import DEFAULT_PRESET, QtMainWindow
+from cnnstudio.network import presets
+from cnnstudio.workspace.document import DocumentError
+from ui.explain.tab import install_explainer
+from ui.inspection.tab import install_inspection
+from ui.main_window import DEFAULT_PRESET, QtMainWindow
 from ui.resource_files import APP_ICON
-from ui.training_views import install_training
+from ui.training.tab import install_training
 
 SCREENSHOT_SIZE = (1400, 900)
 

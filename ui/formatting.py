@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cnnstudio import catalog
-from cnnstudio.spec import LayerSpec
+from cnnstudio.network import catalog
+from cnnstudio.network.spec import LayerSpec
 
 _KEY_PARAMS = ("filters", "units", "kernel_size", "pool_size", "strides", "padding", "dilation_rate",
                "rate", "activation")

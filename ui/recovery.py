@@ -15,9 +15,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer
 
-from cnnstudio.document import NetworkDocument
 from cnnstudio.files import write_atomic
-from cnnstudio.spec import NetworkSpec
+from cnnstudio.network.spec import NetworkSpec
+from cnnstudio.workspace.document import NetworkDocument
 
 RECOVERY_NAME = "recovery.cnnproj.json"
 DEBOUNCE_MS = 1500

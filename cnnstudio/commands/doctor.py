@@ -15,7 +15,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from cnnstudio.environment import environment_report
+    from cnnstudio.training.environment import environment_report
 
     report = environment_report()
     print(json.dumps(report.to_dict()) if args.json else report.format())

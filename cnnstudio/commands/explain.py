@@ -67,7 +67,7 @@ def _padding(text: str) -> str | int | tuple[int, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnstudio import explain as engine
+    from cnnstudio.inspection import explainer as engine
 
     kind, rank = engine.OPERATIONS[args.operation]
     try:
@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_text(e) -> None:
-    from cnnstudio.explain import format_values
+    from cnnstudio.inspection.explainer import format_values
 
     what = "kernel" if e.kind == "conv" else "pool"
     settings = [

@@ -24,9 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from cnnstudio import export
-    from cnnstudio.importer import ImportRefused, open_model
-    from cnnstudio.spec import SpecError
+    from cnnstudio.models import export
+    from cnnstudio.models.importer import ImportRefused
+    from cnnstudio.network.spec import SpecError
+    from cnnstudio.workspace.model_files import open_model
 
     try:
         opened = open_model(args.source)

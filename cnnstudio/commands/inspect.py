@@ -27,10 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
 
-    from cnnstudio import images, inspection
-    from cnnstudio.data import DataError, load_dataset
-    from cnnstudio.importer import ImportRefused, open_model
-    from cnnstudio.spec import SpecError
+    from cnnstudio.inspection import pictures, probes
+    from cnnstudio.models.importer import ImportRefused
+    from cnnstudio.network.spec import SpecError
+    from cnnstudio.training.data import DataError, load_dataset
+    from cnnstudio.workspace.model_files import open_model
 
     if args.scale is not None and args.scale < 1:
         return _fail(f"The scale is a number of pixels. Expected --scale >= 1. Received: --scale {args.scale}")
@@ -45,8 +46,8 @@ def run(args) -> int:
     if args.image is not None:
         try:
             height_width, channels = model.input_shape[1:-1], model.input_shape[-1]
-            x = images.load_image(args.image, size=height_width, channels=channels)
-        except (images.ImageError, ValueError) as exc:
+            x = pictures.load_image(args.image, size=height_width, channels=channels)
+        except (pictures.ImageError, ValueError) as exc:
             return _fail(str(exc))
         print(f"Example: {args.image}")
     elif args.dataset is not None:
@@ -69,22 +70,22 @@ def run(args) -> int:
             if tuple(x.shape) != tuple(model.input_shape[1:]):
                 return _fail(f"The example is shaped {tuple(x.shape)} but the model reads "
                              f"{tuple(model.input_shape[1:])}. Expected a data set matching the model.")
-            top = inspection.predict_topk(model, x, k=args.top, class_names=class_names)
+            top = probes.predict_topk(model, x, k=args.top, class_names=class_names)
             print("Prediction: " + ", ".join(f"{c} {p:.1%}" for c, p in top))
         if args.filters is not None:
-            conv = inspection.conv_layers(model)
+            conv = probes.conv_layers(model)
             layer = args.layer or (conv[0] if conv else None)
             if layer is None:
                 return _fail("The model has no convolution layer, so it has no filters to draw.")
-            kernel = inspection.kernels(model, layer)
-            picture = inspection.kernel_images(model, layer).picture(scale=_scale(args, kernel.shape[1:-1]))
-            print(f"Filters of {layer}: {images.write_png(args.filters, picture)}")
+            kernel = probes.kernels(model, layer)
+            picture = probes.kernel_images(model, layer).picture(scale=_scale(args, kernel.shape[1:-1]))
+            print(f"Filters of {layer}: {pictures.write_png(args.filters, picture)}")
         if args.activations is not None:
-            acts = inspection.activations(model, x)
+            acts = probes.activations(model, x)
             chosen = [args.layer] if args.layer else list(acts)
-            pictures = [inspection.activation_picture(acts[n], scale=_scale(args, acts[n].shape[:-1], 2))
-                        for n in chosen]
-            path = images.write_png(args.activations, images.stack(pictures, gap=6))
+            maps = [probes.activation_picture(acts[n], scale=_scale(args, acts[n].shape[:-1], 2))
+                    for n in chosen]
+            path = pictures.write_png(args.activations, pictures.stack(maps, gap=6))
             print(f"Activations of {', '.join(chosen)}: {path}")
     except (ValueError, OSError) as exc:
         return _fail(str(exc))

@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from cnnstudio.presets import PRESETS
+    from cnnstudio.network.presets import PRESETS
 
     if args.json:
         print(json.dumps({name: description for name, (description, _) in PRESETS.items()}, indent=2))

@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_network(args: argparse.Namespace):
     """The NetworkSpec the arguments name; SpecError or KeyError says why not."""
-    from cnnstudio import expressions, presets
-    from cnnstudio.project import load_project
+    from cnnstudio.network import expressions, presets
+    from cnnstudio.workspace.project import load_project
 
     if args.input is not None:
         return expressions.parse_chain(expressions.parse_shape(args.input), args.network)
@@ -49,8 +49,8 @@ def load_network(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnstudio.inference import infer
-    from cnnstudio.spec import SpecError
+    from cnnstudio.analysis.analyze import infer
+    from cnnstudio.network.spec import SpecError
 
     try:
         spec = load_network(args)

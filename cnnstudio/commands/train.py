@@ -39,11 +39,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from cnnstudio import presets
-    from cnnstudio.data import DataError, load_dataset
-    from cnnstudio.project import ProjectError, load_project
-    from cnnstudio.runs import latest_weights, now, project_settings, record_run, save_model_atomic
-    from cnnstudio.training import SettingsError, TrainingSettings, TrainingState, train
+    from cnnstudio.network import presets
+    from cnnstudio.training.data import DataError, load_dataset
+    from cnnstudio.training.loop import SettingsError, TrainingSettings, TrainingState, train
+    from cnnstudio.workspace.project import ProjectError, load_project
+    from cnnstudio.workspace.runs import (
+        latest_weights,
+        now,
+        project_settings,
+        record_run,
+        save_model_atomic,
+    )
 
     project = None
     settings_data: dict = {}

@@ -1,0 +1,1 @@
+"""What a network will do before it runs: shapes, parameters, receptive fields, costs and the teaching linter. Pure Python."""

@@ -1,0 +1,1 @@
+"""Looking inside a trained model: probes (activations, predictions), pictures and the explainer."""

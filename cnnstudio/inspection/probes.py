@@ -1,0 +1,505 @@
+"""Looking inside a network: kernels, activations, predictions, receptive fields, errors.
+
+Qt-free, so the GUI's views, the ``inspect`` command and the tests share it. Arrays come
+back as numpy; pictures as RGB uint8 ready for a QImage or ``pictures.write_png``.
+
+Conventions: a *sample* is one input without the batch axis, shaped like
+``model.input_shape[1:]``; a *batch* has the batch axis first. Functions taking ``x`` accept
+either and answer in kind (a sample in, per-sample arrays out).
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import keras
+import numpy as np
+
+from cnnstudio.analysis.analyze import infer
+from cnnstudio.inspection import pictures
+from cnnstudio.network.spec import INPUT, NetworkSpec
+from layers import arithmetic
+
+# ---------------------------------------------------------------------------- kernels
+
+
+def conv_layers(model: keras.Model) -> list[str]:
+    """Names of the layers with a convolution kernel (rank 3 for 1D, rank 4 for 2D), in order."""
+    names = []
+    for layer in model.layers:
+        kernel = getattr(layer, "kernel", None)
+        if kernel is not None and len(kernel.shape) in (3, 4):
+            names.append(layer.name)
+    return names
+
+
+def _get_layer(model: keras.Model, layer_name: str) -> keras.layers.Layer:
+    try:
+        return model.get_layer(layer_name)
+    except ValueError:
+        names = ", ".join(layer.name for layer in model.layers)
+        raise ValueError(
+            f"The model has no layer named {layer_name!r}. Expected one of: {names}. "
+            f"Received: layer_name={layer_name!r}"
+        ) from None
+
+
+def kernels(model: keras.Model, layer_name: str) -> np.ndarray:
+    """A convolution layer's filters, one per row: (filters, kh, kw, cin), or (filters, k, cin) in 1D.
+
+    A copy of the layer's ``kernel`` weight (Keras stores it filters-last).
+    """
+    layer = _get_layer(model, layer_name)
+    if layer_name not in conv_layers(model):
+        raise ValueError(
+            f"Layer {layer_name!r} ({type(layer).__name__}) has no convolution kernel. "
+            f"Expected a convolution layer: {', '.join(conv_layers(model)) or 'the model has none'}. "
+            f"Received: layer_name={layer_name!r}"
+        )
+    kernel = layer.kernel.numpy()
+    return np.moveaxis(kernel, -1, 0).copy()
+
+
+SCALINGS = ("shared", "per_filter")
+
+
+@dataclass
+class KernelImages:
+    """Kernels ready to draw.
+
+    ``tiles`` is float32 RGB in [0, 1] shaped (filters, views, kh, kw, 3): one view per
+    filter when ``color`` (an RGB first-layer kernel composed in colour), else one view per
+    input channel, each drawn with a diverging colormap (blue < 0 < red, white at 0).
+    1D kernels are drawn as (cin, k) pictures, one view per filter. ``limits`` gives the
+    value range mapped to the ends of the colour scale, per filter (all equal when shared).
+    """
+
+    layer: str
+    tiles: np.ndarray
+    color: bool
+    scaling: str
+    limits: np.ndarray
+
+    def picture(self, scale: int = 8, gap: int = 1) -> np.ndarray:
+        """All tiles in one RGB uint8 grid: a row of views per filter, or near-square with one view each."""
+        filters, views = self.tiles.shape[:2]
+        flat = [pictures.to_uint8(t) for t in self.tiles.reshape(-1, *self.tiles.shape[2:])]
+        columns = None if views == 1 else views
+        return pictures.grid(flat, columns=columns, scale=scale, gap=gap)
+
+
+def kernel_images(
+    model: keras.Model, layer_name: str, scaling: str = "shared", color: bool | None = None,
+    kernel: np.ndarray | None = None,
+) -> KernelImages:
+    """A conv layer's kernels as pictures; see ``KernelImages``.
+
+    ``scaling`` "shared" maps every filter with the same range (compare filters), "per_filter"
+    stretches each one (see each filter's pattern). ``color`` defaults to True for a 2D layer
+    reading 3 channels straight from the input, where the channels are R, G and B.
+    ``kernel`` draws other values of the layer's kernel (a ``Timeline`` snapshot) instead.
+    """
+    if scaling not in SCALINGS:
+        raise ValueError(f"Unknown kernel scaling. Expected one of {', '.join(SCALINGS)}. Received: scaling={scaling!r}")
+    k = kernels(model, layer_name) if kernel is None else np.asarray(kernel, dtype=np.float32)
+    if k.ndim == 3:  # 1D: (filters, k, cin) drawn as (cin, k)
+        k = np.transpose(k, (0, 2, 1))[..., None]
+        color = False
+    if color is None:
+        color = k.shape[-1] == 3 and _reads_input(model, layer_name)
+    if color and k.shape[-1] != 3:
+        raise ValueError(
+            f"Layer {layer_name!r} reads {k.shape[-1]} channels; colour kernels need 3 (RGB). "
+            f"Received: color={color!r}"
+        )
+    axes = tuple(range(1, k.ndim))
+    if color:
+        lo = k.min(axis=axes) if scaling == "per_filter" else np.full(len(k), k.min())
+        hi = k.max(axis=axes) if scaling == "per_filter" else np.full(len(k), k.max())
+        tiles = np.stack([pictures.normalize(f, a, b) for f, a, b in zip(k, lo, hi, strict=True)])[:, None]
+        limits = np.stack([lo, hi], axis=1)
+    else:
+        bound = np.abs(k).max(axis=axes) if scaling == "per_filter" else np.full(len(k), np.abs(k).max())
+        views = []
+        for f, b in zip(k, bound, strict=True):
+            unit = pictures.normalize(np.moveaxis(f, -1, 0), -b, b)  # (cin, kh, kw)
+            views.append(pictures.colorize(unit, "diverging").astype(np.float32) / 255.0)
+        tiles = np.stack(views)
+        limits = np.stack([-bound, bound], axis=1)
+    return KernelImages(layer_name, tiles.astype(np.float32), bool(color), scaling, limits.astype(np.float32))
+
+
+def _reads_input(model: keras.Model, layer_name: str) -> bool:
+    layer = model.get_layer(layer_name)
+    for node in layer._inbound_nodes:
+        for tensor in node.input_tensors:
+            source = tensor._keras_history.operation
+            if not isinstance(source, keras.layers.InputLayer):
+                return False
+    return True
+
+
+# ---------------------------------------------------------------------------- activations
+
+_PROBES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_PROBES_LOCK = threading.Lock()
+
+
+def _probe(model: keras.Model) -> tuple[keras.Model, list[str]]:
+    """One model returning every layer's output, built once per model and cached."""
+    with _PROBES_LOCK:
+        cached = _PROBES.get(model)
+        if cached is None:
+            layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+            inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+            probe = keras.Model(inputs, [layer.output for layer in layers], name=f"{model.name}_probe")
+            cached = (probe, [layer.name for layer in layers])
+            _PROBES[model] = cached
+        return cached
+
+
+def _as_batch(model: keras.Model, x) -> tuple[np.ndarray, bool]:
+    x = np.asarray(x, dtype=np.float32)
+    sample_rank = len(model.input_shape) - 1
+    if x.ndim == sample_rank:
+        return x[None], True
+    if x.ndim == sample_rank + 1:
+        return x, False
+    raise ValueError(
+        f"Expected one sample shaped {tuple(model.input_shape[1:])} or a batch of them. "
+        f"Received: x.shape={x.shape}"
+    )
+
+
+def activations(model: keras.Model, x) -> dict[str, np.ndarray]:
+    """Every layer's output for ``x`` (a sample or a batch), keyed by layer name, in layer order.
+
+    Runs in inference mode (dropout off, batch norm on its moving statistics).
+    """
+    batch, single = _as_batch(model, x)
+    probe, names = _probe(model)
+    outputs = probe(batch, training=False)
+    if not isinstance(outputs, (list, tuple)):
+        outputs = [outputs]
+    result = {}
+    for name, out in zip(names, outputs, strict=True):
+        array = keras.ops.convert_to_numpy(out)
+        result[name] = array[0] if single else array
+    return result
+
+
+VECTOR_ROW = 32
+"""Cells per row when drawing a vector (Flatten, Dense), so 576 values stay a compact block."""
+
+
+def activation_picture(activation: np.ndarray, scale: int = 4, colormap: str = "viridis", gap: int = 1) -> np.ndarray:
+    """One sample's layer output as an RGB uint8 picture.
+
+    (h, w, c): a grid of the c feature maps, each stretched to its own range; (l, c): one
+    row per channel; (n,): cells in rows of ``VECTOR_ROW``, the last row padded in grey.
+    """
+    a = np.asarray(activation, dtype=np.float32)
+    if a.ndim == 3:
+        tiles = [pictures.colorize(pictures.normalize(a[..., c]), colormap) for c in range(a.shape[-1])]
+        return pictures.grid(tiles, scale=scale, gap=gap)
+    if a.ndim == 2:
+        return pictures.upscale(pictures.colorize(pictures.normalize(a.T), colormap), scale)
+    if a.ndim == 1:
+        columns = min(len(a), VECTOR_ROW)
+        rows = -(-len(a) // columns)
+        cells = pictures.colorize(pictures.normalize(a), colormap)
+        picture = np.empty((rows * columns, 3), np.uint8)
+        picture[:] = (40, 40, 40)
+        picture[: len(a)] = cells
+        return pictures.upscale(picture.reshape(rows, columns, 3), max(scale, 8))
+    raise ValueError(f"Expected one sample's activation of rank 1, 2 or 3. Received: shape={a.shape}")
+
+
+# ---------------------------------------------------------------------------- predictions
+
+
+def probabilities(model: keras.Model, x, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities for ``x`` (a sample or a batch).
+
+    Outputs that are not already a distribution (a last layer without softmax) go through one.
+    """
+    batch, single = _as_batch(model, x)
+    out = np.concatenate(
+        [keras.ops.convert_to_numpy(model(batch[i : i + batch_size], training=False))
+         for i in range(0, len(batch), batch_size)]
+    ) if len(batch) else np.zeros((0, model.output_shape[-1]), np.float32)
+    out = out.reshape(len(batch), -1).astype(np.float64)
+    is_distribution = np.all(out >= 0) and np.allclose(out.sum(axis=1), 1.0, atol=1e-3)
+    if not is_distribution:
+        out = np.exp(out - out.max(axis=1, keepdims=True))
+        out /= out.sum(axis=1, keepdims=True)
+    return out[0] if single else out
+
+
+def predict_topk(model: keras.Model, x, k: int = 3, class_names=None) -> list[tuple[str | int, float]]:
+    """The ``k`` most probable classes for one sample, best first: [(class, probability)].
+
+    The class is its name when ``class_names`` is given, else its index.
+    """
+    batch, _ = _as_batch(model, x)
+    if len(batch) != 1:
+        raise ValueError(f"predict_topk takes one sample. Expected a batch of 1. Received: x.shape={np.shape(x)}")
+    p = probabilities(model, batch)[0]
+    if class_names is not None and len(class_names) != len(p):
+        raise ValueError(
+            f"The model predicts {len(p)} classes but {len(class_names)} class names were given. "
+            f"Expected {len(p)} names. Received: class_names={list(class_names)!r}"
+        )
+    order = np.argsort(-p, kind="stable")[: max(1, int(k))]
+    return [(class_names[i] if class_names is not None else int(i), float(p[i])) for i in order]
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+def _labels(y) -> np.ndarray:
+    y = np.asarray(y)
+    return y.argmax(axis=1) if y.ndim == 2 else y.astype(np.int64).reshape(-1)
+
+
+def confusion(model: keras.Model, x_val, y_val, num_classes: int, probs: np.ndarray | None = None) -> np.ndarray:
+    """(num_classes, num_classes) counts: row = true class, column = predicted class.
+
+    ``y_val`` holds class indices or one-hot rows. Pass ``probs`` (from ``probabilities``)
+    to reuse predictions already made.
+    """
+    truth = _labels(y_val)
+    probs = probabilities(model, x_val) if probs is None else np.asarray(probs)
+    predicted = probs.argmax(axis=1)
+    matrix = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(matrix, (truth, predicted), 1)
+    return matrix
+
+
+class Misclassified(NamedTuple):
+    index: int
+    true: int
+    predicted: int
+    confidence: float
+    """The probability the model gave its (wrong) prediction."""
+
+
+def misclassified(model: keras.Model, x, y, limit: int = 20, probs: np.ndarray | None = None) -> list[Misclassified]:
+    """The wrongly predicted examples, most confidently wrong first, at most ``limit``."""
+    truth = _labels(y)
+    probs = probabilities(model, x) if probs is None else np.asarray(probs)
+    predicted = probs.argmax(axis=1)
+    confidence = probs.max(axis=1)
+    wrong = np.flatnonzero(predicted != truth)
+    wrong = wrong[np.argsort(-confidence[wrong], kind="stable")][:limit]
+    return [Misclassified(int(i), int(truth[i]), int(predicted[i]), float(confidence[i])) for i in wrong]
+
+
+# ---------------------------------------------------------------------------- receptive fields
+
+
+@dataclass(frozen=True)
+class ReceptiveBox:
+    """The input positions one unit can see, per spatial axis, as half-open ranges.
+
+    ``start``/``stop`` are unclipped: they run into the zero padding (negative, or past the
+    input). ``clipped()`` keeps the part inside the input. ``rect()`` gives
+    (top, left, bottom, right) in 2D or (start, stop) in 1D, stops exclusive.
+    """
+
+    start: tuple[int, ...]
+    stop: tuple[int, ...]
+    input_size: tuple[int, ...]
+
+    @property
+    def size(self) -> tuple[int, ...]:
+        return tuple(b - a for a, b in zip(self.start, self.stop, strict=True))
+
+    def clipped(self) -> ReceptiveBox:
+        start = tuple(max(0, a) for a in self.start)
+        stop = tuple(min(n, b) for b, n in zip(self.stop, self.input_size, strict=True))
+        return ReceptiveBox(start, stop, self.input_size)
+
+    def rect(self, clipped: bool = True) -> tuple[int, ...]:
+        box = self.clipped() if clipped else self
+        if len(box.start) == 2:
+            return (box.start[0], box.start[1], box.stop[0], box.stop[1])
+        return (box.start[0], box.stop[0])
+
+
+_WINDOWED = {"Conv1D", "Conv2D", "MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D"}
+
+
+def receptive_box(spec_or_summary, layer_name: str, row: int, col: int | None = None) -> ReceptiveBox:
+    """The box of input pixels the unit at (row, col) of ``layer_name`` depends on.
+
+    Takes a ``NetworkSpec`` or the ``Summary`` that ``inference.infer`` made of it (the GUI
+    already has one). In 1D, ``row`` is the position and ``col`` stays None. The box
+    follows every path back to the input through the layers' windows: a unit at index i of
+    a layer with stride S, effective kernel F and ``before`` zeros of padding reads input
+    indices i*S - before ... i*S - before + F - 1 (``layers.arithmetic.axis_padding`` gives
+    ``before``, as in the layers themselves). Along a chain its size is the summary's
+    receptive field and the next unit's box is shifted by the summary's jump. Layers that
+    see everything (Flatten, Dense, global pooling) give the whole input.
+    """
+    summary = infer(spec_or_summary) if isinstance(spec_or_summary, NetworkSpec) else spec_or_summary
+    infos = {info.name: info for info in summary.layers}
+    if layer_name not in infos:
+        names = ", ".join(infos)
+        raise ValueError(f"The network has no layer named {layer_name!r}. Expected one of: {names}. "
+                         f"Received: layer_name={layer_name!r}")
+    rank = len(summary.input_shape) - 1
+    if rank == 1 and col is not None:
+        raise ValueError(f"A 1D network has one position per unit. Expected col=None. Received: col={col!r}")
+    if rank == 2 and col is None:
+        raise ValueError("A 2D network needs a row and a column. Expected an integer col. Received: col=None")
+    position = (row,) if rank == 1 else (row, col)
+    shapes = {INPUT: tuple(summary.input_shape)}
+    shapes.update({name: info.output_shape for name, info in infos.items()})
+    if shapes[layer_name] is None:
+        raise ValueError(
+            f"Layer {layer_name!r} has no known output shape: the network has errors up to it. "
+            f"Expected a network that builds; fix the errors its summary lists first."
+        )
+    spatial = len(shapes[layer_name]) == rank + 1
+    if spatial:
+        for axis, (p, n) in enumerate(zip(position, shapes[layer_name], strict=False)):
+            what = "row" if rank == 1 else ("row", "col")[axis]
+            if not isinstance(p, (int, np.integer)) or isinstance(p, bool) or not 0 <= p < n:
+                raise ValueError(
+                    f"Layer {layer_name!r} has {n} positions along its {arithmetic.AXIS_NAMES[rank][axis]}. "
+                    f"Expected 0 <= {what} < {n}. Received: {what}={p!r}"
+                )
+    start, stop = [], []
+    for axis in range(rank):
+        index = int(position[axis]) if spatial else None
+        lo, hi = _trace(infos, shapes, rank, layer_name, axis, index, index)
+        start.append(lo)
+        stop.append(hi + 1)
+    return ReceptiveBox(tuple(start), tuple(stop), tuple(summary.input_shape[:rank]))
+
+
+def _trace(infos, shapes, rank: int, name: str, axis: int, lo: int | None, hi: int | None) -> tuple[int, int]:
+    """Input range [lo, hi] (inclusive, unclipped) that units lo..hi of ``name`` see on ``axis``.
+
+    ``lo`` None stands for a layer without spatial axes: it sees all of its input.
+    """
+    if name == INPUT:
+        return (lo, hi)
+    info = infos[name]
+    ranges = []
+    for source in info.inputs:
+        in_shape = shapes[source]
+        if in_shape is None:
+            raise ValueError(f"Layer {source!r} has no known output shape. Expected a network that builds.")
+        if len(in_shape) != rank + 1:  # reading a vector, which already sees everything
+            ranges.append(_trace(infos, shapes, rank, source, axis, None, None))
+            continue
+        if lo is None:
+            a, b = 0, in_shape[axis] - 1
+        elif info.type in _WINDOWED:
+            kernel, stride, dilation, padding = _window(info.config, axis)
+            before = arithmetic.axis_padding(in_shape[axis], kernel, stride, dilation, padding)[0]
+            a = lo * stride - before
+            b = hi * stride - before + arithmetic.effective_kernel_size(kernel, dilation) - 1
+        elif info.type == "ZeroPadding2D":
+            pad = _pick(info.config["padding"], axis)
+            a, b = lo - pad, hi - pad
+        else:  # element-wise layers and merges keep positions
+            a, b = lo, hi
+        ranges.append(_trace(infos, shapes, rank, source, axis, a, b))
+    return (min(r[0] for r in ranges), max(r[1] for r in ranges))
+
+
+def _pick(value, axis: int):
+    return value[axis] if isinstance(value, (list, tuple)) else value
+
+
+def _window(config: dict, axis: int) -> tuple[int, int, int, str | int]:
+    if "kernel_size" in config:
+        kernel = _pick(config["kernel_size"], axis)
+        stride = _pick(config["strides"], axis)
+        dilation = _pick(config["dilation_rate"], axis)
+    else:
+        kernel = _pick(config["pool_size"], axis)
+        stride = kernel if config["strides"] is None else _pick(config["strides"], axis)
+        dilation = 1
+    return kernel, stride, dilation, _pick(config["padding"], axis)
+
+
+# ---------------------------------------------------------------------------- timeline
+
+
+@dataclass
+class Timeline:
+    """Snapshots taken while training: per snapshot, the epoch, the conv kernels and the
+    activations of one fixed input, as numpy copies the GUI can scrub through.
+
+    Snapshot 0 is taken before the first epoch (epoch 0 = the initialisation); snapshot i
+    after epoch i. Appending and reading are guarded by a lock, so a GUI thread can read
+    while training runs in another.
+    """
+
+    fixed_input: np.ndarray
+    epochs: list[int] = field(default_factory=list)
+    kernels: list[dict[str, np.ndarray]] = field(default_factory=list)
+    activations: list[dict[str, np.ndarray]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self.epochs)
+
+    def record(self, epoch: int, kernels_by_layer: dict[str, np.ndarray], acts: dict[str, np.ndarray]) -> None:
+        with self._lock:
+            self.epochs.append(int(epoch))
+            self.kernels.append(kernels_by_layer)
+            self.activations.append(acts)
+
+    def at(self, index: int) -> tuple[int, dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """(epoch, kernels by layer, activations by layer) of snapshot ``index``."""
+        with self._lock:
+            if not -len(self.epochs) <= index < len(self.epochs):
+                raise IndexError(
+                    f"The timeline has {len(self.epochs)} snapshots. Expected 0 <= index < "
+                    f"{len(self.epochs)}. Received: index={index}"
+                )
+            return self.epochs[index], self.kernels[index], self.activations[index]
+
+
+class TimelineCallback(keras.callbacks.Callback):
+    """Fills a ``Timeline`` during ``model.fit``: a snapshot at the start and after each epoch.
+
+    Cheap: one forward pass of one sample and a copy of the conv kernels per epoch.
+    ``layers`` limits the activations kept (default: every layer).
+    """
+
+    def __init__(self, model: keras.Model, fixed_input, layers: list[str] | None = None):
+        super().__init__()
+        batch, single = _as_batch(model, fixed_input)
+        if not single:
+            raise ValueError(
+                f"The timeline follows one input. Expected a sample shaped {tuple(model.input_shape[1:])}. "
+                f"Received: fixed_input.shape={np.shape(fixed_input)}"
+            )
+        self._inspected = model
+        self._layers = layers
+        self.timeline = Timeline(fixed_input=batch[0].copy())
+
+    def _snapshot(self, epoch: int) -> None:
+        model = self._inspected
+        kernels_by_layer = {name: kernels(model, name) for name in conv_layers(model)}
+        acts = activations(model, self.timeline.fixed_input)
+        if self._layers is not None:
+            acts = {name: acts[name] for name in self._layers}
+        self.timeline.record(epoch, kernels_by_layer, acts)
+
+    def on_train_begin(self, logs=None):
+        if len(self.timeline) == 0:
+            self._snapshot(0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._snapshot(epoch + 1)

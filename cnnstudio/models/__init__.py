@@ -1,0 +1,1 @@
+"""Keras models from specs, and back: building, importing .keras files, exporting."""

@@ -1,0 +1,334 @@
+"""Exporting a network: a TensorFlow SavedModel, a ``.keras`` archive or a Python script.
+
+The GUI's File > Export and ``cnnstudio export`` both call these functions. Each export
+is written beside its target first (a hidden ``.NAME.*.partial`` folder in the same
+folder) and renamed into place only when complete, so a full disk or a missing permission
+leaves nothing half-written behind, and an existing export is replaced only with
+``force=True``. Each returns an :class:`ExportResult` whose ``warnings`` the caller shows
+(the CLI prints them to stderr, the GUI in its dialog): they are data, not Python warnings.
+
+The SavedModel is the one TensorFlow-only thing here: it is made with Keras' own
+``ExportArchive`` and runs with TensorFlow alone, without CNN Studio installed.
+
+*Untrained* means: a project with no training run, or a model whose optimizer never took
+a step (or that has none) and whose every bias and batch-norm vector still holds one
+repeated value, as the constant initialisers (zeros, ones) leave them. One step of
+training moves those, so a trained model is never flagged. A model with neither an
+optimizer state nor such vectors cannot be judged, and is not flagged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import keyword
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from cnnstudio.network.spec import INPUT, NetworkSpec
+
+FORMATS = ("savedmodel", "keras", "python")
+INPUT_NAME = "image"
+"""The name of the SavedModel's serving input."""
+OUTPUT_NAME = "probabilities"
+"""The name of the SavedModel's serving output: class probabilities, summing to 1."""
+
+
+class ExportError(Exception):
+    """An export that could not be written; the message says why and what to do."""
+
+
+@dataclass
+class ExportResult:
+    """Where an export went, in which format, and what the user should know about it."""
+
+    path: Path
+    format: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def untrained_warning(model: keras.Model | None = None, runs: list | None = None) -> str | None:
+    """A warning when the network looks untrained (see the module's definition), else None.
+
+    Pass ``runs`` (a project's runs) when exporting a project: no run means untrained.
+    """
+    message = "The network looks untrained ({}); its predictions will be no better than chance."
+    if runs is not None and not runs:
+        return message.format("the project has no training run")
+    if model is None:
+        return None
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and int(optimizer.iterations.numpy()) > 0:
+        return None
+    vectors = [
+        w.numpy()
+        for w in model.weights
+        if w.path.rsplit("/", 1)[-1] in ("bias", "beta", "gamma", "moving_mean", "moving_variance")
+    ]
+    if vectors and all(np.all(v == v.reshape(-1)[0]) for v in vectors):
+        return message.format("every bias is still at its initial value")
+    return None
+
+
+def export_savedmodel(model: keras.Model, out: str | os.PathLike, force: bool = False) -> ExportResult:
+    """A TensorFlow SavedModel folder with one ``serving_default`` signature.
+
+    Its input is named ``image`` (float32, shaped like the model's input with any batch
+    size) and its output ``probabilities``; a network ending in logits gets a softmax.
+    Load it with ``tf.saved_model.load(out).signatures["serving_default"](image=x)``.
+    """
+    from keras.export import ExportArchive
+
+    out = Path(out)
+    warnings = _warnings(model)
+    add_softmax = not _ends_in_probabilities(model)
+    if add_softmax:
+        warnings.append(f"The network ends in logits; the export adds a softmax so that "
+                        f"'{OUTPUT_NAME}' sums to 1.")
+
+    def serve(image):
+        outputs = model(image, training=False)
+        return {OUTPUT_NAME: keras.ops.softmax(outputs, axis=-1) if add_softmax else outputs}
+
+    archive = ExportArchive()
+    archive.track(model)
+    signature = keras.InputSpec(shape=(None, *model.input_shape[1:]), dtype="float32", name=INPUT_NAME)
+    archive.add_endpoint("serving_default", serve, input_signature=[signature])
+    with _staged(out, force) as target:
+        archive.write_out(str(target), verbose=False)
+    return ExportResult(out, "savedmodel", warnings)
+
+
+def export_keras(model: keras.Model, out: str | os.PathLike, force: bool = False) -> ExportResult:
+    """A ``.keras`` archive: ``keras.saving.load_model`` reads it back once ``layers`` is imported."""
+    out = Path(out)
+    if out.suffix != ".keras":
+        raise ExportError(f"A Keras archive's name must end in .keras. Expected a path like "
+                          f"{out.with_suffix('.keras').name!r}. Received: out={str(out)!r}")
+    warnings = _warnings(model)
+    with _staged(out, force) as target:
+        model.save(target)
+    return ExportResult(out, "keras", warnings)
+
+
+def export_python(
+    spec: NetworkSpec,
+    out: str | os.PathLike,
+    weights_path: str | os.PathLike | None = None,
+    force: bool = False,
+    model: keras.Model | None = None,
+) -> ExportResult:
+    """A readable script (``out``, a ``.py``) that rebuilds ``spec`` with CNN Studio's ``layers``.
+
+    Running it prints the model's summary. With ``weights_path`` (an existing
+    ``.weights.h5``) the script loads those weights; with ``model`` instead, its weights are
+    saved beside the script as ``NAME.weights.h5`` and loaded from there, so the two files
+    move together. With neither, the script builds an untrained network (a warning says so).
+    """
+    out = Path(out)
+    if out.suffix != ".py":
+        raise ExportError(f"A Python script's name must end in .py. Expected a path like "
+                          f"{out.with_suffix('.py').name!r}. Received: out={str(out)!r}")
+    if weights_path is not None and model is not None:
+        raise ExportError("Give the weights once. Expected weights_path or model, not both. "
+                          f"Received: weights_path={str(weights_path)!r} and a model")
+    source = python_source(spec, None)  # refuses a broken spec before anything is written
+    warnings: list[str] = []
+    written: Path | None = None
+    if model is not None:
+        warnings = _warnings(model)
+        weights_path = written = out.with_suffix(".weights.h5")
+        with _staged(written, force) as target:
+            model.save_weights(target)
+    elif weights_path is None:
+        warnings.append("No weights given: the script builds the network with fresh, untrained weights.")
+    else:
+        weights_path = Path(weights_path)
+        if not weights_path.is_file():
+            raise ExportError(f"No weights file at {str(weights_path)!r}. Expected a .weights.h5 file saved by "
+                              f"CNN Studio or model.save_weights. Received: weights_path={str(weights_path)!r}")
+    if weights_path is not None:
+        source = python_source(spec, _weights_reference(Path(weights_path), out))
+    try:
+        with _staged(out, force) as target:
+            target.write_text(source, encoding="utf-8")
+    except BaseException:
+        if written is not None:
+            written.unlink(missing_ok=True)
+        raise
+    return ExportResult(out, "python", warnings)
+
+
+def _weights_reference(weights_path: Path | None, script: Path) -> str | None:
+    if weights_path is None:
+        return None
+    weights_path = weights_path.resolve()
+    if weights_path.parent == script.resolve().parent:
+        return weights_path.name
+    return str(weights_path)
+
+
+def _warnings(model: keras.Model) -> list[str]:
+    warning = untrained_warning(model)
+    return [warning] if warning else []
+
+
+def _ends_in_probabilities(model: keras.Model) -> bool:
+    last = model.layers[-1]
+    activation = getattr(last, "activation", None)
+    name = getattr(activation, "__name__", str(activation))
+    return name in ("softmax", "sigmoid")
+
+
+@contextlib.contextmanager
+def _staged(out: Path, force: bool) -> Iterator[Path]:
+    """A path to write the export to; moved onto ``out`` if the block succeeds, else removed."""
+    parent = out.parent
+    if out.exists() and not force:
+        raise ExportError(f"{str(out)!r} already exists. Expected a new path, or force=True "
+                          f"(--force on the command line) to replace it. Received: out={str(out)!r}")
+    if not parent.is_dir():
+        raise ExportError(f"The folder {str(parent)!r} does not exist. Expected an existing folder "
+                          f"to export into. Received: out={str(out)!r}")
+    try:
+        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=parent))
+    except OSError as exc:
+        raise ExportError(_describe(exc, out)) from exc
+    try:
+        target = stage / out.name
+        yield target
+        if out.exists():
+            os.replace(out, stage / "previous")
+        try:
+            os.replace(target, out)
+        except OSError:
+            if (stage / "previous").exists():
+                os.replace(stage / "previous", out)
+            raise
+    except OSError as exc:
+        raise ExportError(_describe(exc, out)) from exc
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _describe(exc: OSError, out: Path) -> str:
+    if exc.errno == errno.ENOSPC:
+        why = "the disk is full. Free some space or export to another disk"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        why = f"there is no permission to write in {str(out.parent)!r}. Choose a folder you can write to"
+    else:
+        why = f"{exc.strerror or exc}. Check the path and try again"
+    return (f"Cannot write the export to {str(out)!r}: {why}; nothing was left behind. "
+            f"Received: {type(exc).__name__}(errno={exc.errno})")
+
+
+_REQUIRED = object()
+_ARGUMENTS = {
+    # catalog key -> (constructor argument, Keras' default: left out of the script when equal)
+    "Conv": [("filters", "filters", _REQUIRED), ("kernel_size", "kernel_size", _REQUIRED),
+             ("strides", "strides", 1), ("padding", "padding", "valid"), ("dilation_rate", "dilation_rate", 1),
+             ("activation", "activation", "linear"), ("use_bias", "use_bias", True),
+             ("kernel_initializer", "kernel_initializer", "glorot_uniform"),
+             ("bias_initializer", "bias_initializer", "zeros"), ("kernel_l2", "kernel_regularizer", 0.0)],
+    "Pool": [("pool_size", "pool_size", _REQUIRED), ("strides", "strides", None), ("padding", "padding", "valid")],
+    "Dense": [("units", "units", _REQUIRED), ("activation", "activation", "linear"), ("use_bias", "use_bias", True),
+              ("kernel_initializer", "kernel_initializer", "glorot_uniform"), ("kernel_l2", "kernel_regularizer", 0.0)],
+    "ZeroPadding2D": [("padding", "padding", 1)],
+    "Dropout": [("rate", "rate", _REQUIRED)],
+    "BatchNormalization": [("momentum", "momentum", 0.99), ("epsilon", "epsilon", 1e-3),
+                           ("center", "center", True), ("scale", "scale", True)],
+    "Activation": [("activation", "activation", _REQUIRED)],
+}
+
+
+def python_source(spec: NetworkSpec, weights: str | None = None) -> str:
+    """The text of a script rebuilding ``spec`` with ``layers`` (see ``export_python``).
+
+    ``weights`` is the weights file to load: a name beside the script, or an absolute path.
+    """
+    from cnnstudio import __version__
+    from cnnstudio.analysis.analyze import infer
+    from cnnstudio.models.builder import OURS
+
+    summary = infer(spec)
+    if not summary.ok:
+        problems = "; ".join(str(i) for i in summary.errors() if not i.caused_by)
+        raise ExportError(f"The network {spec.name!r} has errors, so it cannot be exported as a script. "
+                          f"Expected a network that builds. Received: {problems}")
+    variables = {INPUT: "inputs"}
+    lines = [f"    inputs = keras.Input(shape={tuple(spec.input_shape)!r}, name={INPUT!r})"]
+    for i, layer in enumerate(spec.layers):
+        config = summary.layers[i].config
+        module = "layers" if layer.type in OURS else "keras.layers"
+        arguments = _arguments(layer.type, config) + [f"name={layer.name!r}"]
+        sources = [variables[s] for s in spec.inputs_of(i)]
+        variables[layer.name] = _identifier(layer.name, set(variables.values()))
+        call = sources[0] if len(sources) == 1 else "[" + ", ".join(sources) + "]"
+        lines.append(f"    {variables[layer.name]} = {module}.{layer.type}({', '.join(arguments)})({call})")
+    lines.append(f"    return keras.Model(inputs, {variables[spec.layers[-1].name]}, name={spec.name!r})")
+    if weights is None:
+        weights_line = "WEIGHTS = None  # no trained weights were exported: the network starts untrained"
+    elif Path(weights).is_absolute():
+        weights_line = f"WEIGHTS = Path({weights!r})"
+    else:
+        weights_line = f"WEIGHTS = Path(__file__).with_name({weights!r})"
+    body = "\n".join(lines)
+    return f'''"""{spec.name}: the network rebuilt with CNN Studio's layers (exported by CNN Studio {__version__}).
+
+Needs CNN Studio installed, for its ``layers`` package. ``python {{this file}}`` prints the
+summary; ``from this_module import build_model`` gives the model to train or predict with.
+"""
+
+from pathlib import Path
+
+import keras
+
+import layers
+
+{weights_line}
+
+
+def build_model() -> keras.Model:
+{body}
+
+
+if __name__ == "__main__":
+    model = build_model()
+    if WEIGHTS is not None:
+        model.load_weights(WEIGHTS)
+    model.summary()
+    print(f"Total parameters: {{model.count_params()}}")
+'''
+
+
+def _arguments(type_name: str, config: dict) -> list[str]:
+    family = ("Conv" if type_name.startswith("Conv") else "Pool" if "pool_size" in config
+              else "Dropout" if "Dropout" in type_name else type_name)
+    out = []
+    for key, argument, default in _ARGUMENTS.get(family, []):
+        value = config[key]
+        if default is not _REQUIRED and value == default:
+            continue
+        if argument == "kernel_regularizer":
+            text = f"keras.regularizers.L2({value!r})"
+        else:
+            text = repr(tuple(value) if isinstance(value, list) else value)
+        out.append(text if default is _REQUIRED and len(out) < 2 else f"{argument}={text}")
+    return out
+
+
+def _identifier(name: str, taken: set[str]) -> str:
+    base = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    if not base or base[0].isdigit() or keyword.iskeyword(base) or base in ("keras", "layers", "Path", "inputs"):
+        base = f"x_{base}"
+    candidate, k = base, 2
+    while candidate in taken:
+        candidate, k = f"{base}_{k}", k + 1
+    return candidate

@@ -1,0 +1,207 @@
+"""Opening a ``.keras`` model made elsewhere as a CNN Studio network, weights included.
+
+A model whose every layer the catalog knows (built with ``layers`` or with the matching
+``keras.layers`` classes, which the catalog lists in ``keras_names``) becomes a
+``NetworkSpec`` plus its weights by layer name; ``rebuild`` makes a model of our layers
+from them, so the network can be edited, inspected and retrained here. Anything the
+catalog cannot express (an LSTM, channels-first data, grouped convolutions, an
+asymmetric padding) is refused with the layer's name and what is supported.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from cnnstudio.network import catalog
+from cnnstudio.network.spec import INPUT, LayerSpec, NetworkSpec
+
+_KERAS_DEFAULT_NAMES = {name: type_name for type_name, t in catalog.CATALOG.items() for name in t.keras_names}
+
+_ALWAYS_SHOWN = {"filters", "kernel_size", "pool_size", "units", "rate"}
+"""Hyperparameters kept in the spec even at their default: what a reader looks for first."""
+
+
+class ImportRefused(ValueError):
+    """A model that cannot become a CNN Studio network; the message names the layer and why."""
+
+
+def import_keras(path) -> tuple[NetworkSpec, dict[str, list[np.ndarray]]]:
+    """The network and the weights (by layer name) of a ``.keras`` file."""
+    import layers
+
+    layers.load_all()
+    if not Path(path).is_file():
+        raise ImportRefused(f"No model file at {str(path)!r}. Expected a .keras file. Received: path={str(path)!r}")
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except (ValueError, TypeError, OSError) as exc:
+        raise ImportRefused(f"Cannot read {str(path)!r} as a Keras model: {exc}") from exc
+    return spec_from_model(model), weights_by_layer(model)
+
+
+def weights_by_layer(model: keras.Model) -> dict[str, list[np.ndarray]]:
+    """Each layer's weights (in ``get_weights`` order) by layer name; layers without weights left out."""
+    return {layer.name: [np.asarray(w) for w in layer.get_weights()] for layer in model.layers if layer.weights}
+
+
+def supported_types() -> list[str]:
+    """Every class name the importer accepts: the catalog's types and their Keras names."""
+    return sorted(set(catalog.CATALOG) | set(_KERAS_DEFAULT_NAMES))
+
+
+def spec_from_model(model: keras.Model) -> NetworkSpec:
+    """The ``NetworkSpec`` of a Keras model whose layers the catalog knows."""
+    graph = getattr(model, "_functional", None) or model
+    if not hasattr(graph, "_nodes_by_depth"):
+        raise ImportRefused(f"Model {model.name!r} ({type(model).__name__}) is subclassed code, not a graph of "
+                            "layers. Expected a Sequential or functional model.")
+    if len(graph.inputs) != 1:
+        raise ImportRefused(f"Model {model.name!r} has {len(graph.inputs)} inputs. Expected one input.")
+    input_shape = tuple(graph.inputs[0].shape[1:])
+    if len(input_shape) not in (2, 3) or any(v is None for v in input_shape):
+        raise ImportRefused(f"Model {model.name!r} reads inputs shaped {input_shape}. Expected a fixed "
+                            "(height, width, channels) or (length, channels).")
+    sources: dict[str, list[str]] = {}
+    input_names = set()
+    for nodes in graph._nodes_by_depth.values():
+        for node in nodes:
+            op = node.operation
+            if isinstance(op, keras.layers.InputLayer):
+                input_names.add(op.name)
+            else:
+                sources[op.name] = [t._keras_history.operation.name for t in node.input_tensors]
+    rename = {name: INPUT for name in input_names}
+    if INPUT in sources:  # a layer called "input" would clash with the network's input
+        rename[INPUT] = _free_name(INPUT, sources)
+    specs = []
+    previous = INPUT
+    for layer in graph.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        name = rename.get(layer.name, layer.name)
+        type_name, params = _layer_params(layer)
+        inputs = [rename.get(s, s) for s in sources[layer.name]]
+        specs.append(LayerSpec(name=name, type=type_name, params=params,
+                               inputs=[] if inputs == [previous] else inputs))
+        previous = name
+    return NetworkSpec.from_dict(
+        NetworkSpec(input_shape=input_shape, layers=specs, name=model.name).to_dict()
+    )
+
+
+def _free_name(base: str, taken) -> str:
+    k = 1
+    while f"{base}_{k}" in taken:
+        k += 1
+    return f"{base}_{k}"
+
+
+def _layer_params(layer) -> tuple[str, dict]:
+    class_name = type(layer).__name__
+    type_name = class_name if class_name in catalog.CATALOG else _KERAS_DEFAULT_NAMES.get(class_name)
+    if type_name is None:
+        raise ImportRefused(
+            f"layer {layer.name!r} of type {class_name} is not in CNN Studio's catalog; "
+            f"supported: {', '.join(supported_types())}."
+        )
+    config = layer.get_config()
+    lt = catalog.get(type_name)
+    refuse = _refusal(layer, class_name)
+    if config.get("data_format", "channels_last") != "channels_last":
+        refuse("data_format", config["data_format"], "channels_last")
+    if config.get("keepdims", False):
+        refuse("keepdims", True, "False")
+    if config.get("groups", 1) != 1:
+        refuse("groups", config["groups"], "1")
+    params = {}
+    for p in lt.params:
+        if p.name == "kernel_l2":
+            params[p.name] = _l2(config.get("kernel_regularizer"), refuse)
+        elif p.name in ("kernel_initializer", "bias_initializer"):
+            params[p.name] = _initializer(config.get(p.name), p, refuse)
+        elif p.name == "activation":
+            value = config.get("activation")
+            params[p.name] = value if isinstance(value, str) else refuse("activation", value, "a named activation")
+        elif p.name == "padding" and type_name == "ZeroPadding2D":
+            params[p.name] = _symmetric_padding(config["padding"], refuse)
+        elif p.name in config:
+            params[p.name] = _compact(config[p.name])
+    if type_name == "BatchNormalization" and config.get("axis", -1) not in (-1, [-1], len(layer.input.shape) - 1):
+        refuse("axis", config["axis"], "-1 (channels last)")
+    if type_name == "Concatenate" and config.get("axis", -1) not in (-1, len(layer.output.shape) - 1):
+        refuse("axis", config["axis"], "-1 (channels)")
+    if "pool_size" in params and params.get("strides") == params["pool_size"]:
+        params["strides"] = None  # Keras stores the default "as pool_size" as its value
+    params = {k: v for k, v in params.items() if k in _ALWAYS_SHOWN or v != lt.param(k).default}
+    try:
+        params = lt.check_params(params)
+    except catalog.ParamError as exc:
+        raise ImportRefused(f"layer {layer.name!r} ({class_name}): {exc}") from None
+    return type_name, params
+
+
+def _refusal(layer, class_name: str):
+    def refuse(key, value, expected):
+        raise ImportRefused(f"layer {layer.name!r} ({class_name}) has {key}={value!r}, which CNN Studio "
+                            f"cannot express. Expected {key}={expected}.")
+    return refuse
+
+
+def _compact(value):
+    """Tuples from get_config as the catalog stores them: an int when every axis agrees."""
+    if isinstance(value, (list, tuple)):
+        values = list(value)
+        return values[0] if len(set(values)) == 1 else values
+    return value
+
+
+def _l2(regularizer, refuse) -> float:
+    if regularizer is None:
+        return 0.0
+    if isinstance(regularizer, dict) and regularizer.get("class_name") == "L2":
+        return float(regularizer["config"]["l2"])
+    return refuse("kernel_regularizer", regularizer, "None or L2")
+
+
+def _initializer(config, param, refuse) -> str:
+    name = config if isinstance(config, str) else (config or {}).get("class_name", "")
+    snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+    if snake in param.choices:
+        return snake
+    return refuse(param.name, name, f"one of {', '.join(param.choices)}")
+
+
+def _symmetric_padding(padding, refuse):
+    if isinstance(padding, int):
+        return padding
+    pairs = [tuple(p) if isinstance(p, (list, tuple)) else (p, p) for p in padding]
+    if any(a != b for a, b in pairs):
+        refuse("padding", padding, "the same zeros on both sides of each axis")
+    return _compact([a for a, _ in pairs])
+
+
+def rebuild(spec: NetworkSpec, weights: dict[str, list[np.ndarray]] | None = None) -> keras.Model:
+    """A model of CNN Studio's layers for ``spec``, with ``weights`` (by layer name) set."""
+    from cnnstudio.models.builder import build_model
+
+    model = build_model(spec)
+    for name, values in (weights or {}).items():
+        layer = model.get_layer(name)
+        try:
+            layer.set_weights(values)
+        except ValueError as exc:
+            raise ImportRefused(f"The weights of layer {name!r} do not fit the rebuilt layer: {exc}") from None
+    return model
+
+
+def rebuild_from_file(spec: NetworkSpec, weights_file) -> keras.Model:
+    """A model for ``spec`` with the weights of a ``.weights.h5`` file (fresh ones if None)."""
+    from cnnstudio.models.builder import build_model
+
+    model = build_model(spec)
+    if weights_file is not None:
+        model.load_weights(weights_file)
+    return model

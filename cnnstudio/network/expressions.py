@@ -1,0 +1,102 @@
+"""Layers written as Keras-style calls, e.g. ``Conv2D(filters=10, kernel_size=5, padding=2)``.
+
+So that a student can check a design from the shell. Parsed with :mod:`ast` and
+``ast.literal_eval`` (never ``eval``) against the catalog: positional arguments follow the
+catalog's order (which is Keras' order), Keras' long names (``MaxPooling2D``) are accepted,
+and a misspelt layer or argument gets the nearest valid name.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from cnnstudio.network import catalog
+from cnnstudio.network.spec import LayerSpec, NetworkSpec, SpecError, suggest
+
+ALIASES = {alias: t.name for t in catalog.CATALOG.values() for alias in t.keras_names}
+"""Keras' class names for the catalog's types (``MaxPooling2D`` -> ``MaxPool2D``)."""
+
+
+class ExpressionError(SpecError):
+    """A layer expression that cannot be read; ``field`` is the expression itself."""
+
+
+def parse_layer(text: str) -> LayerSpec:
+    """One layer from ``Type(arg, key=value, ...)``; ``name="..."`` names it (else empty)."""
+    source = text.strip()
+    try:
+        tree = ast.parse(source, mode="eval")
+    except SyntaxError as exc:
+        raise ExpressionError(source, f"is not a layer call ({exc.msg}). Expected something like "
+                                      "Conv2D(filters=32, kernel_size=3)") from None
+    call = tree.body
+    if isinstance(call, (ast.Name, ast.Attribute)):
+        call = ast.Call(func=call, args=[], keywords=[])
+    if not isinstance(call, ast.Call) or not isinstance(call.func, (ast.Name, ast.Attribute)):
+        raise ExpressionError(source, "is not a layer call. Expected something like Conv2D(filters=32, kernel_size=3)")
+    written = call.func.id if isinstance(call.func, ast.Name) else call.func.attr
+    type_name = ALIASES.get(written, written)
+    if type_name not in catalog.CATALOG:
+        raise ExpressionError(source, f'unknown layer type "{written}".'
+                                      f"{suggest(written, list(catalog.CATALOG) + list(ALIASES))} "
+                                      f"Expected one of {', '.join(catalog.CATALOG)}")
+    lt = catalog.CATALOG[type_name]
+    if len(call.args) > len(lt.params):
+        raise ExpressionError(source, f"{type_name} takes at most {len(lt.params)} positional arguments "
+                                      f"({', '.join(lt.param_names) or 'none'}); received {len(call.args)}")
+    params: dict[str, Any] = {}
+    for param, node in zip(lt.params, call.args, strict=False):
+        params[param.name] = _literal(node, source, param.name)
+    name = ""
+    for keyword in call.keywords:
+        if keyword.arg is None:
+            raise ExpressionError(source, "**kwargs cannot be read; write each argument as key=value")
+        if keyword.arg == "name":
+            name = _literal(keyword.value, source, "name")
+            if not isinstance(name, str) or not name:
+                raise ExpressionError(source, f"name must be a non-empty string, received {name!r}")
+            continue
+        if keyword.arg in params:
+            raise ExpressionError(source, f"{keyword.arg} is given twice")
+        params[keyword.arg] = _literal(keyword.value, source, keyword.arg)
+    try:
+        params = lt.check_params(params)
+    except catalog.ParamError as exc:
+        raise ExpressionError(source, f"{exc.param}: {exc.reason}") from None
+    return LayerSpec(name=name, type=type_name, params=params)
+
+
+def _literal(node: ast.expr, source: str, arg: str) -> Any:
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, SyntaxError, TypeError):
+        raise ExpressionError(source, f"{arg} must be a plain value (a number, string, True/False, None "
+                                      f"or a tuple of numbers); received {ast.unparse(node)}") from None
+    return list(value) if isinstance(value, tuple) else value
+
+
+def parse_chain(input_shape: tuple[int, ...], expressions: list[str], name: str = "network") -> NetworkSpec:
+    """A plain chain of layers, each read from a Keras-style call."""
+    spec = NetworkSpec(input_shape=tuple(input_shape), layers=[], name=name)
+    for text in expressions:
+        layer = parse_layer(text)
+        if not layer.name:
+            layer.name = spec.unique_name(layer.type)
+        elif any(other.name == layer.name for other in spec.layers):
+            raise ExpressionError(text.strip(), f'the name "{layer.name}" is already used')
+        spec.layers.append(layer)
+    return spec
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """``"32,32,3"`` or ``"32x32x3"`` -> (32, 32, 3)."""
+    parts = [p.strip() for p in text.replace("x", ",").split(",") if p.strip()]
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        shape = ()
+    if len(shape) not in (2, 3) or min(shape) < 1:
+        raise ExpressionError(text, "expected height,width,channels or length,channels of positive integers, "
+                                    "e.g. 32,32,3")
+    return shape

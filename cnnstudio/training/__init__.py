@@ -1,0 +1,1 @@
+"""Training a model: settings, data sets, devices and the training loop."""

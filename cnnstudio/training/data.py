@@ -1,0 +1,405 @@
+"""Data sets for training: the built-in ones and a user's own files, checked before training.
+
+Every loader returns a :class:`Dataset` of float32 arrays (images scaled to [0, 1], channels
+last) and integer labels 0..K-1, split into training and validation parts. Anything wrong
+with the data (a broken file, labels that are not 0..K-1, images that do not fit the
+network) raises :class:`DataError` naming the file or the shapes and the fix, before a
+single batch is trained. Keras is imported only where a loader needs it.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import socket
+import zipfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DATASETS: dict[str, str] = {
+    "digits": "8x8 grey handwritten digits from scikit-learn (1797 images, offline): the default",
+    "mnist1d": "MNIST-1D: 40-point 1D digit sequences generated locally (4000 train, 1000 validation)",
+    "mnist": "28x28 grey handwritten digits (60000 + 10000), downloaded once by keras.datasets",
+    "fashion_mnist": "28x28 grey clothing photos in 10 classes (60000 + 10000), via keras.datasets",
+    "cifar10": "32x32 colour photos in 10 classes (50000 + 10000), via keras.datasets",
+}
+"""The built-in data sets, one line each. A path to a .csv, .npz or folder also works."""
+
+_KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+_KERAS_FILES = {
+    "mnist": [("mnist.npz", _KERAS_URL + "mnist.npz")],
+    "fashion_mnist": [
+        (f"fashion-mnist/{name}", _KERAS_URL + name)
+        for name in (
+            "train-labels-idx1-ubyte.gz",
+            "train-images-idx3-ubyte.gz",
+            "t10k-labels-idx1-ubyte.gz",
+            "t10k-images-idx3-ubyte.gz",
+        )
+    ],
+    "cifar10": [
+        ("cifar-10-batches-py-target_archive", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz")
+    ],
+}
+_CLASS_NAMES = {
+    "fashion_mnist": [
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    ],
+    "cifar10": [
+        "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+    ],
+}
+_DOWNLOAD_TIMEOUT_S = 20
+
+
+class DataError(ValueError):
+    """Data that cannot be used: a broken file, bad labels, or a shape the network refuses."""
+
+
+@dataclass
+class Dataset:
+    """Training and validation arrays: x float32 (N, H, W, C) or (N, L, C), y int64 (N,)."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    class_names: list[str]
+
+    def __post_init__(self):
+        self.x_train = np.asarray(self.x_train, dtype="float32")
+        self.x_val = np.asarray(self.x_val, dtype="float32")
+        self.y_train = check_labels(self.y_train, f'"{self.name}" training labels', len(self.class_names))
+        self.y_val = check_labels(self.y_val, f'"{self.name}" validation labels', len(self.class_names))
+        for part, x, y in (("training", self.x_train, self.y_train), ("validation", self.x_val, self.y_val)):
+            if x.ndim not in (3, 4) or len(x) != len(y):
+                raise DataError(
+                    f'The "{self.name}" {part} data does not match its labels. Expected {len(y)} images '
+                    f"of shape (height, width, channels) or sequences of shape (length, channels). "
+                    f"Received: x.shape={x.shape}"
+                )
+        if self.x_train.shape[1:] != self.x_val.shape[1:]:
+            raise DataError(
+                f'The "{self.name}" training and validation images differ in shape. Expected the same '
+                f"shape. Received: {format_shape(self.x_train.shape[1:])} and {format_shape(self.x_val.shape[1:])}"
+            )
+        if len(self.x_train) == 0:
+            raise DataError(f'The "{self.name}" data set has no training examples. Expected at least one.')
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.x_train.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def describe(self) -> str:
+        """One line for the GUI and the CLI: name, sizes, shape and classes."""
+        return (
+            f"{self.name}: {len(self.x_train)} training and {len(self.x_val)} validation examples of "
+            f"{format_shape(self.input_shape)}, {self.num_classes} classes"
+        )
+
+
+def format_shape(shape) -> str:
+    """(28, 28, 1) -> "28x28x1"."""
+    return "x".join(str(int(d)) for d in shape)
+
+
+def check_labels(y, what: str, num_classes: int | None = None) -> np.ndarray:
+    """Labels as int64 of shape (N,), or DataError unless they are integers 0..K-1."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise DataError(
+            f"The {what} must be one class index per example. Expected shape (N,). Received: shape={y.shape}"
+        )
+    if y.size and (not np.issubdtype(y.dtype, np.number) or np.any(np.asarray(y, dtype="float64") % 1 != 0)):
+        sample = y[:3].tolist()
+        raise DataError(
+            f"The {what} must be whole numbers. Expected integers 0..K-1. Received: labels starting {sample}"
+        )
+    y = y.astype("int64")
+    if y.size and y.min() < 0:
+        raise DataError(f"The {what} must not be negative. Expected integers 0..K-1. Received: min={y.min()}")
+    if num_classes is not None and y.size and y.max() >= num_classes:
+        raise DataError(
+            f"The {what} go beyond the {num_classes} classes. Expected integers 0..{num_classes - 1}. "
+            f"Received: max={y.max()}"
+        )
+    return y
+
+
+def check_compatible(dataset: Dataset, input_shape, num_outputs: int | None) -> None:
+    """Refuse data the network cannot train on, naming both shapes and the fix."""
+    data_shape = tuple(dataset.input_shape)
+    net_shape = tuple(int(d) for d in input_shape)
+    kind = "sequences" if len(data_shape) == 2 else "images"
+    if data_shape != net_shape:
+        raise DataError(
+            f"The data's {kind} are {format_shape(data_shape)} but the network's input is "
+            f"{format_shape(net_shape)}. Set the input to {format_shape(data_shape)} or pick a data set "
+            f"of {format_shape(net_shape)} {'sequences' if len(net_shape) == 2 else 'images'}."
+        )
+    if num_outputs is not None and num_outputs < dataset.num_classes:
+        raise DataError(
+            f"The data has {dataset.num_classes} classes but the network's output has {num_outputs} units. "
+            f"Set the last layer's units to {dataset.num_classes} or pick a data set with {num_outputs} classes."
+        )
+
+
+def load_dataset(name_or_path, validation_split: float = 0.2, seed: int = 0, input_shape=None) -> Dataset:
+    """A built-in data set by name (see DATASETS) or a .csv, .npz or image folder by path.
+
+    ``validation_split`` of the examples (picked with ``seed``) become the validation set,
+    except for the keras.datasets sets, which keep their official test split.
+    ``input_shape`` (the network's input) gives an image folder its size and channels.
+    """
+    if not isinstance(validation_split, (int, float)) or not 0 < validation_split < 1:
+        raise DataError(
+            f"The validation split is a fraction of the data. Expected 0 < validation_split < 1. "
+            f"Received: validation_split={validation_split!r}"
+        )
+    name = str(name_or_path)
+    if name in DATASETS:
+        return _BUILTIN[name](validation_split, seed)
+    path = Path(name).expanduser()
+    if not path.exists():
+        raise DataError(
+            f'There is no data set "{name}". Expected one of {sorted(DATASETS)} or the path of a .csv, '
+            f".npz or image folder. Received: {name!r}"
+        )
+    if path.is_dir():
+        x, y, class_names = _load_image_folder(path, input_shape)
+    elif path.suffix.lower() == ".csv":
+        x, y, class_names = _load_csv(path)
+    elif path.suffix.lower() == ".npz":
+        x, y, class_names = _load_npz(path, input_shape)
+    else:
+        raise DataError(
+            f"{path}: unknown kind of data file. Expected a .csv (label + pixel columns), an .npz "
+            f"(arrays x and y) or a folder with one subfolder per class. Received: suffix {path.suffix!r}"
+        )
+    if not np.all(np.isfinite(x)):
+        raise DataError(f"{path}: the data contains NaN or infinite values. Expected finite numbers.")
+    return _split(path.stem, x, y, class_names, validation_split, seed)
+
+
+def _split(name, x, y, class_names, validation_split, seed) -> Dataset:
+    order = np.random.default_rng(seed).permutation(len(y))
+    n_val = max(1, int(round(len(y) * validation_split)))
+    if n_val >= len(y):
+        raise DataError(
+            f'The "{name}" data set is too small to split. Expected at least 2 examples. Received: {len(y)}'
+        )
+    val, train = order[:n_val], order[n_val:]
+    return Dataset(name, x[train], y[train], x[val], y[val], list(class_names))
+
+
+def _scale(x: np.ndarray) -> np.ndarray:
+    """Pixel values to [0, 1]: 0..255 (or 0..max) become 0..1; data already in [0, 1] is kept."""
+    x = np.asarray(x, dtype="float32")
+    top = float(x.max()) if x.size else 0.0
+    if top > 1.0:
+        x = x / (255.0 if top <= 255.0 else top)
+    return x
+
+
+def _digits(validation_split, seed) -> Dataset:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.images / 16.0).astype("float32")[..., None]
+    return _split("digits", x, digits.target, [str(d) for d in range(10)], validation_split, seed)
+
+
+def _mnist1d(validation_split, seed) -> Dataset:
+    from cnnstudio.training import mnist1d
+
+    data = mnist1d.generate(num_samples=5000, train_split=1 - validation_split, seed=42 + seed)
+    return Dataset("mnist1d", data.x_train, data.y_train, data.x_val, data.y_val, [str(d) for d in range(10)])
+
+
+def keras_datasets_dir() -> Path:
+    """Where keras.datasets keeps its downloads: $KERAS_HOME/datasets or ~/.keras/datasets."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "datasets"
+
+
+@contextmanager
+def _download_timeout(seconds: float):
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _keras_dataset(name: str):
+    def load(validation_split, seed) -> Dataset:
+        import keras
+
+        folder = keras_datasets_dir()
+        loaders = {
+            "mnist": keras.datasets.mnist.load_data,
+            "fashion_mnist": keras.datasets.fashion_mnist.load_data,
+            "cifar10": keras.datasets.cifar10.load_data,
+        }
+        try:
+            with _download_timeout(_DOWNLOAD_TIMEOUT_S):
+                (x_train, y_train), (x_val, y_val) = loaders[name]()
+        except Exception as exc:
+            places = "; ".join(f"{url} at {folder / rel}" for rel, url in _KERAS_FILES[name])
+            raise DataError(
+                f'Could not load the "{name}" data set: Keras downloads it once into {folder}, and the '
+                f"download failed ({exc}). Without internet, download {places} on another machine and "
+                f"place it there, or use the offline data set \"digits\"."
+            ) from None
+        if x_train.ndim == 3:
+            x_train, x_val = x_train[..., None], x_val[..., None]
+        classes = _CLASS_NAMES.get(name, [str(d) for d in range(10)])
+        return Dataset(name, _scale(x_train), y_train, _scale(x_val), y_val, classes)
+
+    return load
+
+
+_BUILTIN = {
+    "digits": _digits,
+    "mnist1d": _mnist1d,
+    "mnist": _keras_dataset("mnist"),
+    "fashion_mnist": _keras_dataset("fashion_mnist"),
+    "cifar10": _keras_dataset("cifar10"),
+}
+
+
+def _classes(y: np.ndarray) -> list[str]:
+    return [str(k) for k in range(int(y.max()) + 1)] if y.size else []
+
+
+def _load_csv(path: Path):
+    """Kaggle's Digit Recognizer layout: a ``label`` column and square-image pixel columns."""
+    try:
+        with open(path, newline="") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None:
+                raise DataError(f"{path}: the file is empty. Expected a header row with a label column.")
+            header = [h.strip() for h in header]
+            if "label" not in header:
+                raise DataError(
+                    f"{path}: no \"label\" column. Expected a header with a label column and pixel columns "
+                    f"(Kaggle Digit Recognizer layout). Received: columns {header[:4]}..."
+                )
+            rows = [row for row in reader if row]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot read the CSV file ({exc}).") from None
+    try:
+        table = np.asarray(rows, dtype="float64")
+    except ValueError:
+        bad = next(i for i, row in enumerate(rows) if not _numeric(row) or len(row) != len(header))
+        raise DataError(
+            f"{path}: row {bad + 2} is not {len(header)} numbers. Expected numeric label and pixel values."
+        ) from None
+    if table.ndim != 2 or len(table) == 0:
+        raise DataError(f"{path}: no data rows. Expected one row per image after the header.")
+    label_col = header.index("label")
+    y = table[:, label_col]
+    pixels = np.delete(table, label_col, axis=1)
+    side = int(round(np.sqrt(pixels.shape[1])))
+    if side * side != pixels.shape[1]:
+        raise DataError(
+            f"{path}: {pixels.shape[1]} pixel columns do not make a square image. Expected side*side "
+            f"columns (784 for 28x28)."
+        )
+    try:
+        y = check_labels(y, f"labels in {path}")
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
+    return _scale(pixels.reshape(-1, side, side, 1)), y, _classes(y)
+
+
+def _numeric(row) -> bool:
+    try:
+        [float(v) for v in row]
+    except ValueError:
+        return False
+    return True
+
+
+def _load_npz(path: Path, input_shape):
+    """Arrays ``x`` (N, H, W[, C]) or (N, L[, C]) and ``y`` (N,) in an .npz file."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = [k for k in ("x", "y") if k not in f.files]
+            if missing:
+                raise DataError(
+                    f"{path}: missing array {' and '.join(missing)}. Expected arrays named x (examples) and "
+                    f"y (labels). Received: {sorted(f.files)}"
+                )
+            x, y = f["x"], f["y"]
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"{path}: not a readable .npz file ({exc}).") from None
+    if len(x) != len(y):
+        raise DataError(
+            f"{path}: x has {len(x)} examples but y has {len(y)} labels. Expected one label per example."
+        )
+    sequence = input_shape is not None and len(input_shape) == 2
+    if x.ndim == 2 or (x.ndim == 3 and not sequence):
+        x = x[..., None]
+    if x.ndim not in (3, 4):
+        raise DataError(
+            f"{path}: x has shape {x.shape}. Expected (N, height, width[, channels]) or (N, length[, channels])."
+        )
+    if not np.issubdtype(x.dtype, np.number):
+        raise DataError(f"{path}: x holds {x.dtype} values. Expected numbers.")
+    try:
+        y = check_labels(y, f"labels in {path}")
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
+    return (_scale(x) if x.ndim == 4 else np.asarray(x, dtype="float32")), y, _classes(y)
+
+
+def _load_image_folder(path: Path, input_shape):
+    """One subfolder per class; images resized to the network's input size and channels."""
+    classes = sorted(p.name for p in path.iterdir() if p.is_dir())
+    if not classes:
+        raise DataError(
+            f"{path}: no class subfolders. Expected one subfolder of images per class, e.g. {path}/cat/1.png."
+        )
+    if input_shape is not None and len(input_shape) != 3:
+        raise DataError(
+            f"{path}: an image folder needs a network with an image input. Expected an input of "
+            f"height x width x channels. Received: {format_shape(input_shape)}"
+        )
+    height, width, channels = input_shape if input_shape is not None else (None, None, 3)
+    import keras
+
+    try:
+        data = keras.utils.image_dataset_from_directory(
+            str(path),
+            labels="inferred",
+            label_mode="int",
+            color_mode="grayscale" if channels == 1 else "rgb",
+            image_size=(height, width) if height else (256, 256),
+            batch_size=None,
+            shuffle=False,
+            verbose=False,
+        )
+        pairs = [(np.asarray(img), int(label)) for img, label in data.as_numpy_iterator()]
+    except Exception as exc:
+        raise DataError(f"{path}: cannot read the image folder ({exc}).") from None
+    if not pairs:
+        raise DataError(f"{path}: no images found. Expected .png, .jpg, .bmp or .gif files in {classes}.")
+    x = np.stack([p[0] for p in pairs])
+    y = np.asarray([p[1] for p in pairs], dtype="int64")
+    return (x / 255.0).astype("float32"), y, classes

@@ -1,0 +1,589 @@
+"""Training: settings, a thread-safe state to watch and stop a run, and ``train()``.
+
+``train()`` is a plain, Qt-free function in the style of Orange3's TaskState and napari's
+thread_worker: the caller (the GUI's worker thread, the CLI, a test) gives it a
+:class:`TrainingState`, reads progress from the state's listener or :meth:`TrainingState.snapshot`,
+and calls :meth:`TrainingState.request_stop` from any thread to stop after the current batch.
+``train()`` never raises for a training failure: a NaN loss, running out of memory, data
+the network refuses or any other error comes back as a :class:`TrainingResult` with status
+"failed", a message saying what to change, and the last good weights restored in the model.
+
+Only ``model.fit``, a Keras callback and ``keras.ops``-level APIs are used here, so training
+runs on any Keras backend; device placement and ``tf.distribute`` live in ``cnnstudio.training.devices``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import threading
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from cnnstudio.network.spec import suggest
+from cnnstudio.training import devices
+from cnnstudio.training.data import DataError, Dataset, check_compatible
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+"""SGD with momentum, Adam, AdamW."""
+
+STATUSES = ("completed", "stopped", "failed")
+
+
+class SettingsError(ValueError):
+    """A training setting out of range, naming the setting and what it accepts."""
+
+    def __init__(self, setting: str, message: str):
+        self.setting = setting
+        super().__init__(message)
+
+
+@dataclass
+class TrainingSettings:
+    """How to train. Round-trips through JSON (``to_dict``/``from_dict``); checked on creation.
+
+    ``augment_shift`` is the largest random shift as a fraction of the height and width
+    (0 = off) and ``augment_flip`` flips images left-right at random; both act on training
+    batches only. ``jit_compile`` is on by default: the hand-written layers in ``layers/`` are
+    slices and matmuls that XLA fuses (benchmarks/bench_layers.py measures both ways); Keras'
+    random augmentation layers cannot be compiled, so a run with augmentation goes without it.
+    ``device`` is "auto", "cpu", "gpu:K", a list like "gpu:0,gpu:1" (mirrored) or "workers"
+    (multi-worker, from TF_CONFIG); see ``cnnstudio.training.devices``.
+    """
+
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    batch_size: int = 32
+    epochs: int = 5
+    seed: int = 0
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    augment_shift: float = 0.0
+    augment_flip: bool = False
+    mixed_precision: bool = False
+    jit_compile: bool = True
+    device: str = "auto"
+
+    def __post_init__(self):
+        if isinstance(self.optimizer, str):
+            self.optimizer = self.optimizer.strip().lower()
+        for name in ("learning_rate", "momentum", "weight_decay", "augment_shift"):
+            value = getattr(self, name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                setattr(self, name, float(value))
+        if self.optimizer not in OPTIMIZERS:
+            raise SettingsError(
+                "optimizer",
+                f"Unknown optimizer. Expected one of {list(OPTIMIZERS)}.{suggest(str(self.optimizer), OPTIMIZERS)} "
+                f"Received: optimizer={self.optimizer!r}",
+            )
+        _check_number(self, "learning_rate", float, 0.0, None, "a positive number such as 0.001")
+        _check_number(self, "batch_size", int, 1, None, "a whole number >= 1")
+        _check_number(self, "epochs", int, 1, None, "a whole number >= 1")
+        _check_number(self, "seed", int, 0, None, "a whole number >= 0")
+        _check_number(self, "momentum", float, 0.0, 1.0, "a number in [0, 1)", upper_open=True, lower_closed=True)
+        _check_number(self, "weight_decay", float, 0.0, None, "a number >= 0", lower_closed=True)
+        _check_number(self, "augment_shift", float, 0.0, 0.5, "a fraction in [0, 0.5] (0 = off)", lower_closed=True)
+        for name in ("augment_flip", "mixed_precision", "jit_compile"):
+            if not isinstance(getattr(self, name), bool):
+                raise SettingsError(name, f"Expected true or false. Received: {name}={getattr(self, name)!r}")
+        try:
+            self.device = devices.check_device(self.device)
+        except ValueError as exc:
+            raise SettingsError("device", str(exc)) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> TrainingSettings:
+        """Settings from JSON data; unknown keys are refused with the nearest known one."""
+        if not isinstance(data, dict):
+            raise SettingsError("settings", f"Expected an object of settings. Received: {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        for key in data:
+            if key not in known:
+                raise SettingsError(
+                    key, f"Unknown training setting.{suggest(key, known)} Expected one of {sorted(known)}. "
+                    f"Received: {key!r}"
+                )
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainingSettings:
+        return cls.from_dict(json.loads(text))
+
+
+def _check_number(settings, name, kind, low, high, expected, upper_open=False, lower_closed=False):
+    value = getattr(settings, name)
+    ok = isinstance(value, kind) and not isinstance(value, bool)
+    if ok and kind is float:
+        ok = math.isfinite(value)
+    if ok:
+        ok = value >= low if (kind is int or lower_closed) else value > low
+    if ok and high is not None:
+        ok = value < high if upper_open else value <= high
+    if not ok:
+        raise SettingsError(name, f"Bad {name.replace('_', ' ')}. Expected {expected}. Received: {name}={value!r}")
+
+
+@dataclass(frozen=True)
+class TrainingUpdate:
+    """What a listener receives, at most every ``min_interval`` seconds and at each epoch end.
+
+    ``kind``: "batch" (progress within an epoch) or "epoch" (``epoch_logs`` holds the epoch's
+    metrics). ``epoch`` counts from 1. ``new_batch_losses`` are each batch's own loss since the
+    previous update, as (global batch index, loss); ``loss`` is Keras' running epoch mean.
+    """
+
+    kind: str
+    epoch: int
+    epochs: int
+    batch: int
+    batches: int
+    loss: float | None
+    images_per_second: float
+    eta_seconds: float | None
+    device: str
+    new_batch_losses: tuple[tuple[int, float], ...] = ()
+    epoch_logs: dict[str, float] | None = None
+
+
+class TrainingState:
+    """Shared between ``train()`` and whoever watches it; every method is thread-safe.
+
+    ``listener(update)`` is called from the training thread or a Keras callback thread, never
+    the GUI thread: a Qt worker should only emit a queued signal from it.
+    """
+
+    def __init__(self, listener: Callable[[TrainingUpdate], None] | None = None, min_interval: float = 0.1):
+        self.listener = listener
+        self.min_interval = float(min_interval)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._model = None
+        self._latest: TrainingUpdate | None = None
+        self._batch_losses: list[tuple[int, float]] = []
+        self._history: dict[str, list[float]] = {}
+
+    def request_stop(self) -> None:
+        """Stop after the batch being trained now; the weights trained so far are kept."""
+        self._stop.set()
+        with self._lock:
+            if self._model is not None:
+                self._model.stop_training = True
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def snapshot(self) -> tuple[TrainingUpdate | None, list[tuple[int, float]], dict[str, list[float]]]:
+        """The latest update, every batch loss so far and the per-epoch history (copies)."""
+        with self._lock:
+            return self._latest, list(self._batch_losses), {k: list(v) for k, v in self._history.items()}
+
+    def _attach(self, model) -> None:
+        with self._lock:
+            self._model = model
+        if self.stop_requested:
+            model.stop_training = True
+
+    def _detach(self) -> None:
+        with self._lock:
+            self._model = None
+
+    def _publish(self, update: TrainingUpdate) -> None:
+        with self._lock:
+            self._latest = update
+            self._batch_losses.extend(update.new_batch_losses)
+            if update.epoch_logs is not None:
+                for key, value in update.epoch_logs.items():
+                    self._history.setdefault(key, []).append(value)
+        if self.listener is not None:
+            self.listener(update)
+
+
+@dataclass
+class TrainingResult:
+    """How a run ended. ``model`` holds ``weights``: the final ones, or the last good ones
+    restored after a failure. ``history`` has one entry per epoch end (the last one partial
+    when stopped mid-epoch); ``epochs_completed`` counts whole epochs."""
+
+    status: str
+    error: str | None
+    history: dict[str, list[float]]
+    epochs_completed: int
+    seconds: float
+    images_per_second: float
+    device: str
+    settings: TrainingSettings
+    model: Any = None
+    weights: list[np.ndarray] = field(default_factory=list)
+    last_good_weights: list[np.ndarray] | None = None
+    best_weights: list[np.ndarray] | None = None
+    best_epoch: int | None = None
+    notes: list[str] = field(default_factory=list)
+    """What the run did differently from the settings, and why."""
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+    def metrics(self) -> dict[str, float | None]:
+        """The last epoch's loss, accuracy, val_loss and val_accuracy (None where absent)."""
+        keys = ("loss", "accuracy", "val_loss", "val_accuracy")
+        return {k: (self.history[k][-1] if self.history.get(k) else None) for k in keys}
+
+
+@functools.cache
+def _callback_class():
+    """The Keras callback that feeds the state, honours Stop, catches NaN and keeps the last
+    good weights. Built on first use so that importing this module does not load Keras.
+
+    Keras may call ``on_train_batch_end`` on a helper thread (``async_safe``), so the training
+    loop never waits for it; per batch it only records the loss scalar Keras already made.
+    """
+    import keras
+
+    class StudioCallback(keras.callbacks.Callback):
+        async_safe = True
+
+        def __init__(self, state, inner_model, settings, num_examples, device):
+            super().__init__()
+            self.state = state
+            self.inner = inner_model
+            self.settings = settings
+            self.num_examples = num_examples
+            self.device = device
+            self.lock = threading.Lock()
+            self.failure: str | None = None
+            self.last_good = inner_model.get_weights()
+            self.best = None
+            self.best_epoch = None
+            self.best_val = math.inf
+            self.full_epochs = 0
+            self.train_seconds = 0.0
+            self.images = 0
+
+        def on_train_begin(self, logs=None):
+            self.batches = int(self.params.get("steps") or math.ceil(self.num_examples / self.settings.batch_size))
+            self.epochs = int(self.params.get("epochs") or self.settings.epochs)
+            self.state._attach(self.model)
+            self.t_begin = time.perf_counter()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            with self.lock:
+                self.epoch = epoch
+                self.done = 0
+                self.pending: list[tuple[int, float]] = []
+                self.means: dict[int, float] = {}
+                self.resolved = 0
+                self.last_push = time.perf_counter()
+                self.t_epoch = time.perf_counter()
+                self.t_batches_end = self.t_epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            loss = (logs or {}).get("loss")
+            now = time.perf_counter()
+            with self.lock:
+                if batch + 1 > self.done:
+                    self.done = batch + 1
+                    self.t_batches_end = now
+                if loss is None:
+                    return
+                loss = float(loss)
+                self._add_batch_mean(batch, loss)
+                if not math.isfinite(loss) and self.failure is None:
+                    self.failure = self._nan_message(batch + 1, loss)
+                    self.model.stop_training = True
+                if now - self.last_push < self.state.min_interval:
+                    return
+                update = self._update("batch", now, loss)
+            self.state._publish(update)
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = {k: float(v) for k, v in (logs or {}).items()}
+            with self.lock:
+                seconds = self.t_batches_end - self.t_epoch
+                self.train_seconds += seconds
+                self.images += min(self.num_examples, self.done * self.settings.batch_size)
+                if self.done >= self.batches:
+                    self.full_epochs += 1
+                if self.failure is None and not all(math.isfinite(v) for v in logs.values()):
+                    self.failure = self._nan_message(self.done, logs.get("loss", math.nan))
+                    self.model.stop_training = True
+                if self.failure is None:
+                    self.last_good = self.inner.get_weights()
+                    val = logs.get("val_loss", logs.get("loss", math.inf))
+                    if val < self.best_val:
+                        self.best_val, self.best, self.best_epoch = val, self.last_good, epoch + 1
+                update = self._update("epoch", time.perf_counter(), logs.get("loss"), logs)
+            self.state._publish(update)
+            if self.state.stop_requested:
+                self.model.stop_training = True
+
+        def on_train_end(self, logs=None):
+            self.state._detach()
+
+        def _add_batch_mean(self, batch, mean):
+            """Turn Keras' running epoch mean into each batch's own loss, in batch order.
+
+            Keras reports the mean over the epoch's batches so far, weighted by batch size, so
+            batch b's loss is (n_0..b * mean_b - n_0..b-1 * mean_b-1) / n_b. Batches may be
+            reported out of order (the callback runs on a thread pool), so a batch waits here
+            until the one before it is known.
+            """
+            self.means[batch] = mean
+            while self.resolved in self.means:
+                b = self.resolved
+                seen = self._examples_through(b)
+                loss = self.means[b]
+                if b > 0:
+                    before = self._examples_through(b - 1)
+                    loss = (seen * loss - before * self.means.pop(b - 1)) / (seen - before)
+                self.pending.append((self.epoch * self.batches + b, loss))
+                self.resolved += 1
+
+        def _examples_through(self, batch):
+            """How many training examples batches 0..batch of an epoch hold (the last may be short)."""
+            return min((batch + 1) * self.settings.batch_size, self.num_examples)
+
+        def images_per_second(self) -> float:
+            return self.images / self.train_seconds if self.train_seconds > 0 else 0.0
+
+        def _nan_message(self, batch, loss):
+            return (
+                f"The loss became {loss} at epoch {self.epoch + 1}, batch {batch}, so training stopped "
+                f"and the weights from the last good epoch were restored. Lower the learning rate "
+                f"(now {self.settings.learning_rate:g}) or check the data for NaN values."
+            )
+
+        def _update(self, kind, now, loss, logs=None):
+            in_epoch = (self.t_batches_end - self.t_epoch) if kind == "batch" else 0.0
+            seconds = self.train_seconds + in_epoch
+            images = self.images + (min(self.num_examples, self.done * self.settings.batch_size)
+                                    if kind == "batch" else 0)
+            rate = images / seconds if seconds > 0 else 0.0
+            batches_done = self.epoch * self.batches + self.done
+            remaining = self.epochs * self.batches - batches_done
+            eta = remaining * seconds / batches_done if batches_done and seconds > 0 else None
+            pending, self.pending = tuple(self.pending), []
+            self.last_push = now
+            return TrainingUpdate(
+                kind=kind, epoch=self.epoch + 1, epochs=self.epochs, batch=self.done,
+                batches=self.batches, loss=loss, images_per_second=rate, eta_seconds=eta,
+                device=self.device, new_batch_losses=pending, epoch_logs=logs,
+            )
+
+    return StudioCallback
+
+
+def train(
+    model_or_spec,
+    dataset: Dataset,
+    settings: TrainingSettings | None = None,
+    state: TrainingState | None = None,
+    initial_weights=None,
+    callbacks=(),
+) -> TrainingResult:
+    """Train a ``keras.Model`` or a ``NetworkSpec`` (built with ``settings.seed``) on ``dataset``.
+
+    ``initial_weights`` (a list of arrays or a ``.weights.h5`` path) resumes an earlier run.
+    ``callbacks`` (Keras callbacks, such as the inspection timeline) run before the studio's
+    own, so what they record is ready when an epoch's update is published.
+    Never raises for a failed run: see :class:`TrainingResult`. Blocks until done; call it on a
+    worker thread to keep a window responsive.
+    """
+    settings = settings if settings is not None else TrainingSettings()
+    state = state if state is not None else TrainingState()
+    started = time.perf_counter()
+    model = original = fit_model = callback = None
+    label = settings.device
+    notes: list[str] = []
+    try:
+        import keras
+
+        placement = devices.resolve(settings.device)
+        label = placement.label
+        keras.utils.set_random_seed(settings.seed)
+        with _precision(settings.mixed_precision), placement.scope():
+            model, original = _prepare_model(model_or_spec, settings, placement)
+            if initial_weights is not None:
+                _load_weights(model, initial_weights)
+            check_compatible(dataset, model.input_shape[1:], model.output_shape[-1])
+            fit_model = _with_augmentation(model, settings, dataset.input_shape)
+            no_xla = None
+            if settings.jit_compile and not placement.allows_xla:
+                no_xla = "Keras cannot compile a step that is spread over several devices"
+            elif settings.jit_compile and fit_model is not model:
+                no_xla = "Keras' random augmentation layers cannot be compiled"
+            if no_xla:
+                notes.append(f"XLA was off for this run: {no_xla}.")
+            fit_model.compile(
+                optimizer=make_optimizer(settings),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not _outputs_probabilities(model)),
+                metrics=["accuracy"],
+                jit_compile=settings.jit_compile and not no_xla,
+            )
+        callback = _callback_class()(state, model, settings, len(dataset.x_train), label)
+        with placement.fit_scope():
+            fit_model.fit(
+                dataset.x_train,
+                dataset.y_train,
+                batch_size=settings.batch_size,
+                epochs=settings.epochs,
+                validation_data=(dataset.x_val, dataset.y_val) if len(dataset.x_val) else None,
+                callbacks=[*callbacks, callback],
+                verbose=0,
+                shuffle=True,
+            )
+        error = callback.failure
+    except Exception as exc:  # a failed run is a report, never a crash
+        error = _explain(exc, settings)
+    finally:
+        state._detach()
+    if model is not None and callback is not None and error is not None:
+        model.set_weights(callback.last_good)
+    if model is not None and original is not model:
+        original.set_weights(model.get_weights())
+        model = original
+    status = "failed" if error else ("stopped" if state.stop_requested else "completed")
+    _, _, history = state.snapshot()
+    return TrainingResult(
+        status=status,
+        error=error,
+        history=history,
+        epochs_completed=callback.full_epochs if callback else 0,
+        seconds=time.perf_counter() - started,
+        images_per_second=callback.images_per_second() if callback else 0.0,
+        device=label,
+        settings=settings,
+        model=model,
+        weights=model.get_weights() if model is not None else [],
+        last_good_weights=callback.last_good if callback else None,
+        best_weights=callback.best if callback else None,
+        best_epoch=callback.best_epoch if callback else None,
+        notes=notes,
+    )
+
+
+def make_optimizer(settings: TrainingSettings):
+    """The Keras optimizer the settings name."""
+    import keras
+
+    if settings.optimizer == "sgd":
+        return keras.optimizers.SGD(settings.learning_rate, momentum=settings.momentum)
+    if settings.optimizer == "adamw":
+        return keras.optimizers.AdamW(settings.learning_rate, weight_decay=settings.weight_decay)
+    return keras.optimizers.Adam(settings.learning_rate)
+
+
+def _explain(exc: Exception, settings: TrainingSettings) -> str:
+    if isinstance(exc, DataError | SettingsError):
+        return str(exc)
+    if devices.is_out_of_memory(exc):
+        return (
+            f"Ran out of memory training with batch size {settings.batch_size}. Try a smaller batch "
+            f"size such as {max(1, settings.batch_size // 2)}, or a smaller network or image size. "
+            f"The weights from the last good epoch were kept."
+        )
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"Training failed: {type(exc).__name__}: {first_line}"
+
+
+@contextmanager
+def _precision(mixed: bool):
+    """Build layers in mixed_float16 inside, restoring the global policy after."""
+    if not mixed:
+        yield
+        return
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _prepare_model(model_or_spec, settings: TrainingSettings, placement):
+    """(model to train, model to hand back): a spec is built here; a model under a
+    distribution strategy is cloned into its scope and its weights copied back afterwards."""
+    import keras
+
+    from cnnstudio.network.spec import NetworkSpec
+
+    if isinstance(model_or_spec, NetworkSpec):
+        from cnnstudio.models.builder import build_model
+
+        model = build_model(model_or_spec, seed=settings.seed)
+        return model, model
+    if not isinstance(model_or_spec, keras.Model):
+        raise TypeError(f"Expected a keras.Model or a NetworkSpec. Received: {type(model_or_spec).__name__}")
+    model = model_or_spec
+    if settings.mixed_precision and model.dtype_policy.name != "mixed_float16":
+        raise SettingsError(
+            "mixed_precision",
+            "Mixed precision applies when the network is built for training. Pass the network spec "
+            "instead of a built model, or turn mixed precision off.",
+        )
+    if placement.strategy is None:
+        return model, model
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    return clone, model
+
+
+def _load_weights(model, weights) -> None:
+    if isinstance(weights, list | tuple):
+        model.set_weights(list(weights))
+    else:
+        model.load_weights(str(weights))
+
+
+def _outputs_probabilities(model) -> bool:
+    """Whether the last layer ends in softmax (else the outputs are treated as logits)."""
+    import keras
+
+    last = model.layers[-1]
+    if isinstance(last, keras.layers.Softmax):
+        return True
+    activation = getattr(last, "activation", None)
+    return getattr(activation, "__name__", "") == "softmax"
+
+
+def _with_augmentation(model, settings: TrainingSettings, input_shape):
+    """The model to fit: ``model`` itself, or random shifts/flips in front of it.
+
+    The random layers act only in training mode, so validation and the returned model see
+    the images unchanged; they hold no weights, so the weights are the model's alone.
+    """
+    if not settings.augment_shift and not settings.augment_flip:
+        return model
+    if len(input_shape) != 3:
+        raise SettingsError(
+            "augment_shift",
+            f"Shifts and flips apply to images. Expected augmentation off for "
+            f"{'x'.join(map(str, input_shape))} sequences.",
+        )
+    import keras
+
+    inputs = keras.Input(shape=input_shape)
+    x = inputs
+    if settings.augment_shift:
+        x = keras.layers.RandomTranslation(
+            settings.augment_shift, settings.augment_shift, fill_mode="constant", seed=settings.seed
+        )(x)
+    if settings.augment_flip:
+        x = keras.layers.RandomFlip("horizontal", seed=settings.seed)(x)
+    return keras.Model(inputs, model(x), name=f"{model.name}_augmented")

@@ -1,0 +1,479 @@
+"""The editable network document behind the studio window, with undo/redo and events.
+
+Qt-free, so that every edit the GUI offers can be tested without a window. Each edit
+validates first, then replaces the spec, records an undo snapshot and emits
+``events.changed``; widgets only listen to these events and call these methods.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cnnstudio.analysis.analyze import infer
+from cnnstudio.network import catalog, edits
+from cnnstudio.network.spec import INPUT, LayerSpec, NetworkSpec, suggest
+from cnnstudio.workspace.project import Project, load_project, save_project
+
+UNDO_LIMIT = 200
+
+
+class DocumentError(ValueError):
+    """An edit the document refuses; the message says what is wrong and how to fix it."""
+
+
+class Signal:
+    """A tiny Qt-free signal: ``connect(callback)``, ``disconnect(callback)``, ``emit(*args)``."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._callbacks: list[Callable[..., Any]] = []
+
+    def connect(self, callback: Callable[..., Any]) -> None:
+        if callback not in self._callbacks:
+            self._callbacks.append(callback)
+
+    def disconnect(self, callback: Callable[..., Any]) -> None:
+        if callback in self._callbacks:
+            self._callbacks.remove(callback)
+
+    def emit(self, *args: Any) -> None:
+        for callback in list(self._callbacks):
+            callback(*args)
+
+
+class DocumentEvents:
+    """The document's signals.
+
+    ``changed(label)``: the spec changed (an edit, undo, redo, open, new).
+    ``selected(name_or_None)``: the selected layer changed.
+    ``dirty(bool)``: unsaved changes appeared or were saved.
+    ``path(str_or_None)``: the file the document is saved to changed.
+    """
+
+    def __init__(self):
+        self.changed = Signal("changed")
+        self.selected = Signal("selected")
+        self.dirty = Signal("dirty")
+        self.path = Signal("path")
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    label: str
+    spec: NetworkSpec
+
+
+class NetworkDocument:
+    """The network being edited, its file path, selection and undo history."""
+
+    def __init__(self, spec: NetworkSpec | None = None, path: str | None = None):
+        self.events = DocumentEvents()
+        self._spec = (spec or NetworkSpec(input_shape=(28, 28, 1), name="untitled")).copy()
+        self._path = path
+        self._selected: str | None = None
+        self._undo: list[_Snapshot] = []
+        self._redo: list[_Snapshot] = []
+        self._clean = self._spec.to_dict()
+        self._training_dirty = False
+        self._summary = None
+        self._project = Project(network=self._spec.copy())
+        """The project's other fields (training settings, runs), kept for saving."""
+
+    # -- state ---------------------------------------------------------------------------
+
+    @property
+    def spec(self) -> NetworkSpec:
+        """A copy of the current spec: edit it only through the document's methods."""
+        return self._spec.copy()
+
+    @property
+    def summary(self):
+        """Shape inference of the current spec, computed once per change."""
+        if self._summary is None:
+            self._summary = infer(self._spec)
+        return self._summary
+
+    @property
+    def path(self) -> str | None:
+        return self._path
+
+    @property
+    def selected(self) -> str | None:
+        return self._selected
+
+    @property
+    def dirty(self) -> bool:
+        return self._training_dirty or self._spec.to_dict() != self._clean
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._redo)
+
+    @property
+    def undo_label(self) -> str:
+        return self._undo[-1].label if self._undo else ""
+
+    @property
+    def redo_label(self) -> str:
+        return self._redo[-1].label if self._redo else ""
+
+    def select(self, name: str | None) -> None:
+        if name is not None and name != INPUT and name not in self._names():
+            raise DocumentError(f'Cannot select layer "{name}": no such layer. Expected one of {self._names()}.')
+        if name != self._selected:
+            self._selected = name
+            self.events.selected.emit(name)
+
+    # -- edits ---------------------------------------------------------------------------
+
+    def append_layer(self, type_name: str, params: dict | None = None) -> str:
+        """Add a layer at the end of the chain, reading the last layer; returns its name."""
+        spec = self._spec.copy()
+        layer = self._new_layer(spec, type_name, params)
+        spec.layers.append(layer)
+        self._commit(spec, f"Add {type_name}")
+        self.select(layer.name)
+        return layer.name
+
+    def insert_layer(self, type_name: str, src: str, dst: str, params: dict | None = None) -> str:
+        """Insert a layer on the connection ``src -> dst``; returns its name."""
+        spec = self._spec.copy()
+        self._require_edge(spec, src, dst)
+        layer = self._new_layer(spec, type_name, params)
+        inputs = _explicit_inputs(spec)
+        layer.inputs = [src]
+        inputs[layer.name] = [src]
+        inputs[dst] = [layer.name if s == src else s for s in inputs[dst]]
+        spec.layers.insert(spec.index(dst), layer)
+        _set_inputs(spec, inputs)
+        self._commit(spec, f"Insert {type_name}")
+        self.select(layer.name)
+        return layer.name
+
+    def remove_layer(self, name: str) -> None:
+        """Remove a layer; the layers that read it read its first input instead."""
+        spec = self._spec.copy()
+        self._require_layer(spec, name)
+        inputs = _explicit_inputs(spec)
+        replacement = inputs.pop(name)[0]
+        for dst, srcs in inputs.items():
+            if name in srcs:
+                inputs[dst] = _dedupe([replacement if s == name else s for s in srcs])
+        del spec.layers[spec.index(name)]
+        _set_inputs(spec, inputs)
+        self._commit(spec, f"Delete {name}")
+        if self._selected == name:
+            self.select(None)
+
+    def move_layer(self, name: str, index: int) -> None:
+        """Move a single-input layer to position ``index`` of the chain.
+
+        It is unhooked (its readers read its input instead) and hooked in again between
+        the layer now before ``index`` and the one that read it.
+        """
+        spec = self._spec.copy()
+        layer = self._require_layer(spec, name)
+        if catalog.get(layer.type).is_merge:
+            raise DocumentError(
+                f'Cannot move merge layer "{name}": its inputs fix its place. '
+                "Expected a single-input layer; reconnect the merge's inputs instead."
+            )
+        old = spec.index(name)
+        if not 0 <= index < len(spec.layers):
+            raise DocumentError(
+                f"Cannot move \"{name}\" to position {index}. Expected 0 to {len(spec.layers) - 1}. "
+                f"Received: index={index}"
+            )
+        if index == old:
+            return
+        inputs = _explicit_inputs(spec)
+        own_input = inputs.pop(name)[0]
+        for dst, srcs in inputs.items():
+            if name in srcs:
+                inputs[dst] = _dedupe([own_input if s == name else s for s in srcs])
+        moved = spec.layers.pop(old)
+        spec.layers.insert(index, moved)
+        before = spec.layers[index - 1].name if index > 0 else INPUT
+        inputs[name] = [before]
+        if index + 1 < len(spec.layers):
+            after = spec.layers[index + 1].name
+            inputs[after] = [name if s == before else s for s in inputs[after]]
+        _check_order(spec, inputs, f'Cannot move "{name}" to position {index}')
+        _set_inputs(spec, inputs)
+        self._commit(spec, f"Move {name}")
+
+    def set_param(self, name: str, key: str, value: Any) -> None:
+        """Set one hyperparameter; a value the catalog refuses raises DocumentError unchanged."""
+        self.set_params(name, {key: value})
+
+    def set_params(self, name: str, values: dict[str, Any]) -> None:
+        spec = self._spec.copy()
+        layer = self._require_layer(spec, name)
+        layer_type = catalog.get(layer.type)
+        try:
+            checked = layer_type.check_params(values)
+        except catalog.ParamError as exc:
+            raise DocumentError(f"Invalid {exc.param} for {name} ({layer.type}): {exc.reason}") from None
+        defaults = layer_type.defaults()
+        for key, value in checked.items():
+            if value == defaults[key]:
+                layer.params.pop(key, None)
+            else:
+                layer.params[key] = value
+        if spec.to_dict() == self._spec.to_dict():
+            return
+        self._commit(spec, f"Change {', '.join(checked)} of {name}")
+
+    def rename_layer(self, name: str, new_name: str) -> None:
+        spec = self._spec.copy()
+        layer = self._require_layer(spec, name)
+        new_name = new_name.strip()
+        if not new_name or new_name == INPUT or new_name in self._names():
+            raise DocumentError(
+                f'Cannot rename "{name}". Expected a new, unique, non-empty name other than "{INPUT}". '
+                f"Received: new_name={new_name!r}"
+            )
+        layer.name = new_name
+        for other in spec.layers:
+            other.inputs = [new_name if s == name else s for s in other.inputs]
+        self._commit(spec, f"Rename {name}")
+        if self._selected == name:
+            self.select(new_name)
+
+    def connect(self, src: str, dst: str) -> None:
+        """Feed ``src``'s output into the merge layer ``dst`` (Add, Concatenate): a skip connection."""
+        spec = self._spec.copy()
+        if src != INPUT:
+            self._require_layer(spec, src)
+        target = self._require_layer(spec, dst)
+        layer_type = catalog.get(target.type)
+        if not layer_type.is_merge:
+            raise DocumentError(
+                f'Cannot connect "{src}" to "{dst}": {target.type} takes one input. '
+                f"Expected a merge layer (Add or Concatenate). Received: dst={dst!r}"
+            )
+        inputs = _explicit_inputs(spec)
+        if src in inputs[dst]:
+            raise DocumentError(f'"{src}" already feeds "{dst}". Expected a new connection. Received: src={src!r}')
+        if len(inputs[dst]) >= layer_type.max_inputs:
+            raise DocumentError(
+                f'Cannot connect "{src}" to "{dst}": it already has {len(inputs[dst])} inputs. '
+                f"Expected at most {layer_type.max_inputs}."
+            )
+        if src != INPUT and spec.index(src) > spec.index(dst):
+            raise DocumentError(
+                f'Cannot connect "{src}" to "{dst}": "{src}" comes after "{dst}", which would make a cycle. '
+                f'Expected a layer above "{dst}". Received: src={src!r}'
+            )
+        inputs[dst] = [*inputs[dst], src]
+        _set_inputs(spec, inputs)
+        self._commit(spec, f"Connect {src} to {dst}")
+
+    def disconnect(self, src: str, dst: str) -> None:
+        """Remove the connection ``src -> dst`` from a merge layer that keeps another input."""
+        spec = self._spec.copy()
+        self._require_edge(spec, src, dst)
+        inputs = _explicit_inputs(spec)
+        if len(inputs[dst]) < 2:
+            raise DocumentError(
+                f'Cannot disconnect "{src}" from "{dst}": it is its only input. '
+                "Expected a merge layer with several inputs; delete the layer instead."
+            )
+        inputs[dst] = [s for s in inputs[dst] if s != src]
+        _set_inputs(spec, inputs)
+        self._commit(spec, f"Disconnect {src} from {dst}")
+
+    def set_input_shape(self, shape) -> None:
+        shape = tuple(shape)
+        if len(shape) not in (2, 3) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape):
+            raise DocumentError(
+                "Invalid input shape. Expected (height, width, channels) or (length, channels) "
+                f"of positive integers. Received: shape={shape!r}"
+            )
+        spec = self._spec.copy()
+        spec.input_shape = shape
+        if spec.to_dict() != self._spec.to_dict():
+            self._commit(spec, "Change input shape")
+
+    def apply_fix(self, fix) -> None:
+        """Apply one of the linter's suggested fixes."""
+        try:
+            spec = edits.apply_edit(self._spec.copy(), fix)
+        except edits.FixError as exc:
+            raise DocumentError(str(exc)) from None
+        self._commit(spec, getattr(fix, "label", "Apply fix"))
+        if self._selected not in (INPUT, *self._names()):
+            self.select(None)
+
+    def replace_spec(self, spec: NetworkSpec, label: str = "Replace network") -> None:
+        """Swap in a whole network (a preset), undoably."""
+        self._commit(spec.copy(), label)
+        if self._selected not in (INPUT, *self._names()):
+            self.select(None)
+
+    # -- files and history -----------------------------------------------------------------
+
+    @property
+    def project(self) -> Project:
+        """The whole project (network, training settings, runs) as it would be saved now."""
+        return Project(network=self._spec.copy(), training=copy.deepcopy(self._project.training),
+                       runs=copy.deepcopy(self._project.runs),
+                       path=Path(self._path) if self._path else None)
+
+    def set_training(self, training: dict) -> None:
+        """Replace the project's training settings (not an undoable network edit)."""
+        was_dirty = self.dirty
+        self._project.training = copy.deepcopy(training)
+        self._training_dirty = True
+        if self.dirty != was_dirty:
+            self.events.dirty.emit(self.dirty)
+
+    def add_run(self, run: dict) -> None:
+        """Append a recorded run (``RunRecord.to_dict()``) to the project, saved with it."""
+        was_dirty = self.dirty
+        self._project.runs.append(copy.deepcopy(run))
+        self._training_dirty = True
+        if self.dirty != was_dirty:
+            self.events.dirty.emit(self.dirty)
+
+    def open(self, path: str | os.PathLike) -> None:
+        """Load a project file; a broken file raises ProjectError and leaves the document as it was."""
+        loaded = load_project(path)
+        self.reset(loaded.network, path=os.fspath(path), project=loaded)
+
+    def save(self, path: str | os.PathLike | None = None) -> None:
+        """Write the project atomically to ``path`` (or its own file) and mark it saved."""
+        target = path if path is not None else self._path
+        if target is None:
+            raise DocumentError("The network has no file yet. Expected a path to save it to (use Save As).")
+        save_project(self.project, target)
+        self.mark_saved(target)
+
+    def reset(self, spec: NetworkSpec, path: str | None = None, project: Project | None = None) -> None:
+        """Start over on ``spec`` (New, Open): clears the history and marks it saved."""
+        self._summary = None
+        self._spec = spec.copy()
+        self._undo.clear()
+        self._redo.clear()
+        self._project = project or Project(network=self._spec.copy())
+        self._training_dirty = False
+        self._clean = self._spec.to_dict()
+        self._set_path(path)
+        self._selected = None
+        self.events.selected.emit(None)
+        self.events.changed.emit("Open")
+        self.events.dirty.emit(False)
+
+    def mark_saved(self, path: str) -> None:
+        self._clean = self._spec.to_dict()
+        self._training_dirty = False
+        self._set_path(os.fspath(path))
+        self.events.dirty.emit(False)
+
+    def undo(self) -> None:
+        if not self._undo:
+            return
+        snap = self._undo.pop()
+        self._redo.append(_Snapshot(snap.label, self._spec))
+        self._restore(snap.spec, f"Undo {snap.label}")
+
+    def redo(self) -> None:
+        if not self._redo:
+            return
+        snap = self._redo.pop()
+        self._undo.append(_Snapshot(snap.label, self._spec))
+        self._restore(snap.spec, f"Redo {snap.label}")
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _names(self) -> list[str]:
+        return [layer.name for layer in self._spec.layers]
+
+    def _restore(self, spec: NetworkSpec, label: str) -> None:
+        was_dirty = self.dirty
+        self._summary = None
+        self._spec = spec
+        if self._selected not in (INPUT, *self._names()):
+            self._selected = None
+            self.events.selected.emit(None)
+        self.events.changed.emit(label)
+        if self.dirty != was_dirty:
+            self.events.dirty.emit(self.dirty)
+
+    def _commit(self, spec: NetworkSpec, label: str) -> None:
+        was_dirty = self.dirty
+        self._undo.append(_Snapshot(label, self._spec))
+        del self._undo[:-UNDO_LIMIT]
+        self._redo.clear()
+        self._summary = None
+        self._spec = spec
+        self.events.changed.emit(label)
+        if self.dirty != was_dirty:
+            self.events.dirty.emit(self.dirty)
+
+    def _set_path(self, path: str | None) -> None:
+        if path != self._path:
+            self._path = path
+            self.events.path.emit(path)
+
+    def _new_layer(self, spec: NetworkSpec, type_name: str, params: dict | None) -> LayerSpec:
+        if type_name not in catalog.CATALOG:
+            raise DocumentError(
+                f"Unknown layer type.{suggest(type_name, catalog.CATALOG)} Expected one of the palette's types. "
+                f"Received: type_name={type_name!r}"
+            )
+        try:
+            checked = catalog.get(type_name).check_params(params or {})
+        except catalog.ParamError as exc:
+            raise DocumentError(f"Invalid {exc.param} for a new {type_name}: {exc.reason}") from None
+        return LayerSpec(name=spec.unique_name(type_name), type=type_name, params=checked)
+
+    def _require_layer(self, spec: NetworkSpec, name: str) -> LayerSpec:
+        try:
+            return spec.layer(name)
+        except KeyError:
+            raise DocumentError(
+                f"No layer named {name!r}. Expected one of {[la.name for la in spec.layers]}."
+            ) from None
+
+    def _require_edge(self, spec: NetworkSpec, src: str, dst: str) -> None:
+        self._require_layer(spec, dst)
+        if src not in spec.inputs_of(spec.index(dst)):
+            raise DocumentError(f'There is no connection "{src}" -> "{dst}". Expected an existing connection.')
+
+
+def _explicit_inputs(spec: NetworkSpec) -> dict[str, list[str]]:
+    """Every layer's inputs with the implicit chain spelt out."""
+    return {layer.name: spec.inputs_of(i) for i, layer in enumerate(spec.layers)}
+
+
+def _set_inputs(spec: NetworkSpec, inputs: dict[str, list[str]]) -> None:
+    """Store ``inputs``, leaving implicit the ones that just read the layer before."""
+    for i, layer in enumerate(spec.layers):
+        implicit = [spec.layers[i - 1].name if i > 0 else INPUT]
+        layer.inputs = [] if inputs[layer.name] == implicit else list(inputs[layer.name])
+
+
+def _check_order(spec: NetworkSpec, inputs: dict[str, list[str]], what: str) -> None:
+    seen = {INPUT}
+    for layer in spec.layers:
+        late = [s for s in inputs[layer.name] if s not in seen]
+        if late:
+            raise DocumentError(
+                f'{what}: "{layer.name}" would read {late} before they are computed. '
+                "Expected every layer below the layers it reads."
+            )
+        seen.add(layer.name)
+
+
+def _dedupe(names: list[str]) -> list[str]:
+    return list(dict.fromkeys(names))

@@ -1,0 +1,180 @@
+"""Runs kept with the project: each run's settings, history, status and final weights.
+
+The run list lives in the project JSON's ``"runs"`` key (one :class:`RunRecord` dict per run);
+the weights live beside the project file, in ``<project>.runs/run-003.weights.h5``, written
+atomically. A later run resumes from a run's weights (:func:`weights_path`), and the
+project's ``"training"`` key holds the last settings and data set (:func:`project_settings`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cnnstudio.files import replacing
+from cnnstudio.training.loop import TrainingResult, TrainingSettings
+from cnnstudio.workspace.project import Project, ProjectError, save_project
+
+
+@dataclass
+class RunRecord:
+    """One run as stored in the project. ``weights_file`` is relative to the project's folder."""
+
+    id: str
+    dataset: str
+    settings: dict[str, Any]
+    history: dict[str, list[float | None]]
+    status: str
+    error: str | None
+    weights_file: str | None
+    started: str
+    finished: str
+    epochs_completed: int = 0
+    seconds: float = 0.0
+    images_per_second: float = 0.0
+    device: str = ""
+    resumed_from: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.update(out.pop("extra"))
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        """A stored run; keys this version does not know are kept in ``extra``, not lost."""
+        known = {f.name for f in fields(cls)} - {"extra"}
+        missing = {"id", "status"} - set(data)
+        if missing:
+            raise ProjectError("runs", f"a run lacks {sorted(missing)}; expected id and status in every run")
+        defaults = {"dataset": "", "settings": {}, "history": {}, "error": None, "weights_file": None,
+                    "started": "", "finished": ""}
+        values = {**defaults, **{k: v for k, v in data.items() if k in known}}
+        return cls(**values, extra={k: v for k, v in data.items() if k not in known})
+
+    def training_settings(self) -> TrainingSettings:
+        return TrainingSettings.from_dict(self.settings)
+
+
+def now() -> str:
+    """A timestamp for ``started``/``finished``: UTC, ISO 8601, to the second."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def runs_folder(project_path: str | os.PathLike) -> Path:
+    """``my.cnnproj`` keeps its weights in ``my.runs/`` beside it."""
+    path = Path(project_path)
+    return path.parent / f"{path.stem}.runs"
+
+
+def list_runs(project: Project) -> list[RunRecord]:
+    return [RunRecord.from_dict(r) for r in project.runs]
+
+
+def next_run_id(project: Project) -> str:
+    numbers = [int(r["id"].split("-")[-1]) for r in project.runs
+               if isinstance(r, dict) and str(r.get("id", "")).startswith("run-")
+               and str(r["id"]).split("-")[-1].isdigit()]
+    return f"run-{max(numbers, default=0) + 1:03d}"
+
+
+def weights_path(project: Project, record: RunRecord) -> Path | None:
+    """Where a run's weights are, or None if the run kept none or the file is gone."""
+    if project.path is None or not record.weights_file:
+        return None
+    path = Path(project.path).parent / record.weights_file
+    return path if path.exists() else None
+
+
+def latest_weights(project: Project) -> tuple[RunRecord, Path] | None:
+    """The newest run whose weights file exists, to resume from; None if there is none."""
+    for record in reversed(list_runs(project)):
+        path = weights_path(project, record)
+        if path is not None:
+            return record, path
+    return None
+
+
+def record_run(
+    project: Project,
+    result: TrainingResult,
+    dataset: str,
+    started: str,
+    resumed_from: str | None = None,
+    save: bool = True,
+) -> RunRecord:
+    """Store ``result`` as the project's next run: weights to the runs folder, record to the list.
+
+    The project must have a file (``project.path``). With ``save`` the project file is written
+    too (atomically), so the run and its weights are on disk together.
+    """
+    if project.path is None:
+        raise ProjectError("path", "the project has no file yet; save it before recording a run")
+    run_id = next_run_id(project)
+    weights_file = None
+    if result.model is not None:
+        folder = runs_folder(project.path)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{run_id}.weights.h5"
+        save_weights_atomic(result.model, target)
+        weights_file = os.path.relpath(target, Path(project.path).parent)
+    record = RunRecord(
+        id=run_id,
+        dataset=str(dataset),
+        settings=result.settings.to_dict(),
+        history={k: [_json_number(v) for v in vals] for k, vals in result.history.items()},
+        status=result.status,
+        error=result.error,
+        weights_file=weights_file,
+        started=started,
+        finished=now(),
+        epochs_completed=result.epochs_completed,
+        seconds=round(result.seconds, 3),
+        images_per_second=round(result.images_per_second, 1),
+        device=result.device,
+        resumed_from=resumed_from,
+    )
+    project.runs.append(record.to_dict())
+    if save:
+        save_project(project)
+    return record
+
+
+def project_settings(project: Project) -> tuple[TrainingSettings, str | None]:
+    """The settings and data set name stored in the project's ``"training"`` key."""
+    training = dict(project.training)
+    dataset = training.pop("dataset", None)
+    return TrainingSettings.from_dict(training), dataset
+
+
+def set_project_settings(project: Project, settings: TrainingSettings, dataset: str | None) -> None:
+    project.training = {**settings.to_dict(), **({"dataset": dataset} if dataset else {})}
+
+
+def _json_number(value: Any) -> float | None:
+    """NaN and infinity become None: the project file is strict JSON."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def save_weights_atomic(model, path: str | os.PathLike) -> Path:
+    """``model.save_weights`` to a temporary file beside ``path``, then moved over it."""
+    path = Path(path)
+    with replacing(path, ".weights.h5") as tmp:
+        model.save_weights(str(tmp))
+    return path
+
+
+def save_model_atomic(model, path: str | os.PathLike) -> Path:
+    """``model.save`` (.keras) to a temporary file beside ``path``, then moved over it."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"A saved model is a .keras file. Expected a path ending in .keras. Received: {path}")
+    with replacing(path, ".keras") as tmp:
+        model.save(str(tmp))
+    return path

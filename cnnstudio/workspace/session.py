@@ -1,0 +1,82 @@
+"""What the studio has learned about the current network: its trained model and data.
+
+The document holds the spec; the workspace holds the results that training produces and
+the inspection and export views read: the Keras model with its weights, the data set it
+was trained on, and the per-epoch timeline. Qt-free: views listen to its events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cnnstudio.workspace.document import NetworkDocument, Signal
+
+
+class WorkspaceEvents:
+    """``model(model_or_None)``: a trained model appeared, changed or was discarded.
+    ``dataset(dataset_or_None)``: the data set in use changed.
+    ``epoch(epoch, logs)``: an epoch of training ended (views refresh filters on it).
+    """
+
+    def __init__(self):
+        self.model = Signal("model")
+        self.dataset = Signal("dataset")
+        self.epoch = Signal("epoch")
+
+
+class Workspace:
+    """The document plus the trained model, data set and timeline that belong to it.
+
+    A model is valid only for the spec it was built from: an edit of the network
+    discards it, so no view shows weights of a network that no longer exists.
+    """
+
+    def __init__(self, document: NetworkDocument):
+        self.document = document
+        self.events = WorkspaceEvents()
+        self._model: Any = None
+        self._model_spec: dict | None = None
+        self._dataset: Any = None
+        self.timeline: Any = None
+        self.training_model: Any = None
+        """The model a run is training right now (its weights change under you), or None."""
+        document.events.changed.connect(self._on_document_changed)
+
+    @property
+    def model(self) -> Any:
+        """The trained ``keras.Model`` of the current spec, or None."""
+        return self._model
+
+    @property
+    def dataset(self) -> Any:
+        """The ``cnnstudio.training.data.Dataset`` last trained on or chosen, or None."""
+        return self._dataset
+
+    def training_started(self, model: Any, timeline: Any) -> None:
+        """A run began on ``model``: views that refresh per epoch (filters) can show it live."""
+        self.training_model = model
+        self.timeline = timeline
+
+    def set_model(self, model: Any, timeline: Any = None) -> None:
+        """Adopt ``model`` as the current spec's trained model; a run in progress has ended."""
+        self.training_model = None
+        self._model = model
+        self._model_spec = self.document.spec.to_dict() if model is not None else None
+        if timeline is not None:
+            self.timeline = timeline
+        self.events.model.emit(model)
+
+    def set_dataset(self, dataset: Any) -> None:
+        self._dataset = dataset
+        self.events.dataset.emit(dataset)
+
+    def epoch_ended(self, epoch: int, logs: dict) -> None:
+        self.events.epoch.emit(epoch, logs)
+
+    def _on_document_changed(self, label: str) -> None:
+        if self._model is not None and self.document.spec.to_dict() != self._model_spec:
+            self._model = None
+            self._model_spec = None
+            self.timeline = None
+            self.training_model = None
+            self.events.model.emit(None)

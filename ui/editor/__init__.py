@@ -1,0 +1,1 @@
+"""The network editor: palette, canvas, property panel and summary table."""

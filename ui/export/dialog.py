@@ -1,0 +1,222 @@
+"""File > Export…: the network as a SavedModel, a .keras archive or a Python script.
+
+The export itself runs on a worker thread (a QThreadPool task), so writing a large model
+never freezes the window; ``sig_finished`` reports the result. The engine writes atomically,
+so a failed export leaves nothing half-written; the dialog shows why it failed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnnstudio.workspace.session import Workspace
+
+FORMATS = {
+    "savedmodel": ("TensorFlow SavedModel (folder)", "", "Runs with TensorFlow alone, e.g. TF Serving."),
+    "keras": ("Keras archive (.keras)", ".keras", "Reloads in Keras with CNN Studio's layers installed."),
+    "python": ("Python script (.py)", ".py", "A readable script that rebuilds the network; its weights "
+               "are saved beside it as NAME.weights.h5."),
+}
+NEEDS_MODEL = ("Train the network first (Train tab): a SavedModel or a .keras archive holds trained "
+               "weights. A Python script can still be exported; it builds the untrained network.")
+
+
+class _ExportSignals(QObject):
+    finished = Signal(object, object)  # ExportResult or None, error message or None
+
+
+class _ExportTask(QRunnable):
+    def __init__(self, job):
+        super().__init__()
+        self.job = job
+        self.signals = _ExportSignals()
+
+    def run(self) -> None:
+        from cnnstudio.models.export import ExportError
+
+        try:
+            result = self.job()
+        except ExportError as exc:
+            self.signals.finished.emit(None, str(exc))
+        except Exception as exc:  # any failure is reported in the dialog, never lost in a thread
+            self.signals.finished.emit(None, f"The export failed: {type(exc).__name__}: {exc}")
+        else:
+            self.signals.finished.emit(result, None)
+
+
+class QtExportDialog(QDialog):
+    """Choose a format and a path, then export the workspace's model (or the document's spec)."""
+
+    sig_finished = Signal(object, object)
+    """(ExportResult, None) after a successful export, (None, message) after a failed one."""
+
+    def __init__(self, workspace: Workspace, parent: QWidget | None = None, start_dir: str | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Export network")
+        self.workspace = workspace
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(1)
+        self._task: _ExportTask | None = None
+        self.start_dir = start_dir or os.path.expanduser("~")
+
+        self.format_combo = QComboBox()
+        for key, (label, _suffix, tip) in FORMATS.items():
+            self.format_combo.addItem(label, key)
+            self.format_combo.setItemData(self.format_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.format_help = QLabel()
+        self.format_help.setWordWrap(True)
+        self.path_edit = QLineEdit()
+        self.path_edit.setMinimumWidth(420)
+        self.browse_button = QPushButton("Browse…")
+        path_row = QHBoxLayout()
+        path_row.addWidget(self.path_edit, 1)
+        path_row.addWidget(self.browse_button)
+        self.warning_label = QLabel()
+        self.warning_label.setWordWrap(True)
+        self.warning_label.setStyleSheet("color: #9a6700;")
+        self.error_label = QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("color: #b00020;")
+        self.status_label = QLabel()
+        self.status_label.setWordWrap(True)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
+
+        form = QFormLayout()
+        form.addRow("Format:", self.format_combo)
+        form.addRow("", self.format_help)
+        form.addRow("Save to:", path_row)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        for w in (self.warning_label, self.error_label, self.status_label):
+            layout.addWidget(w)
+        layout.addStretch(1)
+        layout.addWidget(self.buttons)
+
+        self.format_combo.currentIndexChanged.connect(lambda _i: self._on_format())
+        self.browse_button.clicked.connect(self.browse)
+        self.export_button.clicked.connect(self.export)
+        self.buttons.rejected.connect(self.reject)
+        self._on_format()
+
+    @property
+    def format(self) -> str:
+        return self.format_combo.currentData()
+
+    def set_format(self, key: str) -> None:
+        self.format_combo.setCurrentIndex(self.format_combo.findData(key))
+
+    def _default_path(self) -> str:
+        name = self.workspace.document.spec.name or "network"
+        stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+        return os.path.join(self.start_dir, stem + FORMATS[self.format][1])
+
+    def _on_format(self) -> None:
+        self.format_help.setText(FORMATS[self.format][2])
+        current = self.path_edit.text().strip()
+        if not current:
+            self.path_edit.setText(self._default_path())
+        else:
+            path = Path(current)
+            stem = path.name.removesuffix(".keras").removesuffix(".py")
+            self.path_edit.setText(str(path.with_name(stem + FORMATS[self.format][1])))
+        self._update_warning()
+
+    def _update_warning(self) -> None:
+        model = self.workspace.model
+        needs_model = self.format in ("savedmodel", "keras")
+        self.export_button.setEnabled(not (needs_model and model is None) and self._task is None)
+        if model is None:
+            self.warning_label.setText(NEEDS_MODEL)
+            return
+        from cnnstudio.models.export import untrained_warning
+
+        self.warning_label.setText(untrained_warning(model) or "")
+
+    def browse(self) -> None:
+        if self.format == "savedmodel":
+            path, _ = QFileDialog.getSaveFileName(self, "Export as SavedModel folder", self.path_edit.text())
+        else:
+            suffix = FORMATS[self.format][1]
+            path, _ = QFileDialog.getSaveFileName(self, "Export", self.path_edit.text(), f"*{suffix}")
+        if path:
+            self.path_edit.setText(path)
+
+    # -- exporting -----------------------------------------------------------------------------
+
+    def export(self) -> bool:
+        """Start the export on the worker thread; False if it did not start (nothing chosen, refused)."""
+        self.error_label.setText("")
+        self.status_label.setText("")
+        text = self.path_edit.text().strip()
+        if not text:
+            self.error_label.setText("Choose where to save the export. Expected a path. Received: an empty path.")
+            return False
+        out = Path(text).expanduser()
+        force = False
+        if out.exists():
+            answer = QMessageBox.question(
+                self, "Replace existing export?", f"{out} already exists. Replace it?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+            if answer != QMessageBox.StandardButton.Yes:
+                self.status_label.setText("Nothing was exported: the existing file was kept.")
+                return False
+            force = True
+        job = self._job(out, force)
+        if job is None:
+            return False
+        self._task = _ExportTask(job)
+        self._task.signals.finished.connect(self._on_finished)
+        self.export_button.setEnabled(False)
+        self.status_label.setText(f"Exporting to {out}…")
+        self.pool.start(self._task)
+        return True
+
+    def _job(self, out: Path, force: bool):
+        model, spec = self.workspace.model, self.workspace.document.spec
+        if self.format in ("savedmodel", "keras") and model is None:
+            self.error_label.setText(NEEDS_MODEL)
+            return None
+        from cnnstudio.models import export
+
+        if self.format == "savedmodel":
+            return lambda: export.export_savedmodel(model, out, force=force)
+        if self.format == "keras":
+            return lambda: export.export_keras(model, out, force=force)
+        return lambda: export.export_python(spec, out, force=force, model=model)
+
+    def _on_finished(self, result, error) -> None:
+        self._task = None
+        self._update_warning()
+        if error is not None:
+            self.error_label.setText(error)
+            self.status_label.setText("")
+        else:
+            self.status_label.setText(f"Exported to {result.path}.")
+            self.warning_label.setText("\n".join(result.warnings))
+        self.sig_finished.emit(result, error)
+
+    def wait(self) -> None:
+        """Block until a running export ends (so no worker outlives the dialog)."""
+        self.pool.waitForDone()
+
+    def done(self, code: int) -> None:
+        self.wait()
+        super().done(code)

@@ -1,0 +1,1 @@
+"""The Filters, Activations and Results tabs."""

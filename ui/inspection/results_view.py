@@ -1,0 +1,207 @@
+"""The Results tab: after training, which classes the network confuses and on which examples.
+
+The confusion matrix counts the validation examples by true class (rows) and predicted
+class (columns); the gallery shows the examples it got wrong, most confidently wrong first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QRect, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QPainter
+from PySide6.QtWidgets import QLabel, QScrollArea, QSizePolicy, QSplitter, QVBoxLayout, QWidget
+
+from cnnstudio.workspace.session import Workspace
+from ui.inspection.activations_view import input_picture
+from ui.inspection.tile_grid import QtTileGrid
+from ui.workspace_signals import QtWorkspaceSignals
+
+NO_MODEL = ("No trained network yet. Train the network (Train tab) on a data set to see its "
+            "confusion matrix and the validation examples it gets wrong.")
+NO_DATA = ("The network has weights but no validation data to test them on. Train it (Train tab) "
+           "on a data set to see its confusion matrix and its mistakes.")
+GALLERY_LIMIT = 48
+THUMB_TARGET_PX = 72
+LOW, HIGH = np.array([255, 255, 255]), np.array([31, 95, 168])
+
+
+class QtConfusionMatrix(QWidget):
+    """Counts in a coloured grid: rows are true classes, columns predicted ones.
+
+    A cell's colour is its share of the row (white = none, dark blue = all of that class).
+    """
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.matrix = np.zeros((0, 0), np.int64)
+        self.class_names: list[str] = []
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def set_matrix(self, matrix: np.ndarray, class_names: list[str]) -> None:
+        self.matrix = np.asarray(matrix, np.int64)
+        self.class_names = [str(c) for c in class_names]
+        self.updateGeometry()
+        self.update()
+
+    def _label_width(self) -> int:
+        return max((self.fontMetrics().horizontalAdvance(n) for n in self.class_names), default=0) + 12
+
+    def _layout(self) -> tuple[int, int, int]:
+        """(cell size, left, top) of the grid."""
+        n = max(1, len(self.matrix))
+        title = self.fontMetrics().height() + 6
+        left = title + self._label_width()
+        top = title + self._label_width()
+        cell = max(6, min(56, (self.width() - left - 8) // n, (self.height() - top - 8) // n))
+        return cell, left, top
+
+    def sizeHint(self) -> QSize:
+        n = max(1, len(self.matrix))
+        margin = self.fontMetrics().height() + 6 + self._label_width()
+        return QSize(margin + 44 * n + 8, margin + 44 * n + 8)
+
+    def cell_rect(self, true: int, predicted: int) -> QRect:
+        cell, left, top = self._layout()
+        return QRect(left + predicted * cell, top + true * cell, cell, cell)
+
+    def paintEvent(self, event) -> None:
+        if not len(self.matrix):
+            return
+        painter = QPainter(self)
+        n = len(self.matrix)
+        cell, left, top = self._layout()
+        metrics = self.fontMetrics()
+        title_h = metrics.height() + 6
+        text = self.palette().windowText().color()
+        rows = self.matrix.sum(axis=1, keepdims=True)
+        share = np.divide(self.matrix, rows, out=np.zeros(self.matrix.shape), where=rows > 0)
+        small = QFont(self.font())
+        small.setPointSizeF(max(6.0, min(self.font().pointSizeF(), cell / 3.2)))
+        for t in range(n):
+            for p in range(n):
+                rgb = (LOW + (HIGH - LOW) * share[t, p]).astype(int)
+                rect = self.cell_rect(t, p)
+                painter.fillRect(rect, QColor(*rgb))
+                if t == p:
+                    painter.setPen(QColor(40, 40, 40))
+                    painter.drawRect(rect.adjusted(0, 0, -1, -1))
+                if cell >= 18 and self.matrix[t, p]:
+                    painter.setFont(small)
+                    painter.setPen(QColor("white") if share[t, p] > 0.5 else QColor(30, 30, 30))
+                    painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, str(self.matrix[t, p]))
+        painter.setFont(self.font())
+        painter.setPen(text)
+        label_w = self._label_width()
+        for i, name in enumerate(self.class_names[:n]):
+            painter.drawText(QRect(title_h, top + i * cell, label_w - 6, cell),
+                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, name)
+            painter.save()
+            painter.translate(left + i * cell, top - 6)
+            painter.rotate(-90)
+            painter.drawText(QRect(0, 0, label_w - 6, cell), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                             name)
+            painter.restore()
+        bold = QFont(self.font())
+        bold.setBold(True)
+        painter.setFont(bold)
+        painter.drawText(QRect(left, 0, cell * n, title_h), Qt.AlignmentFlag.AlignCenter, "Predicted class")
+        painter.save()
+        painter.translate(0, top + cell * n)
+        painter.rotate(-90)
+        painter.drawText(QRect(0, 0, cell * n, title_h), Qt.AlignmentFlag.AlignCenter, "True class")
+        painter.restore()
+        painter.end()
+
+
+class QtResultsView(QWidget):
+    """Confusion matrix and misclassified gallery of the workspace's model on its validation set."""
+
+    def __init__(self, workspace: Workspace, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.workspace = workspace
+        self.signals = QtWorkspaceSignals(workspace, self)
+        self.matrix: np.ndarray | None = None
+        self.wrong: list = []
+
+        self.message = QLabel(NO_MODEL)
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("font-size: 15px; padding: 24px;")
+        self.accuracy_label = QLabel()
+        self.accuracy_label.setWordWrap(True)
+        self.matrix_view = QtConfusionMatrix()
+        self.gallery_label = QLabel()
+        self.gallery_label.setWordWrap(True)
+        self.gallery = QtTileGrid()
+        self.gallery_scroll = QScrollArea()
+        self.gallery_scroll.setWidget(self.gallery)
+        self.gallery.follow_width(self.gallery_scroll.viewport())
+        gallery_box = QWidget()
+        gallery_layout = QVBoxLayout(gallery_box)
+        gallery_layout.setContentsMargins(0, 0, 0, 0)
+        gallery_layout.addWidget(self.gallery_label)
+        gallery_layout.addWidget(self.gallery_scroll, 1)
+        matrix_box = QWidget()
+        matrix_layout = QVBoxLayout(matrix_box)
+        matrix_layout.setContentsMargins(0, 0, 0, 0)
+        matrix_layout.addWidget(self.accuracy_label)
+        matrix_layout.addWidget(self.matrix_view, 1)
+        self.content = QSplitter(Qt.Orientation.Horizontal)
+        self.content.addWidget(matrix_box)
+        self.content.addWidget(gallery_box)
+        self.content.setSizes([560, 600])
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.message)
+        layout.addWidget(self.content, 1)
+
+        self.signals.sig_model.connect(lambda _model: self.refresh())
+        self.signals.sig_dataset.connect(lambda _dataset: self.refresh())
+        self.refresh()
+
+    def _dataset(self):
+        model, dataset = self.workspace.model, self.workspace.dataset
+        if model is None or dataset is None or tuple(dataset.input_shape) != tuple(model.input_shape[1:]):
+            return None
+        if len(dataset.x_val) == 0 or model.output_shape[-1] != dataset.num_classes:
+            return None
+        return dataset
+
+    def refresh(self) -> None:
+        """Predict the validation set once and redraw the matrix and the gallery."""
+        model, dataset = self.workspace.model, self._dataset()
+        if model is None or dataset is None:
+            self.matrix, self.wrong = None, []
+            self.message.setText(NO_MODEL if model is None else NO_DATA)
+            self.message.show()
+            self.content.hide()
+            return
+        from cnnstudio.inspection import probes
+
+        self.message.hide()
+        self.content.show()
+        probs = probes.probabilities(model, dataset.x_val)
+        self.matrix = probes.confusion(model, dataset.x_val, dataset.y_val, dataset.num_classes, probs=probs)
+        self.wrong = probes.misclassified(model, dataset.x_val, dataset.y_val, limit=GALLERY_LIMIT, probs=probs)
+        total = int(self.matrix.sum())
+        right = int(np.trace(self.matrix))
+        self.accuracy_label.setText(
+            f"<b>{dataset.name}</b> validation set: {right} of {total} right "
+            f"(<b>{100 * right / total:.1f}%</b> accuracy). Rows: the true class; columns: what the "
+            "network predicted. The diagonal holds the right answers.")
+        self.matrix_view.set_matrix(self.matrix, dataset.class_names)
+        self._draw_gallery(dataset, total - right)
+
+    def _draw_gallery(self, dataset, wrong_count: int) -> None:
+        names = dataset.class_names
+        if not self.wrong:
+            self.gallery.set_tiles([])
+            self.gallery_label.setText("No mistakes on the validation set.")
+            return
+        shown = len(self.wrong)
+        more = f" (the {shown} most confident shown)" if wrong_count > shown else ""
+        self.gallery_label.setText(f"<b>{wrong_count} misclassified examples</b>{more}, most confidently "
+                                   "wrong first: true class → predicted class (confidence).")
+        tiles = [input_picture(dataset.x_val[m.index]) for m in self.wrong]
+        captions = [f"{names[m.true]} → {names[m.predicted]}\n{100 * m.confidence:.0f}% sure" for m in self.wrong]
+        height, width = tiles[0].shape[:2]
+        cell = max(1, THUMB_TARGET_PX // max(height, width))
+        self.gallery.set_tiles(tiles, captions, cell=cell)

@@ -1,0 +1,34 @@
+"""Open the studio window (the default when cnnstudio runs without a command).
+
+  cnnstudio gui                      the default project (digits-cnn), or unsaved work to recover
+  cnnstudio gui resnet18             a preset
+  cnnstudio gui net.cnnproj.json     a project file
+  cnnstudio gui lenet5 --screenshot lenet5.png   render 1400x900 offscreen, save, exit
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from cnnstudio import cli
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("target", nargs="?", help="a preset name or a project file to open")
+    parser.add_argument("--screenshot", metavar="OUT.png",
+                        help="render the window offscreen at 1400x900, save it to OUT.png and exit")
+    parser.add_argument("--select", metavar="LAYER", help="select this layer (shows its properties)")
+
+
+def run(args) -> int:
+    if args.screenshot:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from ui import app
+
+    return app.run(args.target, screenshot=args.screenshot, select=args.select)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``cnnstudio`` command: the engine's commands plus ``gui``, the default."""
+    return cli.main(argv, extra_commands={"gui": sys.modules[__name__]}, default="gui")

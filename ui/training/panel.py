@@ -1,0 +1,828 @@
+"""The Train tab: pick data and settings, train off the GUI thread, watch live curves, compare runs.
+
+The work runs in a :class:`ui.training.worker.TrainingWorker` on a QThread. The panel never
+touches the model while it trains: a QTimer polls the engine's thread-safe
+``TrainingState.snapshot()`` at 25 Hz and moves the new points into preallocated arrays
+behind curves created once, so the window stays responsive however fast batches come.
+Runs are kept with the project (``cnnstudio.workspace.runs``): saved at once when the project has a
+file, otherwise held here and recorded on the next save.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, QThread, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGraphicsItem,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+import pyqtgraph as pg  # isort: skip  (after PySide6, so pyqtgraph binds to it)
+
+from cnnstudio.workspace.document import DocumentError, NetworkDocument
+from cnnstudio.workspace.project import ProjectError
+from cnnstudio.workspace.session import Workspace
+from ui.training.worker import (
+    TrainingJob,
+    TrainingOutcome,
+    TrainingWorker,
+    WeightsLoader,
+    after_tensorflow,
+    start_in_thread,
+)
+
+POLL_MS = 40
+"""Curve refresh period: 25 Hz is smooth to the eye and cheap for the event loop."""
+OPEN_FILE = "Open file…"
+OPEN_FOLDER = "Open image folder…"
+TRAIN_COLOR = (31, 119, 180)
+VAL_COLOR = (255, 127, 14)
+BATCH_COLOR = (90, 90, 90)
+OVERLAY_COLORS = [(44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194)]
+
+
+class _GrowingSeries:
+    """x/y points in preallocated arrays that double when full, so appends never reallocate per tick."""
+
+    def __init__(self, capacity: int = 1024):
+        self.x = np.empty(capacity)
+        self.y = np.empty(capacity)
+        self.size = 0
+
+    def extend(self, points) -> None:
+        if not points:
+            return
+        need = self.size + len(points)
+        if need > len(self.x):
+            capacity = max(need, 2 * len(self.x))
+            self.x = np.resize(self.x, capacity)
+            self.y = np.resize(self.y, capacity)
+        block = np.asarray(points, dtype=float)
+        self.x[self.size:need] = block[:, 0]
+        self.y[self.size:need] = block[:, 1]
+        self.size = need
+
+    def clear(self) -> None:
+        self.size = 0
+
+
+class QtTrainingPanel(QWidget):
+    """Data, settings, Train/Stop, progress, live curves and the project's runs."""
+
+    sig_started = Signal()
+    sig_finished = Signal(object)
+    """A run ended and its thread is gone: the :class:`TrainingOutcome`."""
+    sig_message = Signal(str)
+    sig_weights_loaded = Signal()
+    """The latest run's weights of an opened project are in the workspace."""
+
+    def __init__(self, document: NetworkDocument, workspace: Workspace, tensorflow_loader=None, parent=None):
+        super().__init__(parent)
+        self.document = document
+        self.workspace = workspace
+        self.tensorflow_loader = tensorflow_loader
+        self.worker: TrainingWorker | None = None
+        self.thread: QThread | None = None
+        self._outcome: TrainingOutcome | None = None
+        self._loader_thread: QThread | None = None
+        self._loader: WeightsLoader | None = None
+        self._unsaved: list[TrainingOutcome] = []
+        self._dataset_cache: tuple | None = None
+        """(what was loaded, the Dataset): the next run on the same data skips loading it."""
+        self._overlays: dict[str, list] = {}
+        self._batches = _GrowingSeries()
+        self._epochs_drawn = -1
+        self._poll = QTimer(self)
+        self._poll.setInterval(POLL_MS)
+        self._poll.timeout.connect(self._refresh)
+
+        self._build_controls()
+        self._build_plots()
+        split = QSplitter(Qt.Orientation.Horizontal)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.controls)
+        scroll.setMinimumWidth(330)
+        split.addWidget(scroll)
+        split.addWidget(self.plots)
+        split.setStretchFactor(1, 1)
+        split.setSizes([360, 1000])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(split)
+
+        document.events.changed.connect(self._on_document_changed)
+        document.events.path.connect(self._on_path_changed)
+        workspace.events.model.connect(lambda _model: self._update_buttons())
+        if tensorflow_loader is not None:
+            tensorflow_loader.sig_ready.connect(self._list_devices)
+            if tensorflow_loader.is_ready:
+                self._list_devices()
+        self._load_project_settings()
+        self._refresh_runs()
+        self._update_buttons()
+
+    # -- building ----------------------------------------------------------------------------
+
+    def _build_controls(self) -> None:
+        from cnnstudio.training.data import DATASETS
+
+        self.controls = QWidget()
+        column = QVBoxLayout(self.controls)
+
+        data_box = QGroupBox("Data")
+        data_layout = QVBoxLayout(data_box)
+        self.data_combo = QComboBox()
+        for name, description in DATASETS.items():
+            self.data_combo.addItem(name, name)
+            self.data_combo.setItemData(self.data_combo.count() - 1, description, Qt.ItemDataRole.ToolTipRole)
+        self.data_combo.insertSeparator(self.data_combo.count())
+        self.data_combo.addItem(OPEN_FILE, OPEN_FILE)
+        self.data_combo.addItem(OPEN_FOLDER, OPEN_FOLDER)
+        self.data_combo.activated.connect(self._on_data_activated)
+        self._data_index = 0
+        self.data_label = QLabel("Loaded when training starts.")
+        self.data_label.setWordWrap(True)
+        data_layout.addWidget(self.data_combo)
+        data_layout.addWidget(self.data_label)
+        column.addWidget(data_box)
+
+        settings_box = QGroupBox("Settings")
+        form = QFormLayout(settings_box)
+        self.optimizer_combo = QComboBox()
+        self.optimizer_combo.addItems(["adam", "sgd", "adamw"])
+        self.lr_spin = QDoubleSpinBox()
+        self.lr_spin.setDecimals(5)
+        self.lr_spin.setRange(0.00001, 10.0)
+        self.lr_spin.setSingleStep(0.0005)
+        self.batch_spin = QSpinBox()
+        self.batch_spin.setRange(1, 65536)
+        self.epochs_spin = QSpinBox()
+        self.epochs_spin.setRange(1, 10000)
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(0, 2**31 - 1)
+        self.shift_spin = QDoubleSpinBox()
+        self.shift_spin.setRange(0.0, 0.5)
+        self.shift_spin.setSingleStep(0.05)
+        self.shift_spin.setToolTip("Random shifts of training images, as a fraction of their size (0 = off)")
+        self.flip_check = QCheckBox("Random left-right flips")
+        self.mixed_check = QCheckBox("Mixed precision (float16)")
+        self.xla_check = QCheckBox("XLA compilation")
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(["auto", "cpu"])
+        self.device_combo.setToolTip("GPUs appear here once TensorFlow has loaded")
+        form.addRow("Optimizer", self.optimizer_combo)
+        form.addRow("Learning rate", self.lr_spin)
+        form.addRow("Batch size", self.batch_spin)
+        form.addRow("Epochs", self.epochs_spin)
+        form.addRow("Seed", self.seed_spin)
+        form.addRow("Augment shift", self.shift_spin)
+        form.addRow("", self.flip_check)
+        form.addRow("", self.mixed_check)
+        form.addRow("", self.xla_check)
+        form.addRow("Device", self.device_combo)
+        column.addWidget(settings_box)
+
+        self.continue_check = QCheckBox("Continue from last weights")
+        self.continue_check.setToolTip("Start from the trained weights of this network instead of fresh ones")
+        self.train_button = QPushButton("Train")
+        self.train_button.setDefault(True)
+        self.train_button.clicked.connect(self.start_training)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop after the current batch and keep the weights")
+        self.stop_button.clicked.connect(self.stop_training)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.train_button)
+        buttons.addWidget(self.stop_button)
+        column.addWidget(self.continue_check)
+        column.addLayout(buttons)
+
+        self.progress = QProgressBar()
+        self.progress.setFormat("Ready")
+        self.progress.setValue(0)
+        self.epoch_label = QLabel("Epoch –, batch –")
+        self.speed_label = QLabel("– images/s")
+        self.eta_label = QLabel("Time left –")
+        self.device_label = QLabel("Device –")
+        for w in (self.progress, self.epoch_label, self.speed_label, self.eta_label, self.device_label):
+            column.addWidget(w)
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        column.addWidget(self.message)
+
+        runs_box = QGroupBox("Runs (tick to overlay)")
+        runs_layout = QVBoxLayout(runs_box)
+        self.runs_list = QListWidget()
+        self.runs_list.setMinimumHeight(110)
+        self.runs_list.itemChanged.connect(self._on_run_checked)
+        runs_layout.addWidget(self.runs_list)
+        column.addWidget(runs_box)
+        column.addStretch(1)
+
+    def _build_plots(self) -> None:
+        # One view per plot: a new batch repaints only its own plot, not the epoch plots.
+        self.plot_widgets = [pg.PlotWidget(background="w", title=title) for title in (
+            "Loss per batch", "Loss per epoch", "Accuracy per epoch")]
+        self.batch_plot, self.loss_plot, self.acc_plot = (w.getPlotItem() for w in self.plot_widgets)
+        self.plots = QSplitter(Qt.Orientation.Vertical)
+        epoch_row = QSplitter(Qt.Orientation.Horizontal)
+        epoch_row.addWidget(self.plot_widgets[1])
+        epoch_row.addWidget(self.plot_widgets[2])
+        self.plots.addWidget(self.plot_widgets[0])
+        self.plots.addWidget(epoch_row)
+        for plot, x_label in ((self.batch_plot, "batch"), (self.loss_plot, "epoch"), (self.acc_plot, "epoch")):
+            plot.showGrid(x=True, y=True, alpha=0.3)
+            plot.setLabel("bottom", x_label)
+        self.batch_curve = self.batch_plot.plot(pen=pg.mkPen(BATCH_COLOR, width=1.5))
+        self.loss_plot.addLegend(offset=(-10, 10))
+        self.acc_plot.addLegend(offset=(-10, -10))
+        symbol = {"symbol": "o", "symbolSize": 6}
+        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen(TRAIN_COLOR, width=2), name="training",
+                                              symbolBrush=TRAIN_COLOR, **symbol)
+        self.val_loss_curve = self.loss_plot.plot(pen=pg.mkPen(VAL_COLOR, width=2), name="validation",
+                                                  symbolBrush=VAL_COLOR, **symbol)
+        self.acc_curve = self.acc_plot.plot(pen=pg.mkPen(TRAIN_COLOR, width=2), name="training",
+                                            symbolBrush=TRAIN_COLOR, **symbol)
+        self.val_acc_curve = self.acc_plot.plot(pen=pg.mkPen(VAL_COLOR, width=2), name="validation",
+                                                symbolBrush=VAL_COLOR, **symbol)
+        for plot in (self.batch_plot, self.loss_plot, self.acc_plot):
+            plot.disableAutoRange()
+            # Axes (with their grid) and legends rarely change: Qt repaints them from a pixmap
+            # instead of calling their Python paint, which waits for the GIL the training holds.
+            for item in (plot.getAxis("left"), plot.getAxis("bottom"), plot.legend):
+                if item is not None:
+                    item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self._extents: dict = {}
+        self._tick_spacing: dict = {}
+        self._reset_ranges()
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def is_training(self) -> bool:
+        return self.worker is not None
+
+    def data_source(self) -> str:
+        """The built-in data set name or the file chosen."""
+        return str(self.data_combo.itemData(self._data_index))
+
+    def set_data_source(self, source: str) -> None:
+        """Select a built-in data set or a file/folder path (added to the list once)."""
+        index = self.data_combo.findData(source)
+        if index < 0:
+            index = self.data_combo.count() - 2
+            self.data_combo.insertItem(index, Path(source).name, source)
+            self.data_combo.setItemData(index, source, Qt.ItemDataRole.ToolTipRole)
+        self._data_index = index
+        self.data_combo.setCurrentIndex(index)
+
+    def settings(self):
+        """The settings the widgets show; SettingsError names a setting the engine refuses."""
+        from cnnstudio.training.loop import TrainingSettings
+
+        return TrainingSettings(
+            optimizer=self.optimizer_combo.currentText(), learning_rate=self.lr_spin.value(),
+            batch_size=self.batch_spin.value(), epochs=self.epochs_spin.value(), seed=self.seed_spin.value(),
+            augment_shift=round(self.shift_spin.value(), 4), augment_flip=self.flip_check.isChecked(),
+            mixed_precision=self.mixed_check.isChecked(), jit_compile=self.xla_check.isChecked(),
+            device=self.device_combo.currentText(),
+        )
+
+    def show_settings(self, settings) -> None:
+        self.optimizer_combo.setCurrentText(settings.optimizer)
+        self.lr_spin.setValue(settings.learning_rate)
+        self.batch_spin.setValue(settings.batch_size)
+        self.epochs_spin.setValue(settings.epochs)
+        self.seed_spin.setValue(settings.seed)
+        self.shift_spin.setValue(settings.augment_shift)
+        self.flip_check.setChecked(settings.augment_flip)
+        self.mixed_check.setChecked(settings.mixed_precision)
+        self.xla_check.setChecked(settings.jit_compile)
+        if self.device_combo.findText(settings.device) < 0:
+            self.device_combo.addItem(settings.device)
+        self.device_combo.setCurrentText(settings.device)
+
+    # -- training ----------------------------------------------------------------------------
+
+    def start_training(self) -> bool:
+        """Start a run on a worker thread; False (with the reason shown) if it cannot start."""
+        from cnnstudio.training.loop import SettingsError
+
+        if self.is_training:
+            return False
+        summary = self.document.summary
+        if not summary.ok:
+            self._show_error(f"The network has {len(summary.errors())} error(s). Fix them in the Network "
+                             f"tab before training: {summary.errors()[0].message}")
+            return False
+        try:
+            settings = self.settings()
+        except SettingsError as exc:
+            self._show_error(str(exc))
+            return False
+        initial, resumed_from = self._initial_weights()
+        job = TrainingJob(spec=self.document.spec, data=self.data_source(), settings=settings,
+                          initial_weights=initial, resumed_from=resumed_from)
+        key = _data_key(job)
+        same_data = self._dataset_cache is not None and self._dataset_cache[0] == key
+        batches = 1
+        if same_data:
+            job.dataset = self._dataset_cache[1]
+            batches = math.ceil(len(job.dataset.x_train) / settings.batch_size)
+        self._clear_curves(settings.epochs, batches, keep_loss_scale=same_data)
+        self.progress.setRange(0, 0)
+        self.worker = TrainingWorker(job)
+        self.worker.sig_dataset.connect(self.data_label.setText)
+        self.worker.sig_epoch.connect(self._on_epoch)
+        self.worker.sig_model_built.connect(self.workspace.training_started)
+        self.worker.sig_finished.connect(self._on_worker_finished)
+        self._update_buttons()
+        self.sig_started.emit()
+        if not after_tensorflow(self.tensorflow_loader, self._start_worker, self._on_tensorflow_failed):
+            self._show_info("Loading TensorFlow…")
+        return True
+
+    def _start_worker(self) -> None:
+        self._show_info("Loading data and building the network…")
+        self.thread = start_in_thread(self.worker, self)
+        self.thread.finished.connect(self._on_thread_finished)
+        self._poll.start()
+
+    def _on_tensorflow_failed(self, error: str) -> None:
+        self.tensorflow_loader.sig_ready.disconnect(self._start_worker)
+        self.worker.deleteLater()
+        self.worker = None
+        self.progress.setRange(0, 100)
+        self.progress.setFormat("Not started")
+        self._update_buttons()
+        self._show_error(f"TensorFlow could not be loaded, so nothing can be trained: {error}")
+
+    def stop_training(self) -> None:
+        """Stop after the current batch; the weights trained so far are kept."""
+        if self.worker is not None:
+            self.worker.state.request_stop()
+            self.stop_button.setEnabled(False)
+            self._show_info("Stopping after the current batch…")
+
+    def shutdown(self) -> None:
+        """Stop any run and wait for the threads (the window is closing)."""
+        self.stop_training()
+        for thread in (self.thread, self._loader_thread):
+            if thread is not None:
+                thread.wait()
+        self._poll.stop()
+
+    def _initial_weights(self):
+        if not self.continue_check.isChecked():
+            return None, None
+        if self.workspace.model is not None:
+            runs = self._all_runs()
+            return self.workspace.model.get_weights(), (runs[-1][0] if runs else None)
+        from cnnstudio.workspace.runs import latest_weights
+
+        found = latest_weights(self.document.project)
+        if found is None:
+            return None, None
+        record, path = found
+        return str(path), record.id
+
+    def _on_epoch(self, epoch: int, logs: dict) -> None:
+        self.workspace.epoch_ended(epoch, logs)
+
+    def _on_worker_finished(self, outcome: TrainingOutcome) -> None:
+        self._outcome = outcome
+
+    def _on_thread_finished(self) -> None:
+        self.thread.wait()
+        self._poll.stop()
+        self._refresh()
+        outcome, self._outcome = self._outcome, None
+        self.thread.deleteLater()
+        self.worker.deleteLater()
+        self.thread = self.worker = None
+        self.progress.setRange(0, 100)
+        self._apply_outcome(outcome)
+        self._update_buttons()
+        self.sig_finished.emit(outcome)
+
+    def _apply_outcome(self, outcome: TrainingOutcome) -> None:
+        result = outcome.result
+        if outcome.dataset is not None:
+            self._dataset_cache = (_data_key(outcome.job), outcome.dataset)
+            self.workspace.set_dataset(outcome.dataset)
+        if result is None:
+            self.progress.setFormat("Not started")
+            self._show_error(outcome.message or "Training did not start.")
+            return
+        if result.model is not None and result.epochs_completed + len(result.history.get("loss", [])) > 0:
+            if self.document.spec.to_dict() == outcome.job.spec.to_dict():
+                self.workspace.set_model(result.model, outcome.timeline)
+            else:
+                outcome.notes.append("The network was edited during training, so the trained weights are "
+                                     "kept with the run but not shown in the inspection views.")
+        saved = self._keep_run(outcome)
+        metrics = result.metrics()
+        summary = ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in metrics.items() if v is not None)
+        lines = []
+        if result.status == "failed":
+            self.progress.setFormat("Failed")
+            lines.append(result.error)
+        elif result.status == "stopped":
+            self.progress.setFormat("Stopped — weights kept")
+            lines.append(f"Stopped after {result.epochs_completed} full epoch(s); the weights trained so far are kept.")
+        else:
+            self.progress.setFormat("Done")
+            self.progress.setValue(100)
+            lines.append(f"Trained {result.epochs_completed} epochs in {result.seconds:.1f} s on {result.device}.")
+        if summary:
+            lines.append(summary)
+        lines += result.notes + outcome.notes
+        lines.append(saved)
+        if result.status == "failed":
+            self._show_error("\n".join(lines))
+        else:
+            self._show_info("\n".join(lines))
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def _keep_run(self, outcome: TrainingOutcome) -> str:
+        """Record the run with the project now if it has a file, else at its next save."""
+        if outcome.result is None or outcome.result.model is None:
+            return ""
+        if self.document.path is None:
+            self._unsaved.append(outcome)
+            self._refresh_runs()
+            return "Save the project to keep this run and its weights."
+        try:
+            record = self._record(outcome)
+            self.document.save()
+        except (DocumentError, ProjectError, OSError) as exc:
+            return f"The run could not be saved with the project: {exc}"
+        finally:
+            self._refresh_runs()
+        return f"Saved as {record.id} with {Path(self.document.path).name}."
+
+    def _record(self, outcome: TrainingOutcome):
+        from cnnstudio.workspace.runs import record_run
+
+        project = self.document.project
+        record = record_run(project, outcome.result, outcome.job.data, outcome.started,
+                            resumed_from=outcome.job.resumed_from, save=False)
+        self.document.add_run(record.to_dict())
+        self.document.set_training({**outcome.job.settings.to_dict(), "dataset": outcome.job.data})
+        return record
+
+    def _on_path_changed(self, path) -> None:
+        if path and self._unsaved:
+            QTimer.singleShot(0, self._record_unsaved)
+
+    def _record_unsaved(self) -> None:
+        """The project just got a file: write the runs trained before, with their weights."""
+        if self.document.path is None or not self._unsaved:
+            return
+        pending, self._unsaved = self._unsaved, []
+        try:
+            for outcome in pending:
+                self._record(outcome)
+            self.document.save()
+            self._show_info(f"Saved {len(pending)} run(s) and their weights with {Path(self.document.path).name}.")
+        except (DocumentError, ProjectError, OSError) as exc:
+            self._show_error(f"The runs could not be saved with the project: {exc}")
+        self._refresh_runs()
+
+    def _all_runs(self) -> list[tuple[str, str, dict, dict]]:
+        """(id, label, settings, history) of the project's runs and those not saved yet."""
+        from cnnstudio.workspace.runs import list_runs
+
+        rows = []
+        for record in list_runs(self.document.project):
+            rows.append((record.id, _run_label(record.id, record.dataset, record.settings, record.history,
+                                               record.status), record.settings, record.history))
+        for k, outcome in enumerate(self._unsaved, start=1):
+            result = outcome.result
+            run_id = f"unsaved-{k}"
+            rows.append((run_id, _run_label(run_id, outcome.job.data, result.settings.to_dict(), result.history,
+                                            result.status), result.settings.to_dict(), result.history))
+        return rows
+
+    def _refresh_runs(self) -> None:
+        checked = {self.runs_list.item(i).data(Qt.ItemDataRole.UserRole)
+                   for i in range(self.runs_list.count())
+                   if self.runs_list.item(i).checkState() == Qt.CheckState.Checked}
+        self.runs_list.blockSignals(True)
+        self.runs_list.clear()
+        self._histories = {}
+        for run_id, label, _settings, history in self._all_runs():
+            item = QListWidgetItem(label)
+            item.setToolTip(label)
+            item.setData(Qt.ItemDataRole.UserRole, run_id)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if run_id in checked else Qt.CheckState.Unchecked)
+            self.runs_list.addItem(item)
+            self._histories[run_id] = history
+        self.runs_list.blockSignals(False)
+        for run_id in list(self._overlays):
+            if run_id not in checked or run_id not in self._histories:
+                self._remove_overlay(run_id)
+        self._update_buttons()
+
+    def _on_run_checked(self, item: QListWidgetItem) -> None:
+        run_id = item.data(Qt.ItemDataRole.UserRole)
+        if item.checkState() == Qt.CheckState.Checked:
+            self.overlay_run(run_id)
+        else:
+            self._remove_overlay(run_id)
+
+    def overlay_run(self, run_id: str) -> None:
+        """Draw a run's epoch curves dashed and faded behind the current ones."""
+        if run_id in self._overlays or run_id not in self._histories:
+            return
+        history = self._histories[run_id]
+        color = OVERLAY_COLORS[len(self._overlays) % len(OVERLAY_COLORS)]
+        curves = []
+        for plot, keys in ((self.loss_plot, ("loss", "val_loss")), (self.acc_plot, ("accuracy", "val_accuracy"))):
+            for key in keys:
+                values = np.array([np.nan if v is None else v for v in history.get(key, [])], dtype=float)
+                if not len(values):
+                    continue
+                style = Qt.PenStyle.DashLine if key.startswith("val") else Qt.PenStyle.DotLine
+                pen = pg.mkPen((*color, 150), width=1.5, style=style)
+                curve = plot.plot(np.arange(1, len(values) + 1), values, pen=pen,
+                                  name=f"{run_id} {'validation' if key.startswith('val') else 'training'}",
+                                  connect="finite")
+                curve.setZValue(-1)
+                curves.append((plot, curve))
+                self._grow_range(plot, len(values), np.nanmax(values) if np.isfinite(values).any() else 0)
+        self._overlays[run_id] = curves
+
+    def _remove_overlay(self, run_id: str) -> None:
+        for plot, curve in self._overlays.pop(run_id, []):
+            plot.removeItem(curve)
+            if plot.legend is not None:
+                plot.legend.removeItem(curve)
+
+    # -- refresh -------------------------------------------------------------------------------
+
+    def _reset_ranges(self, epochs: int = 1, batches: int = 1, keep_loss_scale: bool = False) -> None:
+        """Axes from zero, sized for the run about to start and grown only when data leaves them.
+
+        A moved axis redraws its ticks, the costliest repaint here, so a run like the last one
+        (same length, same data: ``keep_loss_scale``) starts with the axes it already has.
+        """
+        old = dict(self._extents)
+        self._extents.clear()
+        loss_high = {plot: old.get(plot, (0, 1.0))[1] if keep_loss_scale else 1.0
+                     for plot in (self.batch_plot, self.loss_plot)}
+        self._set_range(self.batch_plot, epochs * batches, loss_high[self.batch_plot])
+        self._set_range(self.loss_plot, epochs, loss_high[self.loss_plot])
+        self._set_range(self.acc_plot, epochs, 1.0)
+        for curves in self._overlays.values():
+            for plot, curve in curves:
+                x, y = curve.getData()
+                self._grow_range(plot, len(x), np.nanmax(y) if np.isfinite(y).any() else 0)
+
+    def _grow_range(self, plot, x_high: float, y_high: float) -> None:
+        """Widen ``plot`` to show x up to ``x_high`` and y from 0 to ``y_high`` (accuracy stays 0..1)."""
+        old_x, old_y = self._extents.get(plot, (0, 0))
+        if plot is self.acc_plot:
+            y_high = 1.0
+        elif y_high > old_y:
+            y_high *= 1.15
+        x_high, y_high = max(old_x, x_high), max(old_y, float(y_high) if np.isfinite(y_high) else 0)
+        if (x_high, y_high) != (old_x, old_y):
+            self._set_range(plot, x_high, y_high)
+
+    def _set_range(self, plot, x_high: float, y_high: float) -> None:
+        """Show x up to ``x_high`` and y from 0 to ``y_high``; an unchanged axis is not redrawn."""
+        self._extents[plot] = (x_high, y_high)
+        if plot is not self.batch_plot:  # whole epochs: a tick per epoch while they fit
+            spacing = (1, 1) if x_high <= 20 else ()
+            if self._tick_spacing.get(plot) != spacing:
+                self._tick_spacing[plot] = spacing
+                plot.getAxis("bottom").setTickSpacing(*spacing)
+        x_range = (0, x_high) if plot is self.batch_plot else (0.5, x_high + 0.5)
+        plot.setRange(xRange=x_range, yRange=(0, y_high), padding=0.02)
+
+    def _clear_curves(self, epochs: int = 1, batches: int = 1, keep_loss_scale: bool = False) -> None:
+        self._batches.clear()
+        self._epochs_drawn = -1
+        for curve in (self.batch_curve, self.loss_curve, self.val_loss_curve, self.acc_curve, self.val_acc_curve):
+            curve.setData([], [])
+        self._reset_ranges(epochs, batches, keep_loss_scale)
+        self.progress.setValue(0)
+        self.progress.setFormat("Starting…")
+        for label, text in ((self.epoch_label, "Epoch –, batch –"), (self.speed_label, "– images/s"),
+                            (self.eta_label, "Time left –"), (self.device_label, "Device –")):
+            label.setText(text)
+
+    def _refresh(self) -> None:
+        """Poll the training state: progress labels, new batch losses and the epoch curves."""
+        if self.worker is None:
+            return
+        latest, batch_losses, history = self.worker.state.snapshot()
+        if latest is None:
+            return
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 100)
+            self._show_info("Training…")
+        total = latest.epochs * latest.batches
+        done = (latest.epoch - 1) * latest.batches + latest.batch
+        self.progress.setValue(int(100 * done / total) if total else 0)
+        self.progress.setFormat(f"Epoch {latest.epoch}/{latest.epochs} — %p%")
+        self.epoch_label.setText(f"Epoch {latest.epoch} of {latest.epochs}, batch {latest.batch} of {latest.batches}")
+        self.speed_label.setText(f"{latest.images_per_second:,.0f} images/s")
+        self.eta_label.setText(f"Time left {_duration(latest.eta_seconds)}")
+        self.device_label.setText(f"Device {latest.device}")
+        self._grow_range(self.loss_plot, latest.epochs, 0)
+        self._grow_range(self.acc_plot, latest.epochs, 1)
+        if len(batch_losses) > self._batches.size:
+            new = batch_losses[self._batches.size:]
+            self._batches.extend(new)
+            n = self._batches.size
+            finite = [loss for _, loss in new if math.isfinite(loss)]
+            self._grow_range(self.batch_plot, total, max(finite, default=0))
+            self.batch_curve.setData(self._batches.x[:n], self._batches.y[:n])
+        epochs = len(history.get("loss", []))
+        if epochs != self._epochs_drawn:
+            self._epochs_drawn = epochs
+            x = np.arange(1, epochs + 1)
+            for curve, key in ((self.loss_curve, "loss"), (self.val_loss_curve, "val_loss"),
+                               (self.acc_curve, "accuracy"), (self.val_acc_curve, "val_accuracy")):
+                values = np.asarray(history.get(key, []), dtype=float)
+                curve.setData(x[:len(values)], values)
+                if key.endswith("loss") and np.isfinite(values).any():
+                    self._grow_range(self.loss_plot, epochs, np.nanmax(np.where(np.isfinite(values), values, np.nan)))
+
+    def _update_buttons(self) -> None:
+        training = self.is_training
+        self.train_button.setEnabled(not training)
+        self.stop_button.setEnabled(training)
+        for w in (self.data_combo, self.optimizer_combo, self.lr_spin, self.batch_spin, self.epochs_spin,
+                  self.seed_spin, self.shift_spin, self.flip_check, self.mixed_check, self.xla_check,
+                  self.device_combo):
+            w.setEnabled(not training)
+        has_weights = self.workspace.model is not None or self._has_saved_weights()
+        self.continue_check.setEnabled(has_weights and not training)
+        if not has_weights:
+            self.continue_check.setChecked(False)
+
+    def _has_saved_weights(self) -> bool:
+        from cnnstudio.workspace.runs import latest_weights
+
+        return latest_weights(self.document.project) is not None
+
+    def _show_error(self, text: str) -> None:
+        self.message.setStyleSheet("color: #b00020;")
+        self.message.setText(text)
+        self.sig_message.emit(text.splitlines()[0] if text else "")
+
+    def _show_info(self, text: str) -> None:
+        self.message.setStyleSheet("")
+        self.message.setText(text)
+
+    # -- data and devices ------------------------------------------------------------------------
+
+    def _on_data_activated(self, index: int) -> None:
+        choice = self.data_combo.itemData(index)
+        if choice == OPEN_FILE:
+            path, _ = QFileDialog.getOpenFileName(self, "Open data", os.path.expanduser("~"),
+                                                  "Data files (*.csv *.npz);;All files (*)")
+        elif choice == OPEN_FOLDER:
+            path = QFileDialog.getExistingDirectory(self, "Open a folder of class subfolders",
+                                                    os.path.expanduser("~"))
+        else:
+            self._data_index = index
+            self.data_label.setText(self.data_combo.itemData(index, Qt.ItemDataRole.ToolTipRole) or choice)
+            return
+        if path:
+            self.set_data_source(path)
+            self.data_label.setText(f"{path} (checked when training starts)")
+        else:
+            self.data_combo.setCurrentIndex(self._data_index)
+
+    def _list_devices(self) -> None:
+        """Offer gpu:K for each GPU TensorFlow sees (called once TensorFlow has loaded)."""
+        import tensorflow as tf
+
+        for k, _gpu in enumerate(tf.config.list_physical_devices("GPU")):
+            if self.device_combo.findText(f"gpu:{k}") < 0:
+                self.device_combo.addItem(f"gpu:{k}")
+
+    # -- the document -------------------------------------------------------------------------------
+
+    def _on_document_changed(self, label: str) -> None:
+        if label != "Open":
+            self._update_buttons()
+            return
+        self._unsaved.clear()
+        for run_id in list(self._overlays):
+            self._remove_overlay(run_id)
+        if not self.is_training:
+            self._clear_curves()
+            self.progress.setFormat("Ready")
+        self._load_project_settings()
+        self._refresh_runs()
+        self._load_latest_weights()
+
+    def _load_project_settings(self) -> None:
+        from cnnstudio.training.loop import SettingsError, TrainingSettings
+        from cnnstudio.workspace.runs import project_settings
+
+        try:
+            settings, dataset = project_settings(self.document.project)
+        except SettingsError as exc:
+            settings, dataset = TrainingSettings(), None
+            self._show_error(f"The project's training settings were not used: {exc}")
+        self.show_settings(settings)
+        if dataset:
+            self.set_data_source(dataset)
+        else:
+            self.set_data_source(_default_data(self.document.spec.input_shape))
+
+    def _load_latest_weights(self) -> None:
+        """Put the latest run's weights of the opened project in the workspace, built off the GUI thread."""
+        from cnnstudio.workspace.runs import latest_weights
+
+        found = latest_weights(self.document.project)
+        if found is None or self._loader is not None:
+            return
+        record, path = found
+        self._show_info(f"Loading the weights of {record.id}…")
+        self._loader = WeightsLoader(self.document.spec, str(path))
+        self._loader.sig_finished.connect(self._on_weights_loaded)
+        self._loaded_spec = self.document.spec.to_dict()
+        self._loaded_run = record.id
+        after_tensorflow(self.tensorflow_loader, self._start_loader, self._show_error)
+
+    def _start_loader(self) -> None:
+        self._loader_thread = start_in_thread(self._loader, self)
+        self._loader_thread.finished.connect(self._on_loader_thread_finished)
+
+    def _on_weights_loaded(self, model, error: str) -> None:
+        if error:
+            self._show_error(error)
+        elif self.document.spec.to_dict() == self._loaded_spec:
+            self.workspace.set_model(model)
+            self._show_info(f"Loaded the weights of {self._loaded_run}.")
+
+    def _on_loader_thread_finished(self) -> None:
+        self._loader_thread.wait()
+        self._loader_thread.deleteLater()
+        self._loader.deleteLater()
+        self._loader_thread = self._loader = None
+        self._update_buttons()
+        self.sig_weights_loaded.emit()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self.tensorflow_loader is not None and not self.tensorflow_loader.is_ready:
+            self.tensorflow_loader.ensure()
+
+
+def _default_data(input_shape) -> str:
+    """The built-in data set that fits an input shape: digits for 8x8x1, MNIST-1D for 40x1, else mnist."""
+    shape = tuple(input_shape)
+    return {(8, 8, 1): "digits", (40, 1): "mnist1d", (28, 28, 1): "mnist", (32, 32, 3): "cifar10"}.get(shape, "digits")
+
+
+def _data_key(job: TrainingJob) -> tuple:
+    """What a loaded data set depends on; a file's modification time catches edits on disk."""
+    path = Path(job.data)
+    stamp = path.stat().st_mtime_ns if path.exists() else None
+    return (job.data, stamp, job.validation_split, job.settings.seed, tuple(job.spec.input_shape))
+
+
+def _run_label(run_id, dataset, settings, history, status) -> str:
+    val = [v for v in history.get("val_accuracy", []) if v is not None]
+    acc = f", val acc {val[-1]:.3f}" if val else ""
+    epochs = len(history.get("loss", []))
+    return (f"{run_id} · {Path(str(dataset)).name} · {settings.get('optimizer', '?')} "
+            f"lr {settings.get('learning_rate', 0):g} · {epochs} ep{acc} · {status}")
+
+
+def _duration(seconds) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}" if seconds >= 60 else f"{seconds} s"

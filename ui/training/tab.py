@@ -1,0 +1,28 @@
+"""Install the Train tab and Help > Environment… into the studio window."""
+
+from __future__ import annotations
+
+from ui.training.environment_dialog import QtEnvironmentDialog
+from ui.training.panel import QtTrainingPanel
+
+
+def install_training(window) -> QtTrainingPanel:
+    """Add the Train tab (``window.training_panel``) and Help > Environment… to ``window``."""
+    panel = QtTrainingPanel(window.document, window.workspace, window.tensorflow_loader)
+    window.training_panel = panel
+    window.add_view("Train", panel)
+    # once a close is confirmed, stop the run after its batch and wait: no QThread outlives the window
+    window.sig_closing.connect(panel.shutdown)
+    panel.sig_message.connect(window.show_message)
+    window.menu_help.addSeparator()
+    action = window.menu_help.addAction("&Environment…")
+    action.setStatusTip("Python, TensorFlow, the devices it sees and why a GPU is or is not used")
+    action.triggered.connect(lambda: show_environment(window))
+    window.action_environment = action
+    return panel
+
+
+def show_environment(window) -> QtEnvironmentDialog:
+    dialog = QtEnvironmentDialog(window, window.tensorflow_loader)
+    dialog.show()
+    return dialog

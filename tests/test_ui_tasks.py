@@ -1,0 +1,177 @@
+"""ui.tasks: long work on its own thread; done, error or cancelled, then always finished, on the GUI thread."""
+
+import threading
+
+import pytest
+
+from cnnstudio.tasks import Cancelled, TaskState
+from ui import tasks
+from ui.tasks import LatestRunner, Task
+
+TIMEOUT_MS = 10_000
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left():
+    yield
+    assert tasks.running() == []
+    assert not [t for t in threading.enumerate() if t.name.startswith("task ")]
+
+
+def record(task: Task) -> list:
+    """Every signal the task delivers, in order, with the thread it arrived on."""
+    seen = []
+    main = threading.get_ident()
+    for name in ("sig_progress", "sig_partial", "sig_done", "sig_error", "sig_cancelled", "sig_finished"):
+        getattr(task, name).connect(
+            lambda *args, name=name: seen.append((name.removeprefix("sig_"), args, threading.get_ident() == main)))
+    return seen
+
+
+def run(qtbot, task: Task) -> list:
+    seen = record(task)
+    with qtbot.waitSignal(task.sig_finished, timeout=TIMEOUT_MS):
+        task.start()
+    assert task.wait(5)
+    return seen
+
+
+def test_progress_partial_results_and_the_result_arrive_in_order_on_the_gui_thread(qtbot):
+    worker_threads = []
+
+    def work(state: TaskState, count: int) -> int:
+        worker_threads.append(threading.get_ident())
+        for i in range(count):
+            state.set_partial(i)
+            state.set_progress((i + 1) / count, f"step {i + 1}")
+        return count * 10
+
+    task = Task(work, 3)
+    seen = run(qtbot, task)
+    assert [(kind, args) for kind, args, _ in seen] == [
+        ("partial", (0,)), ("progress", (1 / 3, "step 1")), ("partial", (1,)), ("progress", (2 / 3, "step 2")),
+        ("partial", (2,)), ("progress", (1.0, "step 3")), ("done", (30,)), ("finished", ())]
+    assert all(on_gui_thread for _, _, on_gui_thread in seen)
+    assert worker_threads[0] != threading.get_ident()
+    assert task.outcome == "done" and task.result == 30 and not task.is_running
+    assert task.state.progress == (1.0, "step 3")
+
+
+def test_an_exception_is_delivered_as_an_error_and_finished_still_follows(qtbot):
+    def work(state):
+        raise ValueError("The file is broken. Expected a .keras file. Received: path='x'")
+
+    task = Task(work)
+    seen = run(qtbot, task)
+    assert [kind for kind, _, _ in seen] == ["error", "finished"]
+    error = seen[0][1][0]
+    assert isinstance(error, ValueError) and "Expected a .keras file" in str(error)
+    assert task.outcome == "error" and task.exception is error
+
+
+def test_cancel_stops_the_work_at_its_next_check_and_no_result_is_delivered(qtbot):
+    started, release = threading.Event(), threading.Event()
+    steps = []
+
+    def work(state):
+        started.set()
+        release.wait()
+        state.check()
+        steps.append("after the check")
+        return "too late"
+
+    task = Task(work)
+    seen = record(task)
+    with qtbot.waitSignal(task.sig_finished, timeout=TIMEOUT_MS):
+        task.start()
+        assert started.wait(5)
+        task.cancel()
+        release.set()
+    assert [kind for kind, _, _ in seen] == ["cancelled", "finished"]
+    assert steps == [] and task.outcome == "cancelled"
+    assert task.wait(5)
+
+
+def test_work_that_ignores_the_cancel_still_delivers_no_result(qtbot):
+    started, release = threading.Event(), threading.Event()
+
+    def work(state):
+        started.set()
+        release.wait()
+        state.set_partial("stale")
+        return "stale"
+
+    task = Task(work)
+    seen = record(task)
+    with qtbot.waitSignal(task.sig_finished, timeout=TIMEOUT_MS):
+        task.start()
+        assert started.wait(5)
+        task.cancel()
+        release.set()
+    assert [kind for kind, _, _ in seen] == ["cancelled", "finished"]
+    assert task.wait(5)
+
+
+def test_a_task_cancelled_before_it_starts_finishes_without_running(qtbot):
+    ran = []
+    task = Task(lambda state: ran.append(1))
+    seen = record(task)
+    with qtbot.waitSignal(task.sig_finished, timeout=TIMEOUT_MS):
+        task.cancel()
+        task.start()
+    assert [kind for kind, _, _ in seen] == ["cancelled", "finished"]
+    assert ran == [] and task.wait(0)
+
+
+def test_the_state_raises_cancelled_only_after_cancel():
+    state = TaskState()
+    state.check()
+    state.cancel()
+    with pytest.raises(Cancelled, match="cancelled"):
+        state.check()
+
+
+def test_the_latest_runner_drops_superseded_requests_and_shows_only_the_last(qtbot):
+    runner = LatestRunner()
+    started, release = threading.Event(), threading.Event()
+    ran, shown = [], []
+
+    def work(state, label):
+        ran.append(label)
+        if label == "first":
+            started.set()
+            release.wait()
+            state.check()
+        return label
+
+    with qtbot.waitSignal(runner.sig_idle, timeout=TIMEOUT_MS):
+        first = runner.submit(work, "first", on_done=shown.append)
+        assert started.wait(5)
+        second = runner.submit(work, "second", on_done=shown.append)
+        third = runner.submit(work, "third", on_done=shown.append)
+        assert runner.busy
+        release.set()
+    assert ran == ["first", "third"]
+    assert shown == ["third"]
+    assert (first.outcome, second.outcome, third.outcome) == ("cancelled", "cancelled", "done")
+    assert not runner.busy
+    assert runner.shutdown(5)
+
+
+def test_shutdown_cancels_running_work_and_waits_a_bounded_time(qtbot):
+    started, release = threading.Event(), threading.Event()
+
+    def stuck(state):
+        started.set()
+        release.wait()
+
+    task = Task(stuck)
+    seen = record(task)
+    task.start()
+    assert started.wait(5)
+    assert tasks.shutdown(timeout=0.05) == [task]  # it ignores the cancel: left behind, not waited for forever
+    assert task.state.is_cancelled
+    with qtbot.waitSignal(task.sig_finished, timeout=TIMEOUT_MS):
+        release.set()
+    assert [kind for kind, _, _ in seen] == ["cancelled", "finished"]
+    assert tasks.shutdown(timeout=1) == []

@@ -8,9 +8,11 @@ engine never imports the GUI.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import pkgutil
+import re
 import sys
 
 from cnnstudio import __version__, commands
@@ -50,8 +52,44 @@ def main(argv: list[str] | None = None, extra_commands: dict | None = None,
     parser = build_parser(extra_commands)
     if not argv and default:
         argv = [default]
-    args = parser.parse_args(argv)
-    if getattr(args, "_run", None) is None:
-        parser.print_help()
-        return 2
-    return int(args._run(args) or 0)
+    try:
+        with escaped_output():
+            args = parser.parse_args(argv)
+            if getattr(args, "_run", None) is None:
+                parser.print_help()
+                return 2
+            return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        print("cnnstudio: interrupted (Ctrl-C); nothing was saved after that moment.", file=sys.stderr)
+        return 130
+
+
+_TERMINAL_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+"""What a terminal obeys rather than prints (escape sequences, bells, bidirectional overrides);
+newlines, tabs and the progress bar's carriage return stay."""
+
+
+class _EscapingStream:
+    """A text stream that writes terminal control characters as ``\\x1b``-style escapes, so a
+    layer name or a path taken from a hostile file cannot rewrite the user's terminal."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(_TERMINAL_CONTROLS.sub(
+            lambda m: m.group().encode("unicode_escape").decode("ascii"), text))
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def escaped_output():
+    """stdout and stderr escaped (see _EscapingStream) for the duration of a command."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _EscapingStream(sys.stdout), _EscapingStream(sys.stderr)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved

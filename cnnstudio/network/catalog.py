@@ -8,6 +8,7 @@ Pure Python: importing it pulls in neither TensorFlow nor Qt.
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,22 +105,46 @@ def _suggest(name: str, candidates) -> str:
     return f' Did you mean "{close[0]}"?' if close else ""
 
 
+MAX_INT = 2**31 - 1
+"""The largest size, count or padding a layer takes: the int32 every backend indexes with."""
+
+
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _short(v: Any) -> str:
+    """repr of a value from a file or a typed expression, cut short (a 4,000-digit int stays readable)."""
+    if _is_int(v) and abs(v).bit_length() > 64:
+        digits = len(str(abs(v))) if abs(v).bit_length() < 10_000 else "thousands of"
+        return f"an integer of {digits} digits"
+    text = repr(v)
+    return text if len(text) <= 80 else text[:60] + "..."
+
+
+def _check_magnitude(p: Param, v: float) -> None:
+    if abs(v) > MAX_INT:
+        raise ParamError(p.name, f"expected at most {MAX_INT} (2**31 - 1), received {_short(v)}")
+
+
 def _check_int(p: Param, v: Any, rank: int | None) -> int:
     if isinstance(v, float) and v.is_integer():
+        _check_magnitude(p, v)
         v = int(v)
     if not _is_int(v):
-        raise ParamError(p.name, f"expected an integer, received {v!r}")
+        raise ParamError(p.name, f"expected an integer, received {_short(v)}")
+    _check_magnitude(p, v)
     _check_range(p, v)
     return v
 
 
 def _check_float(p: Param, v: Any, rank: int | None) -> float:
     if not (_is_int(v) or isinstance(v, float)):
-        raise ParamError(p.name, f"expected a number, received {v!r}")
+        raise ParamError(p.name, f"expected a number, received {_short(v)}")
+    if _is_int(v):
+        _check_magnitude(p, v)
+    if not math.isfinite(v):
+        raise ParamError(p.name, f"expected a finite number, received {v!r}")
     _check_range(p, float(v))
     return float(v)
 
@@ -133,7 +158,7 @@ def _check_range(p: Param, v: float) -> None:
 
 def _check_bool(p: Param, v: Any, rank: int | None) -> bool:
     if not isinstance(v, bool):
-        raise ParamError(p.name, f"expected true or false, received {v!r}")
+        raise ParamError(p.name, f"expected true or false, received {_short(v)}")
     return v
 
 
@@ -141,26 +166,31 @@ def _check_choice(p: Param, v: Any, rank: int | None) -> str:
     if v is None and "linear" in p.choices:
         return "linear"
     if v not in p.choices:
-        hint = _suggest(str(v), p.choices) if isinstance(v, str) else ""
-        raise ParamError(p.name, f"expected one of {', '.join(p.choices)}, received {v!r}.{hint}")
+        hint = _suggest(v, p.choices) if isinstance(v, str) and len(v) < 100 else ""
+        raise ParamError(p.name, f"expected one of {', '.join(p.choices)}, received {_short(v)}.{hint}")
     return v
 
 
 def _int_tuple(p: Param, v: Any, rank: int | None, minimum: int, what: str) -> Any:
     if isinstance(v, float) and v.is_integer():
+        _check_magnitude(p, v)
         v = int(v)
     if _is_int(v):
+        _check_magnitude(p, v)
         if v < minimum:
             raise ParamError(p.name, f"expected {what} >= {minimum}, received {v!r}")
         return v
     if isinstance(v, (list, tuple)):
         n = rank or len(v)
         if len(v) != n or not all(_is_int(x) for x in v):
-            raise ParamError(p.name, f"expected an integer or {n} integers (one per spatial axis), received {v!r}")
+            raise ParamError(p.name, f"expected an integer or {n} integers (one per spatial axis), "
+                                     f"received {_short(v)}")
+        for x in v:
+            _check_magnitude(p, x)
         if any(x < minimum for x in v):
             raise ParamError(p.name, f"expected every {what} >= {minimum}, received {v!r}")
         return list(v)
-    raise ParamError(p.name, f"expected an integer or one integer per spatial axis, received {v!r}")
+    raise ParamError(p.name, f"expected an integer or one integer per spatial axis, received {_short(v)}")
 
 
 def _check_size(p: Param, v: Any, rank: int | None) -> Any:
@@ -175,7 +205,7 @@ def _check_padding(p: Param, v: Any, rank: int | None) -> Any:
     if isinstance(v, str):
         if v.lower() in ("valid", "same"):
             return v.lower()
-        raise ParamError(p.name, f'expected "valid", "same" or a number of zeros P >= 0, received {v!r}')
+        raise ParamError(p.name, f'expected "valid", "same" or a number of zeros P >= 0, received {_short(v)}')
     return _int_tuple(p, v, rank, 0, "padding")
 
 

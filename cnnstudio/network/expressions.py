@@ -12,10 +12,15 @@ import ast
 from typing import Any
 
 from cnnstudio.network import catalog
-from cnnstudio.network.spec import LayerSpec, NetworkSpec, SpecError, suggest
+from cnnstudio.network.spec import LayerSpec, NetworkSpec, SpecError, printable, suggest
 
 ALIASES = {alias: t.name for t in catalog.CATALOG.values() for alias in t.keras_names}
 """Keras' class names for the catalog's types (``MaxPooling2D`` -> ``MaxPool2D``)."""
+
+
+MAX_LENGTH = 1000
+"""Longer than any layer call a person writes; short enough that Python's parser cannot be
+driven into deep recursion or huge memory (100,000 minus signs, 60,000 ``+1``)."""
 
 
 class ExpressionError(SpecError):
@@ -24,26 +29,49 @@ class ExpressionError(SpecError):
 
 def parse_layer(text: str) -> LayerSpec:
     """One layer from ``Type(arg, key=value, ...)``; ``name="..."`` names it (else empty)."""
+    if not isinstance(text, str):
+        raise ExpressionError(printable(repr(text)), f"expected a layer call as text, received {type(text).__name__}")
     source = text.strip()
+    if len(source) > MAX_LENGTH:
+        raise ExpressionError(_shown(source), f"is {len(source):,} characters long. Expected a "
+                                                             f"layer call of at most {MAX_LENGTH} characters")
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
-        raise ExpressionError(source, f"is not a layer call ({exc.msg}). Expected something like "
-                                      "Conv2D(filters=32, kernel_size=3)") from None
+        raise ExpressionError(_shown(source), f"is not a layer call ({exc.msg}). Expected something like "
+                                                 "Conv2D(filters=32, kernel_size=3)") from None
+    except (RecursionError, MemoryError, ValueError, OverflowError) as exc:
+        raise ExpressionError(_shown(source), f"cannot be read ({type(exc).__name__}: it nests too deeply or "
+                                                 "holds a value too large). Expected something like "
+                                                 "Conv2D(filters=32, kernel_size=3)") from None
+    try:
+        return _layer_from_tree(tree, source)
+    except (RecursionError, MemoryError, OverflowError) as exc:
+        raise ExpressionError(_shown(source), f"cannot be read ({type(exc).__name__}: it nests too deeply or "
+                                                 "holds a value too large)") from None
+
+
+def _shown(source: str) -> str:
+    """The expression as an error message quotes it: escaped, and cut short when long."""
+    return printable(source if len(source) <= 80 else source[:60] + "...")
+
+
+def _layer_from_tree(tree: ast.Expression, source: str) -> LayerSpec:
+    shown = _shown(source)
     call = tree.body
     if isinstance(call, (ast.Name, ast.Attribute)):
         call = ast.Call(func=call, args=[], keywords=[])
     if not isinstance(call, ast.Call) or not isinstance(call.func, (ast.Name, ast.Attribute)):
-        raise ExpressionError(source, "is not a layer call. Expected something like Conv2D(filters=32, kernel_size=3)")
+        raise ExpressionError(shown, "is not a layer call. Expected something like Conv2D(filters=32, kernel_size=3)")
     written = call.func.id if isinstance(call.func, ast.Name) else call.func.attr
     type_name = ALIASES.get(written, written)
     if type_name not in catalog.CATALOG:
-        raise ExpressionError(source, f'unknown layer type "{written}".'
+        raise ExpressionError(shown, f'unknown layer type "{written}".'
                                       f"{suggest(written, list(catalog.CATALOG) + list(ALIASES))} "
                                       f"Expected one of {', '.join(catalog.CATALOG)}")
     lt = catalog.CATALOG[type_name]
     if len(call.args) > len(lt.params):
-        raise ExpressionError(source, f"{type_name} takes at most {len(lt.params)} positional arguments "
+        raise ExpressionError(shown, f"{type_name} takes at most {len(lt.params)} positional arguments "
                                       f"({', '.join(lt.param_names) or 'none'}); received {len(call.args)}")
     params: dict[str, Any] = {}
     for param, node in zip(lt.params, call.args, strict=False):
@@ -51,19 +79,19 @@ def parse_layer(text: str) -> LayerSpec:
     name = ""
     for keyword in call.keywords:
         if keyword.arg is None:
-            raise ExpressionError(source, "**kwargs cannot be read; write each argument as key=value")
+            raise ExpressionError(shown, "**kwargs cannot be read; write each argument as key=value")
         if keyword.arg == "name":
             name = _literal(keyword.value, source, "name")
             if not isinstance(name, str) or not name:
-                raise ExpressionError(source, f"name must be a non-empty string, received {name!r}")
+                raise ExpressionError(shown, f"name must be a non-empty string, received {printable(repr(name))}")
             continue
         if keyword.arg in params:
-            raise ExpressionError(source, f"{keyword.arg} is given twice")
+            raise ExpressionError(shown, f"{keyword.arg} is given twice")
         params[keyword.arg] = _literal(keyword.value, source, keyword.arg)
     try:
         params = lt.check_params(params)
     except catalog.ParamError as exc:
-        raise ExpressionError(source, f"{exc.param}: {exc.reason}") from None
+        raise ExpressionError(shown, f"{exc.param}: {exc.reason}") from None
     return LayerSpec(name=name, type=type_name, params=params)
 
 
@@ -71,8 +99,9 @@ def _literal(node: ast.expr, source: str, arg: str) -> Any:
     try:
         value = ast.literal_eval(node)
     except (ValueError, SyntaxError, TypeError):
-        raise ExpressionError(source, f"{arg} must be a plain value (a number, string, True/False, None "
-                                      f"or a tuple of numbers); received {ast.unparse(node)}") from None
+        raise ExpressionError(_shown(source), f"{arg} must be a plain value (a number, string, True/False, "
+                                                 f"None or a tuple of numbers); received "
+                                                 f"{_shown(ast.unparse(node))}") from None
     return list(value) if isinstance(value, tuple) else value
 
 
@@ -84,19 +113,19 @@ def parse_chain(input_shape: tuple[int, ...], expressions: list[str], name: str 
         if not layer.name:
             layer.name = spec.unique_name(layer.type)
         elif any(other.name == layer.name for other in spec.layers):
-            raise ExpressionError(text.strip(), f'the name "{layer.name}" is already used')
+            raise ExpressionError(_shown(text.strip()), f'the name "{printable(layer.name)}" is already used')
         spec.layers.append(layer)
     return spec
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
     """``"32,32,3"`` or ``"32x32x3"`` -> (32, 32, 3)."""
-    parts = [p.strip() for p in text.replace("x", ",").split(",") if p.strip()]
+    parts = [p.strip() for p in text[:100].replace("x", ",").split(",") if p.strip()]
     try:
-        shape = tuple(int(p) for p in parts)
+        shape = tuple(int(p) for p in parts) if len(text) <= 100 else ()
     except ValueError:
         shape = ()
-    if len(shape) not in (2, 3) or min(shape) < 1:
-        raise ExpressionError(text, "expected height,width,channels or length,channels of positive integers, "
+    if len(shape) not in (2, 3) or min(shape) < 1 or max(shape) > catalog.MAX_INT:
+        raise ExpressionError(printable(text[:100]), "expected height,width,channels or length,channels of positive integers, "
                                     "e.g. 32,32,3")
     return shape

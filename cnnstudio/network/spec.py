@@ -28,6 +28,15 @@ class SpecError(ValueError):
         super().__init__(f"{field_path}: {message}")
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters (a terminal's escape sequences among them) written as
+    ``\\x1b``-style escapes, so a hostile name cannot rewrite the terminal it is printed on."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def suggest(name: str, candidates) -> str:
     """' Did you mean "X"?' for the nearest candidate, or ''."""
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.5)

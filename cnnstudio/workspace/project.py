@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cnnstudio import safe_json
 from cnnstudio.files import write_atomic
 from cnnstudio.network.spec import NetworkSpec, SpecError, suggest
 
@@ -52,6 +54,10 @@ class Project:
         """Read and check a project; raises ProjectError naming the field that is wrong."""
         if not isinstance(data, dict):
             raise ProjectError("(file)", f"expected a JSON object, received {type(data).__name__}")
+        try:
+            safe_json.check_depth(data, "the project")
+        except safe_json.JSONReadError as exc:
+            raise ProjectError("(file)", str(exc)) from None
         allowed = {"format", "version", "network", "training", "runs"}
         for key in data:
             if key not in allowed:
@@ -75,6 +81,7 @@ class Project:
         runs = data.get("runs", [])
         _check_json(training, "training", dict)
         _check_json(runs, "runs", list)
+        check_runs(runs)
         return cls(network=network, training=copy.deepcopy(training), runs=copy.deepcopy(runs),
                    path=path)
 
@@ -89,20 +96,79 @@ def _check_json(value: Any, where: str, kind: type) -> None:
         raise ProjectError(where, f"expected plain JSON values (numbers, strings, lists, objects); {exc}") from None
 
 
+RUN_STATUSES = ("completed", "stopped", "failed")
+_RUN_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
+    "id": ((str,), "a run id such as \"run-003\""),
+    "dataset": ((str,), "a data set name or path"),
+    "settings": ((dict,), "an object of training settings"),
+    "history": ((dict,), "an object of metric name -> list of numbers"),
+    "status": ((str,), f"one of {', '.join(RUN_STATUSES)}"),
+    "error": ((str, type(None)), "a message or null"),
+    "weights_file": ((str, type(None)), "a path relative to the project's folder, or null"),
+    "started": ((str,), "a timestamp"),
+    "finished": ((str,), "a timestamp"),
+    "epochs_completed": ((int,), "a whole number >= 0"),
+    "seconds": ((int, float), "a number >= 0"),
+    "images_per_second": ((int, float), "a number >= 0"),
+    "device": ((str,), "a device name"),
+    "resumed_from": ((str, type(None)), "a run id or null"),
+}
+"""The fields a run record may have, with their JSON types; other keys are kept as they are."""
+
+
+def check_runs(runs: list) -> None:
+    """ProjectError naming ``runs[i].field`` for any run entry that is not a well-formed record."""
+    seen: set[str] = set()
+    for i, run in enumerate(runs):
+        where = f"runs[{i}]"
+        if not isinstance(run, dict):
+            raise ProjectError(where, f"expected a run object with id and status, received {_describe(run)}")
+        if "id" not in run:
+            raise ProjectError(where, "missing id; expected every run to have an id such as \"run-003\"")
+        for key, (kinds, expected) in _RUN_FIELDS.items():
+            if key not in run:
+                continue
+            value = run[key]
+            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+                raise ProjectError(f"{where}.{key}", f"expected {expected}, received {_describe(value)}")
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and (
+                    not math.isfinite(value) or value < 0):
+                raise ProjectError(f"{where}.{key}", f"expected {expected}, received {value!r}")
+        if not run["id"].strip() or len(run["id"]) > 200:
+            raise ProjectError(f"{where}.id", f"expected a non-empty run id, received {_describe(run['id'])}")
+        if run["id"] in seen:
+            raise ProjectError(f"{where}.id", f"{run['id']!r} is used by an earlier run; expected unique run ids")
+        seen.add(run["id"])
+        if "status" in run and run["status"] not in RUN_STATUSES:
+            raise ProjectError(f"{where}.status", f"expected one of {', '.join(RUN_STATUSES)}, "
+                                                  f"received {_describe(run['status'])}")
+        weights = run.get("weights_file")
+        if weights is not None and (os.path.isabs(weights) or ".." in Path(weights).parts or "\0" in weights):
+            raise ProjectError(f"{where}.weights_file", "expected a path inside the project's folder (relative, "
+                                                        f"without ..), received {_describe(weights)}")
+        for metric, values in run.get("history", {}).items():
+            if not isinstance(values, list) or not all(
+                    v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values):
+                raise ProjectError(f"{where}.history.{metric}",
+                                   f"expected a list of numbers (null for a missing value), received "
+                                   f"{_describe(values)}")
+
+
+def _describe(value: Any) -> str:
+    """A short, printable account of a value from a file (never its whole text)."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{type(value).__name__} {text[:60]}..."
+
+
 def load_project(path: str | os.PathLike) -> Project:
     """The project stored at ``path``; ProjectError if it is missing, not JSON or not valid."""
     path = Path(path)
+    if not path.exists():
+        raise ProjectError("(file)", f"{path} does not exist; expected a CNN Studio project file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ProjectError("(file)", f"{path} does not exist; expected a CNN Studio project file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProjectError("(file)", f"cannot read {path}: {exc}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ProjectError("(file)", f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
-                                     f"{exc.msg}); the file may be truncated") from None
+        data = safe_json.read(path)
+    except safe_json.JSONReadError as exc:
+        raise ProjectError("(file)", str(exc)) from None
     return Project.from_dict(data, path=path)
 
 

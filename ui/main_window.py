@@ -26,7 +26,7 @@ from cnnstudio import __version__
 from cnnstudio.network import presets
 from cnnstudio.network.spec import NetworkSpec
 from cnnstudio.workspace.document import DocumentError, NetworkDocument
-from cnnstudio.workspace.project import ProjectError
+from cnnstudio.workspace.project import Project, ProjectError, load_project
 from cnnstudio.workspace.session import Workspace
 from ui.editor.canvas import QtCanvas
 from ui.editor.palette import QtPalette
@@ -142,8 +142,8 @@ class QtMainWindow(QMainWindow):
 
         e = self.menu_edit
         self.action_undo = self._action(e, "&Undo", self.document.undo, QKeySequence.StandardKey.Undo)
-        self.action_redo = self._action(e, "&Redo", self.document.redo, QKeySequence("Ctrl+Shift+Z"))
-        self.action_redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence.StandardKey.Redo])
+        self.action_redo = self._action(e, "&Redo", self.document.redo)
+        self.action_redo.setShortcuts(unique_key_sequences(QKeySequence.StandardKey.Redo, "Ctrl+Shift+Z", "Ctrl+Y"))
         e.addSeparator()
         self.action_delete = self._action(e, "&Delete Layer", self.canvas.delete_selected, None,
                                           "Remove the selected layer and reconnect its neighbours")
@@ -248,14 +248,20 @@ class QtMainWindow(QMainWindow):
             self.autosaver.discard()
             return False
         original = pending.original_path
+        project = None
         if original and os.path.exists(original):
             try:
-                self.document.open(original)
+                project = load_project(original)
             except ProjectError:
-                self.document.reset(_empty_like(pending.spec))
-        else:
-            self.document.reset(_empty_like(pending.spec))
+                project = None
+        base = project or Project(network=_empty_like(pending.spec))
+        base.training = pending.training or base.training
+        known = {run.get("id") for run in base.runs if isinstance(run, dict)}
+        base.runs.extend(run for run in pending.runs if run["id"] not in known)
+        # the Train tab reads the recovered settings and runs from the project the document opens on
+        self.document.reset(base.network, path=original if project else None, project=base)
         self.document.replace_spec(pending.spec, "Recover unsaved work")
+        self.document.set_training(base.training)  # recovered work stays unsaved until saved
         self.show_message(f"Recovered unsaved work on {where}")
         return True
 
@@ -343,6 +349,19 @@ class QtMainWindow(QMainWindow):
         self.autosaver.discard()
         self.tensorflow_loader.wait()
         event.accept()
+
+
+def unique_key_sequences(*keys) -> list[QKeySequence]:
+    """The platform's bindings of each key (a StandardKey or text), each sequence once.
+
+    An action given the same sequence twice makes Qt report an "ambiguous shortcut overload"
+    and trigger nothing, so Ctrl+Shift+Z is added only where the platform's Redo lacks it.
+    """
+    out: list[QKeySequence] = []
+    for key in keys:
+        sequences = QKeySequence.keyBindings(key) if isinstance(key, QKeySequence.StandardKey) else [QKeySequence(key)]
+        out.extend(s for s in sequences if not s.isEmpty() and s not in out)
+    return out
 
 
 def _empty_like(spec: NetworkSpec) -> NetworkSpec:

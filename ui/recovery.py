@@ -1,7 +1,8 @@
 """Autosave of unsaved work to a recovery file, so that a crash loses nothing.
 
 The file is written atomically shortly after each edit (debounced) and every minute while
-there are unsaved changes; it is deleted on a clean save or exit and offered on the next start
+there are unsaved changes; it keeps the network, the training settings and the runs (those
+not saved yet without their weights, which are not on disk). It is deleted on a clean save or exit and offered on the next start
 when it is newer than the file it belongs to.
 """
 
@@ -10,7 +11,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer
@@ -29,6 +31,8 @@ class Recovered:
     spec: NetworkSpec
     original_path: str | None
     saved_at: float
+    training: dict = field(default_factory=dict)
+    runs: list[dict] = field(default_factory=list)
 
 
 class Autosaver(QObject):
@@ -38,12 +42,15 @@ class Autosaver(QObject):
         super().__init__(parent)
         self.document = document
         self.path = Path(folder) / RECOVERY_NAME
+        self.pending_runs: Callable[[], list[dict]] = list
+        """The runs trained but not yet in the document (the Train tab sets it)."""
         self._debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
         self._debounce.timeout.connect(self.save_now)
         self._periodic = QTimer(self, interval=PERIOD_MS)
         self._periodic.timeout.connect(self.save_now)
         self._periodic.start()
         document.events.changed.connect(lambda _label: self._debounce.start())
+        document.events.dirty.connect(lambda dirty: self._debounce.start() if dirty else None)
 
     def save_now(self) -> None:
         """Write the recovery file if there are unsaved changes (remove it if there are none)."""
@@ -51,11 +58,14 @@ class Autosaver(QObject):
         if not self.document.dirty:
             self.discard()
             return
+        project = self.document.project
         data = {
             "format": "cnnstudio-recovery",
             "original_path": self.document.path,
             "saved_at": time.time(),
             "network": self.document.spec.to_dict(),
+            "training": project.training,
+            "runs": [*project.runs, *self.pending_runs()],
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(self.path, json.dumps(data, indent=1))
@@ -73,10 +83,15 @@ class Autosaver(QObject):
             spec = NetworkSpec.from_dict(data["network"])
             original = data.get("original_path")
             saved_at = float(data["saved_at"])
+            training = data.get("training", {})
+            runs = data.get("runs", [])
+            if not isinstance(training, dict) or not isinstance(runs, list) or \
+                    not all(isinstance(r, dict) and "id" in r for r in runs):
+                raise ValueError("the recovery file's training settings or runs are not what was written")
         except (OSError, ValueError, KeyError, TypeError):
             self.discard()
             return None
         if original and os.path.exists(original) and os.path.getmtime(original) >= saved_at:
             self.discard()
             return None
-        return Recovered(spec=spec, original_path=original, saved_at=saved_at)
+        return Recovered(spec=spec, original_path=original, saved_at=saved_at, training=training, runs=runs)

@@ -123,7 +123,18 @@ def record_run(
         target = folder / f"{run_id}.weights.h5"
         save_weights_atomic(result.model, target)
         weights_file = os.path.relpath(target, Path(project.path).parent)
-    record = RunRecord(
+    record = describe_run(result, dataset, started, run_id, resumed_from, weights_file)
+    project.runs.append(record.to_dict())
+    if save:
+        save_project(project)
+    return record
+
+
+def describe_run(result: TrainingResult, dataset: str, started: str, run_id: str,
+                 resumed_from: str | None = None, weights_file: str | None = None) -> RunRecord:
+    """The record of ``result`` as the project stores it; writes nothing (the recovery file
+    keeps runs of an unsaved project this way, their weights not yet on disk)."""
+    return RunRecord(
         id=run_id,
         dataset=str(dataset),
         settings=result.settings.to_dict(),
@@ -139,10 +150,6 @@ def record_run(
         device=result.device,
         resumed_from=resumed_from,
     )
-    project.runs.append(record.to_dict())
-    if save:
-        save_project(project)
-    return record
 
 
 def project_settings(project: Project) -> tuple[TrainingSettings, str | None]:

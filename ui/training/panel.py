@@ -386,7 +386,11 @@ class QtTrainingPanel(QWidget):
             self._show_info("Stopping after the current batch…")
 
     def shutdown(self) -> None:
-        """Stop any run and wait for the threads (the window is closing)."""
+        """Stop any run and wait for the threads (the window is closing).
+
+        Runs held for an unsaved project are written first when the close prompt's Save just gave
+        it a file (the deferred recording would come after the window is gone)."""
+        self._record_unsaved()
         self.stop_training()
         for thread in (self.thread, self._loader_thread):
             if thread is not None:
@@ -472,6 +476,8 @@ class QtTrainingPanel(QWidget):
             return ""
         if self.document.path is None:
             self._unsaved.append(outcome)
+            # a run is an unsaved change: the title gets its "*" and closing asks first
+            self.document.set_training({**outcome.job.settings.to_dict(), "dataset": outcome.job.data})
             self._refresh_runs()
             return "Save the project to keep this run and its weights."
         try:
@@ -510,6 +516,19 @@ class QtTrainingPanel(QWidget):
         except (DocumentError, ProjectError, OSError) as exc:
             self._show_error(f"The runs could not be saved with the project: {exc}")
         self._refresh_runs()
+
+    def unsaved_run_records(self) -> list[dict]:
+        """The runs not yet saved with the project, as run records without weights (for recovery)."""
+        from cnnstudio.workspace.runs import describe_run, next_run_id
+
+        project = self.document.project
+        records = []
+        for outcome in self._unsaved:
+            record = describe_run(outcome.result, outcome.job.data, outcome.started, next_run_id(project),
+                                  resumed_from=outcome.job.resumed_from)
+            project.runs.append(record.to_dict())
+            records.append(record.to_dict())
+        return records
 
     def _all_runs(self) -> list[tuple[str, str, dict, dict]]:
         """(id, label, settings, history) of the project's runs and those not saved yet."""

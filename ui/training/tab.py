@@ -14,6 +14,7 @@ def install_training(window) -> QtTrainingPanel:
     # once a close is confirmed, stop the run after its batch and wait: no QThread outlives the window
     window.sig_closing.connect(panel.shutdown)
     panel.sig_message.connect(window.show_message)
+    window.autosaver.pending_runs = panel.unsaved_run_records
     window.menu_help.addSeparator()
     action = window.menu_help.addAction("&Environment…")
     action.setStatusTip("Python, TensorFlow, the devices it sees and why a GPU is or is not used")

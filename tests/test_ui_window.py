@@ -1,0 +1,129 @@
+"""The window as a user finds it: shortcuts, unsaved runs, big networks, reopened projects."""
+
+import pytest
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QApplication
+
+from cnnstudio.network import presets
+from cnnstudio.workspace.document import NetworkDocument
+from ui.main_window import QtMainWindow
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = QtMainWindow(NetworkDocument(presets.get("digits-cnn")), settings=settings,
+                       recovery_dir=tmp_path / "recovery")
+    win.show()
+    qtbot.waitExposed(win)
+    win.activateWindow()
+    yield win
+    win.document.reset(win.document.spec)
+    assert win.close()
+    win.deleteLater()
+
+
+def test_redo_by_keyboard_redoes_through_a_real_key_event(window, qtbot, capfd):
+    doc = window.document
+    doc.remove_layer("pool")
+    edited = doc.spec.to_dict()
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert "pool" in [layer.name for layer in doc.spec.layers]
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Z,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert doc.spec.to_dict() == edited
+    doc.undo()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert doc.spec.to_dict() == edited
+    QApplication.processEvents()
+    assert "Ambiguous shortcut" not in capfd.readouterr().err
+    texts = [s.toString() for s in window.action_redo.shortcuts()]
+    assert texts.count("Ctrl+Shift+Z") == 1 and len(texts) == len(set(texts))
+
+
+TRAIN_TIMEOUT_MS = 120_000
+
+
+@pytest.fixture
+def trained_window(qtbot, tmp_path):
+    """digits-cnn trained one epoch in the Train tab, the project never saved."""
+    from ui.training.tab import install_training
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = QtMainWindow(NetworkDocument(presets.get("digits-cnn")), settings=settings,
+                       recovery_dir=tmp_path / "recovery")
+    install_training(win)
+    win.show()
+    qtbot.waitExposed(win)
+    panel = win.training_panel
+    panel.epochs_spin.setValue(1)
+    with qtbot.waitSignal(panel.sig_finished, timeout=TRAIN_TIMEOUT_MS) as finished:
+        assert panel.start_training()
+    assert finished.args[0].result.status == "completed"
+    yield win
+    win.document.reset(win.document.spec)
+    panel._unsaved.clear()
+    assert win.close()
+    win.deleteLater()
+
+
+def test_a_finished_run_is_an_unsaved_change_asked_about_on_close_and_recovered(
+        trained_window, qtbot, tmp_path, monkeypatch):
+    import json
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from ui.training.tab import install_training
+
+    win = trained_window
+    assert win.document.dirty
+    assert win.windowTitle().startswith("digits-cnn (unsaved) *")
+    asked = []
+
+    def cancel(*args, **kwargs):
+        asked.append(args[2])
+        return QMessageBox.StandardButton.Cancel
+
+    monkeypatch.setattr(QMessageBox, "question", cancel)
+    assert not win.close()
+    assert len(asked) == 1 and "unsaved" in asked[0]
+    assert win.isVisible()
+
+    win.autosaver.save_now()
+    saved = json.loads(win.autosaver.path.read_text())
+    assert saved["training"]["epochs"] == 1 and saved["training"]["dataset"] == "digits"
+    assert [run["id"] for run in saved["runs"]] == ["run-001"]
+    assert len(saved["runs"][0]["history"]["loss"]) == 1
+    assert win.document.project.runs == []  # describing the run for recovery changed nothing
+
+    second = QtMainWindow(NetworkDocument(presets.get("lenet5")),
+                          settings=QSettings(str(tmp_path / "s2.ini"), QSettings.Format.IniFormat),
+                          recovery_dir=tmp_path / "recovery")
+    install_training(second)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    assert second.offer_recovery()
+    assert second.document.dirty
+    assert [run["id"] for run in second.document.project.runs] == ["run-001"]
+    assert second.training_panel.epochs_spin.value() == 1
+    assert second.training_panel.runs_list.count() == 1
+    second.document.reset(second.document.spec)
+    assert second.close()
+    second.deleteLater()
+
+
+def test_saving_from_the_close_prompt_keeps_the_run_with_its_weights(trained_window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from cnnstudio.workspace.project import load_project
+    from cnnstudio.workspace.runs import latest_weights
+
+    win = trained_window
+    target = tmp_path / "kept.cnnproj.json"
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Save)
+    monkeypatch.setattr("ui.main_window.QFileDialog.getSaveFileName", lambda *a, **k: (str(target), ""))
+    assert win.close()
+    project = load_project(target)
+    assert [run["id"] for run in project.runs] == ["run-001"]
+    assert latest_weights(project) is not None
+    win.show()  # the fixture closes it again

@@ -1,7 +1,8 @@
 """Turns a NetworkSpec into a ``keras.Model`` with the functional API.
 
-Convolutions and poolings come from CNN Studio's own ``layers`` package, everything else
-from ``keras.layers``; each Keras layer takes its spec's name, so the inspection and the
+Each type's Keras class (ours from ``layers``, or ``keras.layers``') and the constructor
+argument of each hyperparameter come from the catalog, so this module names no layer
+type; each Keras layer takes its spec's name, so the inspection and the
 summary table can find it. Shapes and parameter counts equal :func:`infer`'s (a property
 test holds the two together). Keras is imported inside the functions, so importing this
 module stays cheap.
@@ -12,11 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from cnnstudio.analysis.analyze import infer
+from cnnstudio.network import catalog
 from cnnstudio.network.spec import INPUT, NetworkSpec
 
-OURS = ("Conv1D", "Conv2D", "MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D",
-        "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D")
-"""Catalog types built from CNN Studio's ``layers`` package, under the same class name."""
 UNSEEDED_INITIALIZERS = ("zeros", "ones")
 
 
@@ -53,51 +52,39 @@ def _model_name(name: str) -> str:
     return name.replace("/", "_")
 
 
+def keras_class(type_name: str):
+    """The Keras layer class the catalog names for ``type_name``, imported on first use."""
+    import importlib
+
+    layer_type = catalog.get(type_name)
+    module = importlib.import_module(layer_type.keras_module)
+    return getattr(module, layer_type.keras_class_name)
+
+
+def keras_arguments(type_name: str, config: dict[str, Any], seed: int | None = None) -> dict[str, Any]:
+    """The constructor arguments of ``type_name``'s Keras class for resolved hyperparameters."""
+    layer_type = catalog.get(type_name)
+    arguments = {p.keras_argument: _to_keras(p, config[p.name], seed) for p in layer_type.params}
+    if layer_type.takes_seed:
+        arguments["seed"] = seed
+    return arguments
+
+
 def make_layer(type_name: str, config: dict[str, Any], name: str, seed: int | None = None):
     """One Keras layer from a catalog type and its resolved hyperparameters."""
-    import keras
+    try:
+        cls = keras_class(type_name)
+    except (KeyError, ImportError, AttributeError) as exc:
+        raise BuildError(name, [f'{name}: no Keras layer for the catalog type "{type_name}" ({exc})']) from None
+    return cls(**keras_arguments(type_name, config, seed), name=name)
 
-    import layers as ours
 
-    c = config
-    if type_name in ("Conv1D", "Conv2D"):
-        return getattr(ours, type_name)(
-            filters=c["filters"], kernel_size=_tuple(c["kernel_size"]), strides=_tuple(c["strides"]),
-            padding=_tuple(c["padding"]), dilation_rate=_tuple(c["dilation_rate"]),
-            activation=c["activation"], use_bias=c["use_bias"],
-            kernel_initializer=_initializer(c["kernel_initializer"], seed),
-            bias_initializer=_initializer(c["bias_initializer"], seed),
-            kernel_regularizer=_l2(c["kernel_l2"]), name=name,
-        )
-    if type_name in OURS and "pool_size" in c:
-        return getattr(ours, type_name)(pool_size=_tuple(c["pool_size"]), strides=_tuple(c["strides"]),
-                                        padding=_tuple(c["padding"]), name=name)
-    if type_name in OURS:
-        return getattr(ours, type_name)(name=name)
-    if type_name == "Dense":
-        return keras.layers.Dense(
-            c["units"], activation=c["activation"], use_bias=c["use_bias"],
-            kernel_initializer=_initializer(c["kernel_initializer"], seed),
-            kernel_regularizer=_l2(c["kernel_l2"]), name=name,
-        )
-    if type_name == "ZeroPadding2D":
-        return keras.layers.ZeroPadding2D(padding=_tuple(c["padding"]), name=name)
-    if type_name == "Flatten":
-        return keras.layers.Flatten(name=name)
-    if type_name == "Dropout":
-        return keras.layers.Dropout(c["rate"], seed=seed, name=name)
-    if type_name in ("SpatialDropout1D", "SpatialDropout2D"):
-        return getattr(keras.layers, type_name)(c["rate"], seed=seed, name=name)
-    if type_name == "BatchNormalization":
-        return keras.layers.BatchNormalization(momentum=c["momentum"], epsilon=c["epsilon"],
-                                               center=c["center"], scale=c["scale"], name=name)
-    if type_name == "Activation":
-        return keras.layers.Activation(c["activation"], name=name)
-    if type_name == "Add":
-        return keras.layers.Add(name=name)
-    if type_name == "Concatenate":
-        return keras.layers.Concatenate(name=name)
-    raise BuildError(name, [f'{name}: no Keras layer for the catalog type "{type_name}"'])
+def _to_keras(param: catalog.Param, value, seed: int | None):
+    if param.to_keras == catalog.ToKeras.INITIALIZER:
+        return _initializer(value, seed)
+    if param.to_keras == catalog.ToKeras.L2:
+        return _l2(value)
+    return _tuple(value)
 
 
 def _tuple(value):

@@ -32,6 +32,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from cnnstudio.network import catalog
 from cnnstudio.network.spec import INPUT, NetworkSpec
 
 FORMATS = ("savedmodel", "keras", "python")
@@ -229,25 +230,6 @@ def _describe(exc: OSError, out: Path) -> str:
             f"Received: {type(exc).__name__}(errno={exc.errno})")
 
 
-_REQUIRED = object()
-_ARGUMENTS = {
-    # catalog key -> (constructor argument, Keras' default: left out of the script when equal)
-    "Conv": [("filters", "filters", _REQUIRED), ("kernel_size", "kernel_size", _REQUIRED),
-             ("strides", "strides", 1), ("padding", "padding", "valid"), ("dilation_rate", "dilation_rate", 1),
-             ("activation", "activation", "linear"), ("use_bias", "use_bias", True),
-             ("kernel_initializer", "kernel_initializer", "glorot_uniform"),
-             ("bias_initializer", "bias_initializer", "zeros"), ("kernel_l2", "kernel_regularizer", 0.0)],
-    "Pool": [("pool_size", "pool_size", _REQUIRED), ("strides", "strides", None), ("padding", "padding", "valid")],
-    "Dense": [("units", "units", _REQUIRED), ("activation", "activation", "linear"), ("use_bias", "use_bias", True),
-              ("kernel_initializer", "kernel_initializer", "glorot_uniform"), ("kernel_l2", "kernel_regularizer", 0.0)],
-    "ZeroPadding2D": [("padding", "padding", 1)],
-    "Dropout": [("rate", "rate", _REQUIRED)],
-    "BatchNormalization": [("momentum", "momentum", 0.99), ("epsilon", "epsilon", 1e-3),
-                           ("center", "center", True), ("scale", "scale", True)],
-    "Activation": [("activation", "activation", _REQUIRED)],
-}
-
-
 def python_source(spec: NetworkSpec, weights: str | None = None) -> str:
     """The text of a script rebuilding ``spec`` with ``layers`` (see ``export_python``).
 
@@ -255,7 +237,6 @@ def python_source(spec: NetworkSpec, weights: str | None = None) -> str:
     """
     from cnnstudio import __version__
     from cnnstudio.analysis.analyze import infer
-    from cnnstudio.models.builder import OURS
 
     summary = infer(spec)
     if not summary.ok:
@@ -266,12 +247,12 @@ def python_source(spec: NetworkSpec, weights: str | None = None) -> str:
     lines = [f"    inputs = keras.Input(shape={tuple(spec.input_shape)!r}, name={INPUT!r})"]
     for i, layer in enumerate(spec.layers):
         config = summary.layers[i].config
-        module = "layers" if layer.type in OURS else "keras.layers"
-        arguments = _arguments(layer.type, config) + [f"name={layer.name!r}"]
+        layer_type = catalog.get(layer.type)
+        arguments = _arguments(layer_type, config) + [f"name={layer.name!r}"]
         sources = [variables[s] for s in spec.inputs_of(i)]
         variables[layer.name] = _identifier(layer.name, set(variables.values()))
         call = sources[0] if len(sources) == 1 else "[" + ", ".join(sources) + "]"
-        lines.append(f"    {variables[layer.name]} = {module}.{layer.type}({', '.join(arguments)})({call})")
+        lines.append(f"    {variables[layer.name]} = {layer_type.keras_class}({', '.join(arguments)})({call})")
     lines.append(f"    return keras.Model(inputs, {variables[spec.layers[-1].name]}, name={spec.name!r})")
     if weights is None:
         weights_line = "WEIGHTS = None  # no trained weights were exported: the network starts untrained"
@@ -308,19 +289,19 @@ if __name__ == "__main__":
 '''
 
 
-def _arguments(type_name: str, config: dict) -> list[str]:
-    family = ("Conv" if type_name.startswith("Conv") else "Pool" if "pool_size" in config
-              else "Dropout" if "Dropout" in type_name else type_name)
+def _arguments(layer_type: catalog.LayerType, config: dict) -> list[str]:
+    """The constructor's arguments as the catalog describes them; those at Keras' default left out."""
     out = []
-    for key, argument, default in _ARGUMENTS.get(family, []):
-        value = config[key]
-        if default is not _REQUIRED and value == default:
+    for param in layer_type.params:
+        value, default = config[param.name], param.keras_default
+        required = default is catalog.REQUIRED
+        if not required and value == default:
             continue
-        if argument == "kernel_regularizer":
+        if param.to_keras == catalog.ToKeras.L2:
             text = f"keras.regularizers.L2({value!r})"
         else:
             text = repr(tuple(value) if isinstance(value, list) else value)
-        out.append(text if default is _REQUIRED and len(out) < 2 else f"{argument}={text}")
+        out.append(text if required and len(out) < 2 else f"{param.keras_argument}={text}")
     return out
 
 

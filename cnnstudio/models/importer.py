@@ -18,11 +18,6 @@ import numpy as np
 from cnnstudio.network import catalog
 from cnnstudio.network.spec import INPUT, LayerSpec, NetworkSpec
 
-_KERAS_DEFAULT_NAMES = {name: type_name for type_name, t in catalog.CATALOG.items() for name in t.keras_names}
-
-_ALWAYS_SHOWN = {"filters", "kernel_size", "pool_size", "units", "rate"}
-"""Hyperparameters kept in the spec even at their default: what a reader looks for first."""
-
 
 class ImportRefused(ValueError):
     """A model that cannot become a CNN Studio network; the message names the layer and why."""
@@ -49,7 +44,7 @@ def weights_by_layer(model: keras.Model) -> dict[str, list[np.ndarray]]:
 
 def supported_types() -> list[str]:
     """Every class name the importer accepts: the catalog's types and their Keras names."""
-    return sorted(set(catalog.CATALOG) | set(_KERAS_DEFAULT_NAMES))
+    return sorted(catalog.by_keras_class_name())
 
 
 def spec_from_model(model: keras.Model) -> NetworkSpec:
@@ -101,7 +96,7 @@ def _free_name(base: str, taken) -> str:
 
 def _layer_params(layer) -> tuple[str, dict]:
     class_name = type(layer).__name__
-    type_name = class_name if class_name in catalog.CATALOG else _KERAS_DEFAULT_NAMES.get(class_name)
+    type_name = catalog.by_keras_class_name().get(class_name)
     if type_name is None:
         raise ImportRefused(
             f"layer {layer.name!r} of type {class_name} is not in CNN Studio's catalog; "
@@ -118,24 +113,27 @@ def _layer_params(layer) -> tuple[str, dict]:
         refuse("groups", config["groups"], "1")
     params = {}
     for p in lt.params:
-        if p.name == "kernel_l2":
-            params[p.name] = _l2(config.get("kernel_regularizer"), refuse)
-        elif p.name in ("kernel_initializer", "bias_initializer"):
-            params[p.name] = _initializer(config.get(p.name), p, refuse)
+        if p.to_keras == catalog.ToKeras.L2:
+            params[p.name] = _l2(config.get(p.keras_argument), refuse)
+        elif p.to_keras == catalog.ToKeras.INITIALIZER:
+            params[p.name] = _initializer(config.get(p.keras_argument), p, refuse)
         elif p.name == "activation":
             value = config.get("activation")
             params[p.name] = value if isinstance(value, str) else refuse("activation", value, "a named activation")
-        elif p.name == "padding" and type_name == "ZeroPadding2D":
-            params[p.name] = _symmetric_padding(config["padding"], refuse)
-        elif p.name in config:
-            params[p.name] = _compact(config[p.name])
-    if type_name == "BatchNormalization" and config.get("axis", -1) not in (-1, [-1], len(layer.input.shape) - 1):
-        refuse("axis", config["axis"], "-1 (channels last)")
-    if type_name == "Concatenate" and config.get("axis", -1) not in (-1, len(layer.output.shape) - 1):
-        refuse("axis", config["axis"], "-1 (channels)")
-    if "pool_size" in params and params.get("strides") == params["pool_size"]:
-        params["strides"] = None  # Keras stores the default "as pool_size" as its value
-    params = {k: v for k, v in params.items() if k in _ALWAYS_SHOWN or v != lt.param(k).default}
+        elif p.kind == "int_or_pair":
+            params[p.name] = _symmetric_padding(config[p.keras_argument], refuse)
+        elif p.keras_argument in config:
+            params[p.name] = _compact(config[p.keras_argument])
+    axis_key = lt.keras_axis
+    if axis_key and config.get(axis_key, -1) not in (-1, [-1], len(layer.output.shape) - 1):
+        refuse(axis_key, config[axis_key], "-1 (channels last)")
+    window = lt.window
+    if (window is not None and window.size and window.strides
+            and lt.param(window.strides).kind == "optional_size"
+            and params.get(window.strides) == params.get(window.size)):
+        params[window.strides] = None  # Keras stores the default "as pool_size" as its value
+    params = {k: v for k, v in params.items()
+              if lt.param(k).keras_default is catalog.REQUIRED or v != lt.param(k).default}
     try:
         params = lt.check_params(params)
     except catalog.ParamError as exc:

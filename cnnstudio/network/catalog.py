@@ -1,8 +1,14 @@
-"""The layer catalog: each layer type described once.
+"""The layer catalog: each layer type described once, with the behaviour it carries.
 
-The palette, the property editor, spec validation, the CLI's expression parser and the
-builder all read this module; nothing else lists layer types or their hyperparameters.
-Pure Python: importing it pulls in neither TensorFlow nor Qt.
+Everything that depends on the layer type asks this module: the palette and the canvas
+(group, colour, description), the property editor and spec validation (hyperparameters),
+the nodes (which hyperparameters they show), the builder and the Python export (the Keras
+class, each hyperparameter's constructor argument and Keras' default), the importer (the
+Keras class names it reads), shape analysis (the type's shape rule), receptive fields,
+inspection and the explainer (which hyperparameters make its window) and the linter (the
+rules that apply to it and the types its fixes insert). Nothing else names a layer type.
+Pure Python: importing it pulls in neither TensorFlow nor Keras nor Qt (the Keras class
+is a dotted name, resolved by the builder).
 """
 
 from __future__ import annotations
@@ -20,6 +26,84 @@ INITIALIZERS = (
     "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
     "lecun_uniform", "lecun_normal", "zeros", "ones",
 )
+
+
+class _Required:
+    """Keras has no default for this argument: the Python export always writes it."""
+
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED = _Required()
+
+
+class ShapeRule:
+    """How shape analysis computes a type's output (analysis.shapes has one function per rule)."""
+
+    CONVOLUTION = "convolution"
+    POOLING = "pooling"
+    GLOBAL_POOLING = "global_pooling"
+    ZERO_PADDING = "zero_padding"
+    FLATTEN = "flatten"
+    DENSE = "dense"
+    SAME_SHAPE = "same_shape"
+    BATCH_NORM = "batch_norm"
+    SUM = "sum"
+    CONCATENATE = "concatenate"
+    ALL = (CONVOLUTION, POOLING, GLOBAL_POOLING, ZERO_PADDING, FLATTEN, DENSE, SAME_SHAPE,
+           BATCH_NORM, SUM, CONCATENATE)
+
+
+class LintRule:
+    """The teaching checks that apply to a type (analysis.lint has one check per rule)."""
+
+    RECEPTIVE_FIELD = "receptive_field"
+    """The last layer with this rule should see a fair part of the input, and not far beyond it."""
+    STRIDE_WITHIN_WINDOW = "stride_within_window"
+    """A stride larger than the window skips input the layer never reads."""
+    NOT_AN_OUTPUT = "not_an_output"
+    """Only noise when it is the last layer (dropouts)."""
+    VECTOR_INPUT = "vector_input"
+    """Meant to read a vector: on feature maps it applies the same weights at every position."""
+    CLASS_SCORES = "class_scores"
+    """As the output, its units should be the data set's number of classes."""
+    OUTPUT_ACTIVATION = "output_activation"
+    """As the output, its activation should match the loss (softmax unless from logits)."""
+    ALL = (RECEPTIVE_FIELD, STRIDE_WITHIN_WINDOW, NOT_AN_OUTPUT, VECTOR_INPUT, CLASS_SCORES,
+           OUTPUT_ACTIVATION)
+
+
+class Purpose:
+    """What a fix may insert a type for; :func:`for_purpose` finds the type (of a rank)."""
+
+    FLATTEN = "flatten"
+    GLOBAL_AVERAGE = "global_average"
+    DOWNSAMPLE = "downsample"
+    CLASSIFIER = "classifier"
+    JOIN_CHANNELS = "join_channels"
+    ALL = (FLATTEN, GLOBAL_AVERAGE, DOWNSAMPLE, CLASSIFIER, JOIN_CHANNELS)
+
+
+class Explain:
+    """How the explainer breaks one window of the type down (its operation kinds)."""
+
+    CONV = "conv"
+    MAX = "max"
+    AVG = "avg"
+    ALL = (CONV, MAX, AVG)
+
+
+class ToKeras:
+    """How a hyperparameter's value becomes its Keras constructor argument."""
+
+    VALUE = "value"
+    """As it is (lists as tuples)."""
+    INITIALIZER = "initializer"
+    """An initializer name, seeded when the build is."""
+    L2 = "l2"
+    """An L2 factor: a ``keras.regularizers.L2`` when above 0, else no regularizer."""
+    ALL = (VALUE, INITIALIZER, L2)
 
 
 class ParamError(ValueError):
@@ -47,16 +131,44 @@ class Param:
     choices: tuple = ()
     minimum: float | None = None
     maximum: float | None = None
+    argument: str = ""
+    """The Keras constructor's keyword for it; empty means the same as ``name``."""
+    keras_default: Any = REQUIRED
+    """Keras' own default: the Python export leaves the argument out when the value equals it."""
+    to_keras: str = ToKeras.VALUE
+    node_label: str = ""
+    """How the canvas node shows it (``"{} filters"``); empty: not shown on the node."""
+    node_hidden: tuple = ()
+    """Values (on every axis) the node leaves unsaid, such as a stride of 1."""
 
     def check(self, value: Any, rank: int | None) -> Any:
         """The value normalised for JSON (tuples become lists), or ParamError."""
         checker = _CHECKERS[self.kind]
         return checker(self, value, rank)
 
+    @property
+    def keras_argument(self) -> str:
+        return self.argument or self.name
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which hyperparameters make a layer's sliding window; None means that part is always 1.
+
+    A stride whose value is None is the window's size (pooling's "as pool_size").
+    """
+
+    size: str | None
+    strides: str | None = "strides"
+    dilation: str | None = None
+    padding: str = "padding"
+    pooling: bool = False
+    """A pooling window: no weights, and explicit zeros must be fewer than its size."""
+
 
 @dataclass(frozen=True)
 class LayerType:
-    """A layer type: what it does, its hyperparameters, and the inputs it accepts."""
+    """A layer type: what it does, its hyperparameters, the inputs it accepts, how it behaves."""
 
     name: str
     group: str
@@ -66,8 +178,55 @@ class LayerType:
     """Spatial rank of the input it expects (1 or 2), or None for any."""
     min_inputs: int = 1
     max_inputs: int = 1
+    keras_class: str = ""
+    """Dotted name of the Keras layer class it builds (ours in ``layers`` or ``keras.layers``')."""
     keras_names: tuple[str, ...] = field(default=())
     """Other class names of the same layer in ``keras.layers`` (for importing .keras files)."""
+    keras_axis: str = ""
+    """A Keras config key that must name the channel axis (last) for the import to accept it."""
+    takes_seed: bool = False
+    """The Keras class takes a ``seed`` (random at call time, like dropout)."""
+    shape_rule: str = ""
+    window: Window | None = None
+    sees_whole_input: bool = False
+    """Every output depends on every input position (flattening, global pooling)."""
+    family: str = ""
+    """Types sharing a family are the same layer for another rank (Conv1D, Conv2D)."""
+    channels_param: str = ""
+    """The hyperparameter that sets its number of output channels, if one does."""
+    lint_rules: tuple[str, ...] = ()
+    purposes: tuple[str, ...] = ()
+    explain: str = ""
+    """The explainer's operation kind for it (see :class:`Explain`); empty: not explained."""
+
+    def __post_init__(self):
+        problems = []
+        if not self.keras_class or "." not in self.keras_class:
+            problems.append(f"keras_class must be a dotted class name such as 'keras.layers.{self.name}'. "
+                            f"Received: keras_class={self.keras_class!r}")
+        if self.shape_rule not in ShapeRule.ALL:
+            problems.append(f"shape_rule must be one of {', '.join(ShapeRule.ALL)}. "
+                            f"Received: shape_rule={self.shape_rule!r}")
+        for values, allowed, what in ((self.lint_rules, LintRule.ALL, "lint_rules"),
+                                      (self.purposes, Purpose.ALL, "purposes")):
+            unknown = [v for v in values if v not in allowed]
+            if unknown:
+                problems.append(f"{what} must come from {', '.join(allowed)}. Received: {what}={unknown!r}")
+        if self.explain and self.explain not in Explain.ALL:
+            problems.append(f"explain must be one of {', '.join(Explain.ALL)}. Received: explain={self.explain!r}")
+        names = [p.name for p in self.params]
+        for p in self.params:
+            if p.to_keras not in ToKeras.ALL:
+                problems.append(f"{p.name}.to_keras must be one of {', '.join(ToKeras.ALL)}. "
+                                f"Received: to_keras={p.to_keras!r}")
+        if self.window is not None:
+            for part in (self.window.size, self.window.strides, self.window.dilation, self.window.padding):
+                if part is not None and part not in names:
+                    problems.append(f"the window names {part!r}, which is not one of its hyperparameters {names}")
+        if self.channels_param and self.channels_param not in names:
+            problems.append(f"channels_param {self.channels_param!r} is not one of its hyperparameters {names}")
+        if problems:
+            raise ValueError(f"The catalog entry {self.name!r} is incomplete: " + "; ".join(problems))
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -98,6 +257,20 @@ class LayerType:
     @property
     def is_merge(self) -> bool:
         return self.max_inputs > 1
+
+    @property
+    def keras_module(self) -> str:
+        """The module of its Keras class: ``layers`` (ours) or ``keras.layers``."""
+        return self.keras_class.rsplit(".", 1)[0]
+
+    @property
+    def keras_class_name(self) -> str:
+        return self.keras_class.rsplit(".", 1)[1]
+
+    @property
+    def is_ours(self) -> bool:
+        """Built from CNN Studio's own ``layers`` package."""
+        return self.keras_module == "layers"
 
 
 def _suggest(name: str, candidates) -> str:
@@ -221,6 +394,33 @@ _CHECKERS = {
 }
 
 
+# --------------------------------------------------------------------------- shared hyperparameters
+
+def _activation(default: str, help_text: str, keras_default: Any = "linear") -> Param:
+    return Param("activation", "choice", default, help_text, choices=ACTIVATIONS, keras_default=keras_default,
+                 node_label="{}", node_hidden=("linear",))
+
+
+def _use_bias(help_text: str) -> Param:
+    return Param("use_bias", "bool", True, help_text, keras_default=True)
+
+
+def _initializer(name: str, default: str, help_text: str) -> Param:
+    return Param(name, "choice", default, help_text, choices=INITIALIZERS, keras_default=default,
+                 to_keras=ToKeras.INITIALIZER)
+
+
+def _kernel_l2(help_text: str) -> Param:
+    return Param("kernel_l2", "float", 0.0, help_text, minimum=0.0, argument="kernel_regularizer",
+                 keras_default=0.0, to_keras=ToKeras.L2)
+
+
+def _rate(default: float, help_text: str) -> Param:
+    return Param("rate", "float", default, help_text, minimum=0.0, maximum=0.99, node_label="rate {}")
+
+
+# --------------------------------------------------------------------------- the types
+
 def _conv(rank: int) -> LayerType:
     return LayerType(
         name=f"Conv{rank}D",
@@ -230,19 +430,29 @@ def _conv(rank: int) -> LayerType:
             "dot product with the window it covers."
         ),
         rank=rank,
+        keras_class=f"layers.Conv{rank}D",
+        shape_rule=ShapeRule.CONVOLUTION,
+        window=Window(size="kernel_size", dilation="dilation_rate"),
+        family="Conv",
+        channels_param="filters",
+        lint_rules=(LintRule.RECEPTIVE_FIELD, LintRule.STRIDE_WITHIN_WINDOW),
+        explain=Explain.CONV,
         params=(
-            Param("filters", "int", 32, "Number of filters, i.e. output channels.", minimum=1),
-            Param("kernel_size", "size", 3, "Width of each filter's window (F).", minimum=1),
-            Param("strides", "size", 1, "Step S between windows; S > 1 shrinks the output.", minimum=1),
+            Param("filters", "int", 32, "Number of filters, i.e. output channels.", minimum=1,
+                  node_label="{} filters"),
+            Param("kernel_size", "size", 3, "Width of each filter's window (F).", minimum=1, node_label="{}"),
+            Param("strides", "size", 1, "Step S between windows; S > 1 shrinks the output.", minimum=1,
+                  keras_default=1, node_label="stride {}", node_hidden=(None, 1)),
             Param("padding", "padding", "valid",
-                  'Zeros around the input: "valid" (none), "same" (keep the size at stride 1) or P per side.'),
-            Param("dilation_rate", "size", 1, "Gap D between kernel taps: F_eff = D*(F-1)+1.", minimum=1),
-            Param("activation", "choice", "relu", "Non-linearity applied to each output.", choices=ACTIVATIONS),
-            Param("use_bias", "bool", True, "Add a learned bias per filter."),
-            Param("kernel_initializer", "choice", "glorot_uniform", "How filter weights start.",
-                  choices=INITIALIZERS),
-            Param("bias_initializer", "choice", "zeros", "How biases start.", choices=INITIALIZERS),
-            Param("kernel_l2", "float", 0.0, "L2 weight decay on the filters (0 = none).", minimum=0.0),
+                  'Zeros around the input: "valid" (none), "same" (keep the size at stride 1) or P per side.',
+                  keras_default="valid", node_label="{}"),
+            Param("dilation_rate", "size", 1, "Gap D between kernel taps: F_eff = D*(F-1)+1.", minimum=1,
+                  keras_default=1, node_label="dilation {}", node_hidden=(1,)),
+            _activation("relu", "Non-linearity applied to each output."),
+            _use_bias("Add a learned bias per filter."),
+            _initializer("kernel_initializer", "glorot_uniform", "How filter weights start."),
+            _initializer("bias_initializer", "zeros", "How biases start."),
+            _kernel_l2("L2 weight decay on the filters (0 = none)."),
         ),
     )
 
@@ -254,12 +464,21 @@ def _pool(kind: str, rank: int) -> LayerType:
         group="Pooling",
         description=f"Keeps {verb} value of each window, per channel; no weights to learn.",
         rank=rank,
+        keras_class=f"layers.{kind}Pool{rank}D",
         keras_names=(f"{kind}Pooling{rank}D" if kind == "Max" else f"AveragePooling{rank}D",),
+        shape_rule=ShapeRule.POOLING,
+        window=Window(size="pool_size", pooling=True),
+        family=f"{kind}Pool",
+        lint_rules=(LintRule.STRIDE_WITHIN_WINDOW,),
+        purposes=(Purpose.DOWNSAMPLE,) if kind == "Max" else (),
+        explain=Explain.MAX if kind == "Max" else Explain.AVG,
         params=(
-            Param("pool_size", "size", 2, "Width of each pooling window.", minimum=1),
-            Param("strides", "optional_size", None, "Step between windows; empty means pool_size.", minimum=1),
+            Param("pool_size", "size", 2, "Width of each pooling window.", minimum=1, node_label="{}"),
+            Param("strides", "optional_size", None, "Step between windows; empty means pool_size.", minimum=1,
+                  keras_default=None, node_label="stride {}", node_hidden=(None, 1)),
             Param("padding", "padding", "valid",
-                  '"valid" (no padding), "same" (cover every input) or P per side.'),
+                  '"valid" (no padding), "same" (cover every input) or P per side.',
+                  keras_default="valid", node_label="{}"),
         ),
     )
 
@@ -272,7 +491,12 @@ def _global_pool(kind: str, rank: int) -> LayerType:
         group="Pooling",
         description=f"Reduces each channel to its {what} over all positions: a vector of channels.",
         rank=rank,
+        keras_class=f"layers.Global{kind}Pool{rank}D",
         keras_names=(f"Global{long_name}Pooling{rank}D",),
+        shape_rule=ShapeRule.GLOBAL_POOLING,
+        sees_whole_input=True,
+        family=f"Global{kind}Pool",
+        purposes=(Purpose.GLOBAL_AVERAGE,) if kind == "Avg" else (),
     )
 
 
@@ -282,8 +506,12 @@ def _spatial_dropout(rank: int) -> LayerType:
         group="Regularization",
         description="During training, drops whole feature maps (channels) at random.",
         rank=rank,
-        params=(Param("rate", "float", 0.2, "Fraction of channels dropped while training.",
-                      minimum=0.0, maximum=0.99),),
+        keras_class=f"keras.layers.SpatialDropout{rank}D",
+        takes_seed=True,
+        shape_rule=ShapeRule.SAME_SHAPE,
+        family="SpatialDropout",
+        lint_rules=(LintRule.NOT_AN_OUTPUT,),
+        params=(_rate(0.2, "Fraction of channels dropped while training."),),
     )
 
 
@@ -296,49 +524,74 @@ _TYPES = [
         group="Shape",
         description="Adds rows and columns of zeros around each feature map.",
         rank=2,
-        params=(Param("padding", "int_or_pair", 1, "Zeros added on each side: P, or [rows, columns]."),),
+        keras_class="keras.layers.ZeroPadding2D",
+        shape_rule=ShapeRule.ZERO_PADDING,
+        window=Window(size=None, strides=None),
+        params=(Param("padding", "int_or_pair", 1, "Zeros added on each side: P, or [rows, columns].",
+                      keras_default=1, node_label="{}"),),
     ),
     LayerType(
         name="Flatten",
         group="Shape",
         description="Unrolls feature maps into one vector, so Dense layers can read them.",
+        keras_class="keras.layers.Flatten",
+        shape_rule=ShapeRule.FLATTEN,
+        sees_whole_input=True,
+        purposes=(Purpose.FLATTEN,),
     ),
     LayerType(
         name="Dense",
         group="Core",
         description="Fully connected: every output is a weighted sum of every input.",
+        keras_class="keras.layers.Dense",
+        shape_rule=ShapeRule.DENSE,
+        channels_param="units",
+        lint_rules=(LintRule.VECTOR_INPUT, LintRule.CLASS_SCORES, LintRule.OUTPUT_ACTIVATION),
+        purposes=(Purpose.CLASSIFIER,),
         params=(
-            Param("units", "int", 10, "Number of outputs (the classes, for the last layer).", minimum=1),
-            Param("activation", "choice", "linear", "Non-linearity applied to each output.", choices=ACTIVATIONS),
-            Param("use_bias", "bool", True, "Add a learned bias per unit."),
-            Param("kernel_initializer", "choice", "glorot_uniform", "How weights start.", choices=INITIALIZERS),
-            Param("kernel_l2", "float", 0.0, "L2 weight decay on the weights (0 = none).", minimum=0.0),
+            Param("units", "int", 10, "Number of outputs (the classes, for the last layer).", minimum=1,
+                  node_label="{} units"),
+            _activation("linear", "Non-linearity applied to each output."),
+            _use_bias("Add a learned bias per unit."),
+            _initializer("kernel_initializer", "glorot_uniform", "How weights start."),
+            _kernel_l2("L2 weight decay on the weights (0 = none)."),
         ),
     ),
     LayerType(
         name="Dropout",
         group="Regularization",
         description="During training, zeroes a random fraction of values to fight overfitting.",
-        params=(Param("rate", "float", 0.5, "Fraction of values dropped while training.",
-                      minimum=0.0, maximum=0.99),),
+        keras_class="keras.layers.Dropout",
+        takes_seed=True,
+        shape_rule=ShapeRule.SAME_SHAPE,
+        lint_rules=(LintRule.NOT_AN_OUTPUT,),
+        params=(_rate(0.5, "Fraction of values dropped while training."),),
     ),
     _spatial_dropout(2), _spatial_dropout(1),
     LayerType(
         name="BatchNormalization",
         group="Normalization",
         description="Normalises each channel over the batch, then scales and shifts it; steadies training.",
+        keras_class="keras.layers.BatchNormalization",
+        keras_axis="axis",
+        shape_rule=ShapeRule.BATCH_NORM,
         params=(
-            Param("momentum", "float", 0.99, "Momentum of the running mean and variance.", minimum=0.0, maximum=1.0),
-            Param("epsilon", "float", 1e-3, "Small number added to the variance.", minimum=0.0),
-            Param("center", "bool", True, "Learn a shift (beta) per channel."),
-            Param("scale", "bool", True, "Learn a scale (gamma) per channel."),
+            Param("momentum", "float", 0.99, "Momentum of the running mean and variance.", minimum=0.0, maximum=1.0,
+                  keras_default=0.99),
+            Param("epsilon", "float", 1e-3, "Small number added to the variance.", minimum=0.0,
+                  keras_default=1e-3),
+            Param("center", "bool", True, "Learn a shift (beta) per channel.", keras_default=True),
+            Param("scale", "bool", True, "Learn a scale (gamma) per channel.", keras_default=True),
         ),
     ),
     LayerType(
         name="Activation",
         group="Core",
         description="Applies a non-linearity to every value.",
-        params=(Param("activation", "choice", "relu", "The function applied.", choices=ACTIVATIONS),),
+        keras_class="keras.layers.Activation",
+        shape_rule=ShapeRule.SAME_SHAPE,
+        lint_rules=(LintRule.OUTPUT_ACTIVATION,),
+        params=(_activation("relu", "The function applied.", keras_default=REQUIRED),),
     ),
     LayerType(
         name="Add",
@@ -346,6 +599,8 @@ _TYPES = [
         description="Adds its inputs element by element: the join of a residual (skip) connection.",
         min_inputs=2,
         max_inputs=8,
+        keras_class="keras.layers.Add",
+        shape_rule=ShapeRule.SUM,
     ),
     LayerType(
         name="Concatenate",
@@ -353,11 +608,25 @@ _TYPES = [
         description="Stacks its inputs along the channel axis.",
         min_inputs=2,
         max_inputs=8,
+        keras_class="keras.layers.Concatenate",
+        keras_axis="axis",
+        shape_rule=ShapeRule.CONCATENATE,
+        purposes=(Purpose.JOIN_CHANNELS,),
     ),
 ]
 
 CATALOG: dict[str, LayerType] = {t.name: t for t in _TYPES}
 GROUPS: tuple[str, ...] = ("Convolution", "Pooling", "Core", "Shape", "Regularization", "Normalization", "Merge")
+GROUP_COLOURS: dict[str, str] = {
+    "Convolution": "#3572b0",
+    "Pooling": "#2e8b7a",
+    "Core": "#7a4fb0",
+    "Shape": "#8a6d3b",
+    "Regularization": "#9a5b7a",
+    "Normalization": "#4f7f3b",
+    "Merge": "#b0562f",
+}
+"""Each group's colour on the canvas, so a node's kind reads at a glance."""
 
 
 def get(type_name: str) -> LayerType:
@@ -369,8 +638,46 @@ def get(type_name: str) -> LayerType:
 
 
 def by_group() -> dict[str, list[LayerType]]:
-    """Layer types grouped for the palette, in catalog order."""
+    """Layer types grouped for the palette, in catalog order (a group the list lacks comes last)."""
     out: dict[str, list[LayerType]] = {g: [] for g in GROUPS}
-    for t in _TYPES:
-        out[t.group].append(t)
+    for t in CATALOG.values():
+        out.setdefault(t.group, []).append(t)
+    return out
+
+
+def for_purpose(purpose: str, rank: int | None = None) -> LayerType | None:
+    """The first type a fix inserts for ``purpose`` that accepts inputs of spatial ``rank``."""
+    for t in CATALOG.values():
+        if purpose in t.purposes and (t.rank is None or t.rank == rank):
+            return t
+    return None
+
+
+def same_family(type_name: str, rank: int) -> LayerType | None:
+    """The same layer for inputs of another spatial rank (Conv2D -> Conv1D), if there is one."""
+    family = get(type_name).family
+    if not family:
+        return None
+    for t in CATALOG.values():
+        if t.family == family and t.rank == rank:
+            return t
+    return None
+
+
+def with_rule(rule: str) -> list[LayerType]:
+    """Every type the lint rule ``rule`` applies to."""
+    return [t for t in CATALOG.values() if rule in t.lint_rules]
+
+
+def merges() -> list[LayerType]:
+    """The types that join several branches."""
+    return [t for t in CATALOG.values() if t.is_merge]
+
+
+def by_keras_class_name() -> dict[str, str]:
+    """Keras class name -> catalog type, for reading models made elsewhere (first entry wins)."""
+    out: dict[str, str] = {}
+    for t in CATALOG.values():
+        for name in (t.keras_class_name, t.name, *t.keras_names):
+            out.setdefault(name, t.name)
     return out

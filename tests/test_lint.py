@@ -103,13 +103,30 @@ def test_output_that_is_not_a_vector_of_classes():
 def test_a_fix_that_would_break_the_network_is_not_offered():
     from cnnstudio.network import presets
 
-    summary = infer(presets.get("resnet18"))
-    [warning] = summary.layer("layer2_0_down").warnings
-    assert "Stride 2 is larger than the kernel 1" in warning.message
-    # strides 1 on the shortcut would no longer match the main path at the Add
-    assert [fix.label for fix in warning.fixes] == ["Set kernel_size to 2"]
+    spec = NetworkSpec(input_shape=(8, 8, 4), layers=[
+        LayerSpec("main", "Conv2D", {"filters": 4, "strides": 2, "padding": "same"}),
+        LayerSpec("skip", "MaxPool2D", {"pool_size": 1, "strides": 2}, inputs=["input"]),
+        LayerSpec("add", "Add", {}, inputs=["main", "skip"]),
+    ])
+    [warning] = infer(spec).layer("skip").warnings
+    assert "Stride 2 is larger than the pool 1" in warning.message
+    # strides 1 on the skip would no longer match the main path at the Add
+    assert [fix.label for fix in warning.fixes] == ["Set pool_size to 2"]
     for name in presets.names():
         spec = presets.get(name)
         for info in infer(spec, num_classes=10).layers:
             for fix in (fix for issue in info.warnings for fix in issue.fixes):
                 assert infer(apply_edit(spec, fix)).ok, (name, fix.label)
+
+
+def test_a_resnet_projection_shortcut_is_a_note_not_a_warning():
+    from cnnstudio.network import presets
+
+    summary = infer(presets.get("resnet18"))
+    assert not summary.warnings()
+    shortcut = summary.layer("layer2_0_down")
+    [note] = shortcut.notes
+    assert note.severity == "note" and "projection shortcut" in note.message and "nothing is lost" in note.message
+    # the same 1x1 stride-2 convolution outside a residual block still warns
+    plain = chain((8, 8, 1), ("c", "Conv2D", {"filters": 4, "kernel_size": 1, "strides": 2}))
+    assert "Stride 2 is larger than the kernel 1" in only(plain, "Stride 2").message

@@ -2,7 +2,7 @@
 
 import pytest
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLabel
 
 from cnnstudio.network import presets
 from cnnstudio.workspace.document import NetworkDocument
@@ -127,3 +127,38 @@ def test_saving_from_the_close_prompt_keeps_the_run_with_its_weights(trained_win
     assert [run["id"] for run in project.runs] == ["run-001"]
     assert latest_weights(project) is not None
     win.show()  # the fixture closes it again
+
+
+def test_one_bad_layer_is_one_error_and_the_layers_below_show_waiting(window):
+    doc = window.document
+    doc.set_params("conv1", {"kernel_size": 9, "padding": "valid"})
+    status = window.statusBar().currentMessage()
+    assert "1 error (5 layers below waiting on conv1)" in status
+    canvas = window.canvas
+    assert canvas.nodes["conv1"].severity == "error"
+    for name in ("conv2", "pool", "flatten", "hidden", "output"):
+        node = canvas.nodes[name]
+        assert node.severity is None and node.waiting_on == "conv1"
+        assert node.shape_text == "waiting on conv1"
+    assert window.summary_table.cell_text("conv2", "Status") == "waiting on conv1"
+    doc.select("conv1")
+    labels = [b.text() for b in window.property_panel.fix_buttons]
+    assert labels == ['Fix: Set padding to "same"', 'Fix: Remove layer "conv1"']
+
+
+def test_an_error_badge_lies_inside_the_node_so_no_sliver_stays_behind(window):
+    from ui.editor.canvas import NodeItem
+
+    window.document.set_params("conv1", {"kernel_size": 9, "padding": "valid"})
+    node = window.canvas.nodes["conv1"]
+    assert node.severity == "error"
+    assert node.boundingRect().contains(NodeItem.BADGE.adjusted(-1, -1, 1, 1))
+
+
+def test_a_projection_shortcut_shows_a_note_not_a_warning(window):
+    window.open_preset("resnet18", confirm=False)
+    assert "warning" not in window.statusBar().currentMessage()
+    assert window.canvas.nodes["layer2_0_down"].severity is None
+    window.document.select("layer2_0_down")
+    notes = window.property_panel.findChildren(QLabel, "issue_note")
+    assert notes and "projection shortcut" in notes[0].text()

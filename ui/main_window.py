@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio import __version__
+from cnnstudio.analysis.triage import root_errors, waiting_on
 from cnnstudio.network import presets
 from cnnstudio.network.spec import NetworkSpec
 from cnnstudio.workspace.document import DocumentError, NetworkDocument
@@ -303,10 +304,7 @@ class QtMainWindow(QMainWindow):
         self.action_redo.setEnabled(doc.can_redo)
         self.action_redo.setText(f"&Redo {doc.redo_label}" if doc.can_redo else "&Redo")
         summary = doc.summary
-        errors, warnings = len(summary.errors()), len(summary.warnings())
-        state = "ready to build" if summary.ok else f"{errors} error{'s' * (errors != 1)}"
-        if warnings:
-            state += f", {warnings} warning{'s' * (warnings != 1)}"
+        state = network_state(summary)
         self.statusBar().showMessage(
             f"{label + ' — ' if label else ''}{len(doc.spec.layers)} layers, "
             f"{summary.total_params:,} parameters, {state}"
@@ -349,6 +347,23 @@ class QtMainWindow(QMainWindow):
         self.autosaver.discard()
         self.tensorflow_loader.wait()
         event.accept()
+
+
+def network_state(summary) -> str:
+    """"ready to build", or the root errors (one bad layer is one error) and what waits on them."""
+    errors, warnings = len(root_errors(summary)), len(summary.warnings())
+    if summary.ok:
+        state = "ready to build"
+    else:
+        state = f"{errors} error{'s' * (errors != 1)}"
+        waiting = [info.name for info in summary.layers if waiting_on(summary, info.name)]
+        if waiting:
+            causes = sorted({waiting_on(summary, name) for name in waiting})
+            state += (f" ({len(waiting)} layer{'s' * (len(waiting) != 1)} below waiting on "
+                      f"{', '.join(causes)})")
+    if warnings:
+        state += f", {warnings} warning{'s' * (warnings != 1)}"
+    return state
 
 
 def unique_key_sequences(*keys) -> list[QKeySequence]:

@@ -1,9 +1,11 @@
-"""The full analysis the editor shows: shapes and errors, then the teaching warnings."""
+"""The full analysis the editor shows: shapes and errors (their fixes checked on the whole
+network), then the teaching warnings."""
 
 from __future__ import annotations
 
 from cnnstudio.analysis.lint import lint
 from cnnstudio.analysis.shapes import Summary, infer_shapes
+from cnnstudio.analysis.triage import rank_error_fixes
 from cnnstudio.network.spec import NetworkSpec
 
 
@@ -15,5 +17,6 @@ def infer(spec: NetworkSpec, num_classes: int | None = None,
     use) let the teaching linter check the output layer; None skips those checks.
     """
     summary = infer_shapes(spec)
+    rank_error_fixes(spec, summary)
     lint(spec, summary, num_classes=num_classes, loss_from_logits=loss_from_logits)
     return summary

@@ -9,7 +9,7 @@ Pure Python, like inference.
 from __future__ import annotations
 
 import layers.arithmetic as arithmetic
-from cnnstudio.analysis.shapes import WARNING, Fix, LayerInfo, Summary, infer_shapes
+from cnnstudio.analysis.shapes import NOTE, WARNING, Fix, LayerInfo, Summary, infer_shapes
 from cnnstudio.network.edits import apply_edit
 from cnnstudio.network.spec import NetworkSpec
 
@@ -26,6 +26,10 @@ def lint(spec: NetworkSpec, summary: Summary, num_classes: int | None = None,
          loss_from_logits: bool | None = None) -> None:
     """Add the teaching warnings to ``summary``'s layers, each with the fixes that keep it valid."""
     known = {info.name: info for info in summary.layers}
+    readers: dict[str, list[LayerInfo]] = {}
+    for info in summary.layers:
+        for src in info.inputs:
+            readers.setdefault(src, []).append(info)
     before = {id(issue) for info in summary.layers for issue in info.warnings}
     for info in summary.layers:
         if info.output_shape is None:
@@ -33,7 +37,7 @@ def lint(spec: NetworkSpec, summary: Summary, num_classes: int | None = None,
         if info.type == "Dense":
             _dense_on_spatial(info, known)
         elif info.type in WINDOWED:
-            _stride_beyond_kernel(info)
+            _stride_beyond_kernel(info, _is_projection_shortcut(info, readers))
     _receptive_field(summary)
     out = summary.output
     if out is not None and out.output_shape is not None:
@@ -68,7 +72,28 @@ def _dense_on_spatial(info: LayerInfo, known: dict[str, LayerInfo]) -> None:
              fixes)
 
 
-def _stride_beyond_kernel(info: LayerInfo) -> None:
+SAME_SHAPE = ("BatchNormalization", "Activation")
+"""Layers a residual shortcut may pass through between its projection and the Add."""
+
+
+def _is_projection_shortcut(info: LayerInfo, readers: dict[str, list[LayerInfo]]) -> bool:
+    """A 1x1 convolution whose output goes (through normalisation only) into an Add: the
+    published ResNet shortcut, whose skipped pixels the Add's main path reads."""
+    if info.type not in CONVOLUTIONS or any(k != 1 for k in _axes(info.config["kernel_size"], 1)):
+        return False
+    node = info
+    while True:
+        after = readers.get(node.name, [])
+        if len(after) != 1:
+            return False
+        node = after[0]
+        if node.type == "Add":
+            return True
+        if node.type not in SAME_SHAPE:
+            return False
+
+
+def _stride_beyond_kernel(info: LayerInfo, projection_shortcut: bool = False) -> None:
     rank = len(info.output_shape) - 1
     cfg = info.config
     is_pool = "pool_size" in cfg
@@ -83,6 +108,12 @@ def _stride_beyond_kernel(info: LayerInfo) -> None:
             gaps.setdefault((strides[ax], extent), []).append(name)
     for (stride, extent), axes in gaps.items():
         unit = " and ".join({"height": "rows", "width": "columns", "length": "steps"}[a] for a in axes)
+        if projection_shortcut:
+            info.add(NOTE, f"A projection shortcut: this 1x1 convolution with stride {stride} reads 1 of "
+                           f"every {stride} {unit} to match the main path's shape at the Add. The main "
+                           "path reads every pixel, so nothing is lost; elsewhere a stride larger than "
+                           "the kernel skips input.")
+            continue
         info.add(WARNING, f"Stride {stride} is larger than the {'pool' if is_pool else 'kernel'} "
                           f"{extent} on {' and '.join(axes)}: {stride - extent} of every {stride} "
                           f"{unit} are never read.",

@@ -25,6 +25,8 @@ from cnnstudio.network.spec import INPUT, LayerSpec, NetworkSpec, suggest
 FLOAT_BYTES = 4
 ERROR = "error"
 WARNING = "warning"
+NOTE = "note"
+"""A teaching remark on a layer that is right as it is (a ResNet's 1x1 stride-2 shortcut)."""
 
 
 @dataclass
@@ -88,10 +90,11 @@ class LayerInfo:
     """Every hyperparameter's effective value (the user's over the catalog's defaults)."""
     errors: list[Issue] = field(default_factory=list)
     warnings: list[Issue] = field(default_factory=list)
+    notes: list[Issue] = field(default_factory=list)
 
     def add(self, severity: str, message: str, fixes: list[Fix] | None = None, caused_by=None) -> Issue:
         issue = Issue(severity, self.name, message, fixes or [], caused_by)
-        (self.errors if severity == ERROR else self.warnings).append(issue)
+        {ERROR: self.errors, NOTE: self.notes}.get(severity, self.warnings).append(issue)
         return issue
 
     @property
@@ -182,6 +185,7 @@ class Summary:
                     "formulas": list(info.formulas),
                     "errors": [i.to_json() for i in info.errors],
                     "warnings": [i.to_json() for i in info.warnings],
+                    "notes": [i.to_json() for i in info.notes],
                 }
                 for info in self.layers
             ],

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QMenu,
 )
 
+from cnnstudio.analysis.triage import waiting_on
 from cnnstudio.network import catalog
 from cnnstudio.network.spec import INPUT, NetworkSpec
 from cnnstudio.workspace.document import DocumentError, NetworkDocument
@@ -44,6 +45,7 @@ PITCH = NODE_H + GAP
 ERROR = QColor("#d32f2f")
 WARNING = QColor("#f29d00")
 SELECTED = QColor("#1e63c6")
+WAITING = QColor("#7d8793")
 GROUP_COLOURS = {
     "Input": QColor("#5f6b7a"),
     "Convolution": QColor("#3572b0"),
@@ -59,8 +61,11 @@ GROUP_COLOURS = {
 class NodeItem(QGraphicsObject):
     """One layer (or the input) as a card; movable vertically to reorder the chain."""
 
+    BADGE = QRectF(NODE_W - 13, -9, 20, 20)
+    """The "!" disc on the top right corner, partly outside the card."""
+
     def __init__(self, canvas: QtCanvas, name: str, type_name: str, lines: list[str],
-                 shape_text: str, params_text: str, issues: list, row: int):
+                 shape_text: str, params_text: str, issues: list, row: int, waiting: str | None = None):
         super().__init__()
         self.canvas = canvas
         self.name = name
@@ -70,7 +75,11 @@ class NodeItem(QGraphicsObject):
         self.params_text = params_text
         self.issues = issues
         self.row = row
-        self.severity = _worst(issues)
+        self.waiting_on = waiting
+        """The layer in error above that this one waits on: shown grey, not as an error of its own."""
+        self.severity = _worst([issue for issue in issues if not issue.caused_by])
+        if waiting:
+            self.shape_text = f"waiting on {waiting}"
         group = "Input" if name == INPUT else catalog.get(type_name).group
         self.colour = GROUP_COLOURS.get(group, QColor("#555"))
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
@@ -78,23 +87,27 @@ class NodeItem(QGraphicsObject):
         if name != INPUT:
             self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
-        if issues:
+        if waiting:
+            self.setToolTip(f'Waiting on "{waiting}": its output shape is unknown until the error there is fixed.')
+        elif issues:
             self.setToolTip("\n".join(f"{i.severity.capitalize()}: {i.message}" for i in issues))
         else:
             self.setToolTip(f"{name} ({type_name})" + ("" if name == INPUT else f"\n{catalog.get(type_name).description}"))
         self.output_port = OutputPort(self)
 
     def boundingRect(self) -> QRectF:
-        return QRectF(-3, -3, NODE_W + 6, NODE_H + 6)
+        """The card, its 3 px selection border and the badge with its antialiased edge."""
+        return QRectF(-3, -3, NODE_W + 6, NODE_H + 6).united(self.BADGE.adjusted(-2, -2, 2, 2))
 
     def paint(self, painter: QPainter, _option, _widget=None) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         rect = QRectF(0, 0, NODE_W, NODE_H)
         border = {"error": ERROR, "warning": WARNING}.get(self.severity, QColor("#9aa3ad"))
         width = 3 if self.severity else 1.2
+        style = Qt.PenStyle.DashLine if self.waiting_on and not self.severity else Qt.PenStyle.SolidLine
         if self.isSelected():
             border, width = SELECTED, 3
-        painter.setPen(QPen(border, width))
+        painter.setPen(QPen(border, width, style))
         painter.setBrush(QBrush(QColor("#ffffff")))
         painter.drawRoundedRect(rect, 7, 7)
         header = QRectF(0, 0, NODE_W, 22)
@@ -123,14 +136,14 @@ class NodeItem(QGraphicsObject):
         painter.drawText(QRectF(8, 25, NODE_W - 16, 22), Qt.AlignmentFlag.AlignVCenter, text)
 
         painter.setFont(bold)
-        painter.setPen(ERROR if self.severity == "error" else QColor("#111"))
+        painter.setPen(ERROR if self.severity == "error" else WAITING if self.waiting_on else QColor("#111"))
         painter.drawText(QRectF(8, 48, NODE_W - 16, 22), Qt.AlignmentFlag.AlignVCenter, self.shape_text)
         painter.setFont(small)
         painter.setPen(QColor("#555"))
         painter.drawText(QRectF(8, 48, NODE_W - 16, 22), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
                          self.params_text)
         if self.severity:
-            badge = QRectF(NODE_W - 13, -9, 20, 20)
+            badge = self.BADGE
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(ERROR if self.severity == "error" else WARNING)
             painter.drawEllipse(badge)
@@ -283,15 +296,15 @@ class QtCanvas(QGraphicsView):
             shape = format_shape(info.output_shape) if info is not None else "?"
             params = f"{format_count(info.params)} params" if info is not None else ""
             self._add_node(layer.name, layer.type, key_params(layer), shape, params,
-                           issues_for(summary, layer.name), i + 1)
+                           issues_for(summary, layer.name), i + 1, waiting_on(summary, layer.name))
         self._add_edges(spec)
         self._syncing = False
         self._on_selected(self.document.selected)
         bounds = self.scene().itemsBoundingRect().adjusted(-40, -30, 40 + 24 * 3, 40)
         self.scene().setSceneRect(bounds)
 
-    def _add_node(self, name, type_name, lines, shape, params, issues, row) -> None:
-        node = NodeItem(self, name, type_name, lines, shape, params, issues, row)
+    def _add_node(self, name, type_name, lines, shape, params, issues, row, waiting=None) -> None:
+        node = NodeItem(self, name, type_name, lines, shape, params, issues, row, waiting)
         node.setPos(self.node_x, row * PITCH)
         self.scene().addItem(node)
         self.nodes[name] = node

@@ -269,7 +269,7 @@ class QtPropertyPanel(QScrollArea):
             lines.append(f"Receptive field: {field} input pixels")
         lines.extend(f"<code>{_escape(f)}</code>" for f in info.formulas)
         self.result.setText("<br>".join(lines))
-        self._show_issues(issues_for(summary, name))
+        self._show_issues([*issues_for(summary, name), *info.notes])
 
     def _show_issues(self, issues: list) -> None:
         while self.issues_box.count():
@@ -278,7 +278,7 @@ class QtPropertyPanel(QScrollArea):
                 item.widget().deleteLater()
         self.fix_buttons = []
         for issue in issues:
-            colour = "#d32f2f" if issue.severity == "error" else "#b07000"
+            colour = {"error": "#d32f2f", "warning": "#b07000"}.get(issue.severity, "#44607a")
             label = QLabel(f"<b style='color:{colour}'>{issue.severity.capitalize()}:</b> {_escape(issue.message)}")
             label.setWordWrap(True)
             label.setObjectName(f"issue_{issue.severity}")

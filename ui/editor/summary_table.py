@@ -6,6 +6,7 @@ from PySide6.QtCore import QSignalBlocker, Qt
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
+from cnnstudio.analysis.triage import waiting_on
 from cnnstudio.network.spec import INPUT
 from cnnstudio.workspace.document import NetworkDocument
 from ui.formatting import format_count, format_receptive_field, format_shape, issues_for
@@ -46,12 +47,13 @@ class QtSummaryTable(QTableWidget):
         for layer in spec.layers:
             info = summary.layer(layer.name)
             issues = issues_for(summary, layer.name)
-            status = "; ".join(i.message for i in issues) or "ok"
+            waiting = waiting_on(summary, layer.name)
+            status = f"waiting on {waiting}" if waiting else "; ".join(i.message for i in issues) or "ok"
             rows.append((layer.name, layer.type, format_shape(info.output_shape), format_count(info.params),
                          format_receptive_field(info.receptive_field, spec.input_shape),
                          format_count(info.macs), status))
             self._names.append(layer.name)
-            severities.append(issues[0].severity if issues else None)
+            severities.append(None if waiting else issues[0].severity if issues else None)
         network_issues = [i for i in summary.issues if i.layer is None]
         rows.append(("Total", "", format_shape(summary.output.output_shape) if summary.output else "",
                      format_count(summary.total_params), "", format_count(summary.macs),

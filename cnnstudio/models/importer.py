@@ -10,11 +10,14 @@ asymmetric padding) is refused with the layer's name and what is supported.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from cnnstudio import safe_json
+from cnnstudio.archives import MAX_UNPACKED_BYTES, ArchiveError, check_zip
 from cnnstudio.network import catalog
 from cnnstudio.network.spec import INPUT, LayerSpec, NetworkSpec
 
@@ -23,18 +26,86 @@ class ImportRefused(ValueError):
     """A model that cannot become a CNN Studio network; the message names the layer and why."""
 
 
+KERAS_CONFIG_DEPTH = 200
+"""A functional model's config nests about 15 levels (layers, nodes, tensors, histories)."""
+KERAS_CONFIG_BYTES = 64 * 1024**2
+
+
 def import_keras(path) -> tuple[NetworkSpec, dict[str, list[np.ndarray]]]:
     """The network and the weights (by layer name) of a ``.keras`` file."""
+    model = load_keras_file(path, compile=False)
+    return spec_from_model(model), weights_by_layer(model)
+
+
+def load_keras_file(path, compile: bool = True, max_bytes: int = MAX_UNPACKED_BYTES) -> keras.Model:
+    """``keras.saving.load_model`` (safe mode) on a file checked first; ImportRefused saying
+    "Cannot read X as a Keras model: why" for anything that goes wrong, never a traceback.
+
+    Before Keras opens it: the archive must be a zip whose members declare at most
+    ``max_bytes`` together (a zip bomb is refused unopened) and whose ``config.json`` is
+    bounded, finite JSON (no RecursionError inside Keras).
+    """
     import layers
 
     layers.load_all()
-    if not Path(path).is_file():
-        raise ImportRefused(f"No model file at {str(path)!r}. Expected a .keras file. Received: path={str(path)!r}")
+    path = Path(path)
+    shown = repr(str(path))
+    if not path.is_file():
+        raise ImportRefused(f"No model file at {shown}. Expected a .keras file. Received: path={shown}")
     try:
-        model = keras.saving.load_model(path, compile=False)
-    except (ValueError, TypeError, OSError) as exc:
-        raise ImportRefused(f"Cannot read {str(path)!r} as a Keras model: {exc}") from exc
-    return spec_from_model(model), weights_by_layer(model)
+        members = {m.filename: m for m in check_zip(path, shown, max_bytes)}
+        if "config.json" not in members:
+            raise ImportRefused(f"Cannot read {shown} as a Keras model: the archive has no config.json. "
+                                "Expected a file written by model.save(\"NAME.keras\").")
+        if members["config.json"].file_size > KERAS_CONFIG_BYTES:
+            raise ImportRefused(f"Cannot read {shown} as a Keras model: its config.json is "
+                                f"{members['config.json'].file_size:,} bytes. Expected at most "
+                                f"{KERAS_CONFIG_BYTES:,}.")
+        with zipfile.ZipFile(path) as archive:
+            config = safe_json.loads(archive.read("config.json"), "its config.json", KERAS_CONFIG_DEPTH)
+        _check_sizes(config)
+    except (ArchiveError, safe_json.JSONReadError) as exc:
+        raise ImportRefused(f"Cannot read {shown} as a Keras model: {exc}") from None
+    except (OSError, zipfile.BadZipFile, EOFError, RuntimeError, NotImplementedError) as exc:
+        raise ImportRefused(f"Cannot read {shown} as a Keras model: {type(exc).__name__}: {exc}") from None
+    try:
+        return keras.saving.load_model(path, compile=compile)
+    except Exception as exc:  # Keras, h5py and TensorFlow raise many kinds: each is a broken file here
+        raise ImportRefused(f"Cannot read {shown} as a Keras model: {_reason(exc)}") from None
+
+
+_SIZE_KEYS = ("units", "filters", "kernel_size", "pool_size", "strides", "dilation_rate", "depth_multiplier",
+              "input_dim", "output_dim", "batch_shape", "shape")
+
+
+def _check_sizes(config) -> None:
+    """ImportRefused for a size in the config over 2**31 - 1 (a Dense of 2**40 units would make Keras
+    try to allocate terabytes before a weight is read)."""
+    stack = [config]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                sizes = item if isinstance(item, list) else [item]
+                if key in _SIZE_KEYS and any(isinstance(v, int) and abs(v) > catalog.MAX_INT for v in sizes):
+                    raise safe_json.JSONReadError(f"its config.json sets {key}={_short(item)}. Expected sizes of "
+                                                  f"at most {catalog.MAX_INT} (2**31 - 1)")
+                stack.append(item)
+        elif isinstance(value, list):
+            stack.extend(value)
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:50] + "..."
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as one short line (TensorFlow's messages run to pages)."""
+    text = " ".join(str(exc).split())
+    if len(text) > 300:
+        text = text[:300] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def weights_by_layer(model: keras.Model) -> dict[str, list[np.ndarray]]:
@@ -201,5 +272,9 @@ def rebuild_from_file(spec: NetworkSpec, weights_file) -> keras.Model:
 
     model = build_model(spec)
     if weights_file is not None:
-        model.load_weights(weights_file)
+        try:
+            model.load_weights(weights_file)
+        except Exception as exc:  # h5py/Keras raise OSError, KeyError, ValueError... for a damaged file
+            raise ImportRefused(f"Cannot read the weights {str(weights_file)!r}: {_reason(exc)}. Expected a "
+                                ".weights.h5 file saved for this network; retrain or remove the run.") from None
     return model

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnstudio.archives import ArchiveError, check_npz_member, check_zip
+
 DATASETS: dict[str, str] = {
     "digits": "8x8 grey handwritten digits from scikit-learn (1797 images, offline): the default",
     "mnist1d": "MNIST-1D: 40-point 1D digit sequences generated locally (4000 train, 1000 validation)",
@@ -287,7 +289,7 @@ def _classes(y: np.ndarray) -> list[str]:
 def _load_csv(path: Path):
     """Kaggle's Digit Recognizer layout: a ``label`` column and square-image pixel columns."""
     try:
-        with open(path, newline="") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
             header = next(reader, None)
             if header is None:
@@ -313,6 +315,9 @@ def _load_csv(path: Path):
     label_col = header.index("label")
     y = table[:, label_col]
     pixels = np.delete(table, label_col, axis=1)
+    if pixels.shape[1] == 0:
+        raise DataError(f"{path}: only a label column. Expected pixel columns after the label "
+                        "(784 for 28x28 images).")
     side = int(round(np.sqrt(pixels.shape[1])))
     if side * side != pixels.shape[1]:
         raise DataError(
@@ -337,18 +342,32 @@ def _numeric(row) -> bool:
 def _load_npz(path: Path, input_shape):
     """Arrays ``x`` (N, H, W[, C]) or (N, L[, C]) and ``y`` (N,) in an .npz file."""
     try:
+        if not zipfile.is_zipfile(path):
+            raise DataError(f"{path}: not a readable .npz file (not a zip archive of arrays; np.savez writes one).")
+        members = {m.filename: m for m in check_zip(path, str(path))}
+        missing = [k for k in ("x", "y") if f"{k}.npy" not in members]
+        if missing:
+            raise DataError(
+                f"{path}: missing array {' and '.join(missing)}. Expected arrays named x (examples) and "
+                f"y (labels). Received: {sorted(name.removesuffix('.npy') for name in members)}"
+            )
+        with zipfile.ZipFile(path) as archive:
+            for key in ("x", "y"):
+                check_npz_member(archive, members[f"{key}.npy"], str(path))
         with np.load(path, allow_pickle=False) as f:
-            missing = [k for k in ("x", "y") if k not in f.files]
-            if missing:
-                raise DataError(
-                    f"{path}: missing array {' and '.join(missing)}. Expected arrays named x (examples) and "
-                    f"y (labels). Received: {sorted(f.files)}"
-                )
             x, y = f["x"], f["y"]
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+    except ArchiveError as exc:
+        raise DataError(str(exc)) from None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, MemoryError) as exc:
         if isinstance(exc, DataError):
             raise
-        raise DataError(f"{path}: not a readable .npz file ({exc}).") from None
+        raise DataError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc}).") from None
+    for key, array in (("x", x), ("y", y)):
+        if array.ndim == 0:
+            raise DataError(f"{path}: {key} is a single number. Expected an array with one entry per example.")
+        if np.iscomplexobj(array):
+            raise DataError(f"{path}: {key} holds complex numbers. Expected real numbers; complex values "
+                            "would lose their imaginary part.")
     if len(x) != len(y):
         raise DataError(
             f"{path}: x has {len(x)} examples but y has {len(y)} labels. Expected one label per example."
@@ -397,9 +416,28 @@ def _load_image_folder(path: Path, input_shape):
         )
         pairs = [(np.asarray(img), int(label)) for img, label in data.as_numpy_iterator()]
     except Exception as exc:
+        bad = _first_unreadable_image(path, classes)
+        if bad is not None:
+            raise DataError(f"{bad[0]}: cannot read this image ({bad[1]}). Expected a .png, .jpg, .bmp or .gif "
+                            "file; remove or replace it.") from None
         raise DataError(f"{path}: cannot read the image folder ({exc}).") from None
     if not pairs:
         raise DataError(f"{path}: no images found. Expected .png, .jpg, .bmp or .gif files in {classes}.")
     x = np.stack([p[0] for p in pairs])
     y = np.asarray([p[1] for p in pairs], dtype="int64")
     return (x / 255.0).astype("float32"), y, classes
+
+
+def _first_unreadable_image(path: Path, classes: list[str]) -> tuple[Path, str] | None:
+    """The first image file in the class folders that cannot be decoded, and why (after a failure)."""
+    import tensorflow as tf
+
+    for name in classes:
+        for file in sorted((path / name).iterdir()):
+            if file.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp", ".gif"):
+                continue
+            try:
+                tf.io.decode_image(tf.io.read_file(str(file)), expand_animations=False)
+            except Exception as exc:  # TensorFlow raises its own error types for a broken image
+                return file, str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+    return None

@@ -7,9 +7,14 @@ from pathlib import Path
 
 import keras
 
-from cnnstudio.models.importer import ImportRefused, rebuild_from_file, spec_from_model
+from cnnstudio.models.importer import (
+    ImportRefused,
+    load_keras_file,
+    rebuild_from_file,
+    spec_from_model,
+)
 from cnnstudio.network.spec import NetworkSpec
-from cnnstudio.workspace.project import SUFFIX, load_project
+from cnnstudio.workspace.project import SUFFIXES, is_project_path, load_project
 from cnnstudio.workspace.runs import latest_weights
 
 
@@ -31,23 +36,16 @@ class OpenedModel:
 def open_model(path) -> OpenedModel:
     """A ``.keras`` file as it is, or a project (``.cnnproj``) built with its latest run's weights."""
     path = Path(path)
-    if path.suffix == SUFFIX:
+    if is_project_path(path):
         project = load_project(path)
         found = latest_weights(project)
         return OpenedModel(rebuild_from_file(project.network, found[1] if found else None), project.network,
                            project.runs if found else [])
     if path.suffix != ".keras":
-        raise ImportRefused(f"Cannot open {str(path)!r}. Expected a .keras model or a {SUFFIX} project. "
+        raise ImportRefused(f"Cannot open {str(path)!r}. Expected a .keras model or a project "
+                            f"({' or '.join(SUFFIXES)}). "
                             f"Received: suffix {path.suffix!r}")
-    if not path.is_file():
-        raise ImportRefused(f"No model file at {str(path)!r}. Expected a .keras file. Received: path={str(path)!r}")
-    import layers
-
-    layers.load_all()
-    try:
-        model = keras.saving.load_model(path)
-    except (ValueError, TypeError, OSError) as exc:
-        raise ImportRefused(f"Cannot read {str(path)!r} as a Keras model: {exc}") from exc
+    model = load_keras_file(path)
     try:
         return OpenedModel(model, spec_from_model(model), None)
     except ImportRefused as exc:

@@ -23,6 +23,13 @@ from cnnstudio.network.spec import NetworkSpec, SpecError, suggest
 FORMAT = "cnnstudio-project"
 VERSION = 1
 SUFFIX = ".cnnproj"
+SUFFIXES = (SUFFIX, ".cnnproj.json")
+"""The names a project file may end in (the README's examples use ``.cnnproj.json``)."""
+
+
+def is_project_path(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is named like a project file (``net.cnnproj`` or ``net.cnnproj.json``)."""
+    return Path(path).name.lower().endswith(SUFFIXES)
 
 
 class ProjectError(SpecError):

@@ -1,0 +1,1 @@
+"""Teaching aids built on the analysis: shape exercises with checked answers. Pure Python."""

@@ -1,13 +1,17 @@
 """The course's ideas measured on real models: equivariance of convolution, invariance from
 pooling, the patches and synthetic images a channel responds to."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
 
 from cnnstudio.analysis.analyze import infer
-from cnnstudio.inspection import detectors, equivariance, probes
+from cnnstudio.cli import main
+from cnnstudio.inspection import detectors, equivariance, pictures, probes
 from cnnstudio.models import builder
+from cnnstudio.network import presets
 from cnnstudio.network.spec import LayerSpec, NetworkSpec
 
 SAME = {"kernel_size": 3, "padding": "same", "activation": "relu"}
@@ -124,3 +128,35 @@ def test_gradient_ascent_raises_the_channel_against_its_random_start(strided):
     assert made.activations[0] == pytest.approx(before, rel=1e-5)
     assert after == pytest.approx(made.activations[-1], rel=1e-5)
     assert after > max(5 * before, before + 0.05)
+
+
+@pytest.fixture(scope="module")
+def digits_model_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("course") / "digits.keras"
+    builder.build_model(presets.get("digits-cnn"), seed=0).save(path)
+    return path
+
+
+def test_cli_shift_test_prints_each_layers_equivariance_as_json(digits_model_file, capsys):
+    code = main(["inspect", str(digits_model_file), "--dataset", "digits", "--sample", "3",
+                 "--shift-test", "--shift-range", "2", "--shift-axis", "y", "--shift-mode", "wrap"])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert data["shifts"] == [[0, s] for s in range(-2, 3)] and data["mode"] == "wrap"
+    assert data["layers"]["flatten"]["error"] == [None] * 5
+    assert len(data["prediction_change"]) == 5 and data["prediction_change"][2] == pytest.approx(0, abs=1e-6)
+    assert main(["inspect", str(digits_model_file), "--shift-test"]) == 2
+    assert "need an example" in capsys.readouterr().err
+
+
+def test_cli_writes_a_channels_top_patches_and_its_gradient_ascent_image(digits_model_file, tmp_path, capsys):
+    patches, made = tmp_path / "patches.png", tmp_path / "made.png"
+    code = main(["inspect", str(digits_model_file), "--dataset", "digits", "--layer", "conv2", "--channel", "1",
+                 "--patches", str(patches), "--synthesize", str(made)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "Top patches of conv2 channel 1" in out and out.count("#") >= 9
+    assert "Gradient ascent on conv2 channel 1" in out
+    assert pictures.read_png(patches).shape[2] == 3 and pictures.read_png(made).shape[:2] == (48, 48)
+    assert main(["inspect", str(digits_model_file), "--dataset", "digits", "--patches", str(patches)]) == 2
+    assert "Expected --layer NAME and --channel K" in capsys.readouterr().err

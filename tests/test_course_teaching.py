@@ -1,5 +1,7 @@
 """Why convolution (the fully connected comparison) and the shape exercises, as the course sets them."""
 
+import json
+
 import pytest
 
 from cnnstudio.analysis.analyze import infer
@@ -85,3 +87,16 @@ def test_generated_exercises_always_have_a_valid_answer_and_cover_the_course_cas
     assert exercises.generate(difficulty, 7).spec.to_dict() == exercises.generate(difficulty, 7).spec.to_dict()
     with pytest.raises(ValueError, match="Expected one of \\[1, 2, 3\\]. Received: difficulty=4"):
         exercises.generate(4)
+
+
+def test_the_summary_command_shows_the_comparison_in_text_and_json(capsys):
+    from cnnstudio.cli import main
+
+    network = ["summary", "--input", "224,224,3", "Conv2D(filters=3, kernel_size=3, padding='same')"]
+    main(network)
+    text = capsys.readouterr().out
+    assert "Why convolution" in text
+    assert "(224*224*3) * (224*224*3) + 224*224*3 = 22,658,829,312 parameters, 269,747,968x its 84" in text
+    main([*network, "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert data["dense_equivalent"]["conv2d_1"]["dense_params"] == 22_658_829_312

@@ -62,7 +62,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     summary = infer(spec, num_classes=args.num_classes)
     if args.json:
+        from cnnstudio.analysis.dense_equivalent import compare_with_dense
+
         data = summary.to_json()
+        data["dense_equivalent"] = {name: c.to_json() for name, c in compare_with_dense(summary).items()}
         data["name"] = spec.name
         data["budget"] = summary.budget(args.batch_size)
         print(json.dumps(data, indent=2))
@@ -109,6 +112,13 @@ def format_table(spec, summary, batch_size: int) -> str:
         f"Training step at batch {batch_size}: {_human(budget['training_step_macs'])} MACs, "
         f"about {_human(budget['total_bytes'], 'B')} of memory",
     ]
+    from cnnstudio.analysis.dense_equivalent import compare_with_dense
+
+    comparisons = compare_with_dense(summary)
+    if comparisons:
+        out += ["", "Why convolution: a fully connected layer with the same input and output would need"]
+        out += [f"  {c.layer}: {c.formula} parameters, {c.ratio:,.0f}x its {c.params:,}"
+                for c in comparisons.values()]
     errors, warnings = summary.errors(), summary.warnings()
     for title, issues in (("Errors", errors), ("Warnings", warnings)):
         if issues:

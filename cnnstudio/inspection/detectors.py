@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from cnnstudio.analysis.shapes import Summary
-from cnnstudio.inspection import probes
+from cnnstudio.inspection import pictures, probes
 
 TOP_PATCHES = 9
 
@@ -159,3 +159,14 @@ def _value_and_input_gradient(objective, x: np.ndarray) -> tuple[float, np.ndarr
         return float(value.detach()), tensor.grad.numpy()
     raise RuntimeError(f"Gradient ascent needs the TensorFlow, JAX or PyTorch backend. "
                        f"Received: KERAS_BACKEND={backend!r}")
+
+
+def patches_picture(patches: list[Patch], value_range: tuple[float, float] | None = None, scale: int = 4,
+                    columns: int = 3) -> np.ndarray:
+    """The patches as one RGB grid, strongest first, on one value scale (default: theirs)."""
+    if not patches:
+        raise ValueError("No patches to draw. Expected at least one image in the data set.")
+    if value_range is None:
+        value_range = (min(float(p.pixels.min()) for p in patches), max(float(p.pixels.max()) for p in patches))
+    tiles = [pictures.input_picture(p.pixels, *value_range) for p in patches]
+    return pictures.grid(tiles, columns=columns, scale=scale, gap=2)

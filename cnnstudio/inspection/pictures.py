@@ -110,6 +110,18 @@ def grid(
     return out
 
 
+def input_picture(sample: np.ndarray, vmin: float | None = None, vmax: float | None = None) -> np.ndarray:
+    """An input as RGB uint8: grey or colour pixels in 2D, a (channels, length) strip in 1D.
+
+    ``vmin``/``vmax`` fix the value range (patches of one image set share it); default: its own.
+    """
+    x = np.asarray(sample, dtype=np.float32)
+    if x.ndim == 2:
+        return colorize(normalize(x.T, vmin, vmax))
+    unit = normalize(x if x.shape[-1] == 3 else x[..., 0], vmin, vmax)
+    return to_uint8(unit)
+
+
 def stack(pictures: list[np.ndarray], gap: int = 4, background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
     """RGB pictures of any widths stacked top to bottom, left-aligned, ``gap`` pixels apart."""
     if not pictures:

@@ -70,15 +70,6 @@ def layer_tiles(activation: np.ndarray) -> list[np.ndarray]:
     return [tile.reshape(rows, width, 3)]
 
 
-def input_picture(sample: np.ndarray) -> np.ndarray:
-    """An input as RGB uint8: grey or colour pixels in 2D, a (channels, length) strip in 1D."""
-    x = np.asarray(sample, dtype=np.float32)
-    if x.ndim == 2:
-        return pictures.colorize(pictures.normalize(x.T))
-    unit = pictures.normalize(x if x.shape[-1] == 3 else x[..., 0])
-    return pictures.to_uint8(unit)
-
-
 class QtActivationsView(QWidget):
     """Feature maps of every layer for one input, with the top-k prediction and receptive fields."""
 
@@ -296,7 +287,7 @@ class QtActivationsView(QWidget):
         return names[index] if names is not None and index < len(names) else str(index)
 
     def _draw_input(self) -> None:
-        picture = input_picture(self.sample)
+        picture = pictures.input_picture(self.sample)
         cell = max(1, INPUT_TARGET_PX // max(picture.shape[:2]))
         if picture.shape[0] < 8:  # a 1D strip: make its rows visible too
             cell = max(1, INPUT_TARGET_PX // picture.shape[1])

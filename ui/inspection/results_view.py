@@ -11,8 +11,8 @@ from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QPainter
 from PySide6.QtWidgets import QLabel, QScrollArea, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
+from cnnstudio.inspection import pictures
 from cnnstudio.workspace.session import Workspace
-from ui.inspection.activations_view import input_picture
 from ui.inspection.tile_grid import QtTileGrid
 from ui.workspace_signals import QtWorkspaceSignals
 
@@ -200,7 +200,7 @@ class QtResultsView(QWidget):
         more = f" (the {shown} most confident shown)" if wrong_count > shown else ""
         self.gallery_label.setText(f"<b>{wrong_count} misclassified examples</b>{more}, most confidently "
                                    "wrong first: true class → predicted class (confidence).")
-        tiles = [input_picture(dataset.x_val[m.index]) for m in self.wrong]
+        tiles = [pictures.input_picture(dataset.x_val[m.index]) for m in self.wrong]
         captions = [f"{names[m.true]} → {names[m.predicted]}\n{100 * m.confidence:.0f}% sure" for m in self.wrong]
         height, width = tiles[0].shape[:2]
         cell = max(1, THUMB_TARGET_PX // max(height, width))

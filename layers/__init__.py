@@ -14,6 +14,10 @@ import sys
 _CLASSES = {
     "Conv1D": "layers.conv",
     "Conv2D": "layers.conv",
+    "Conv1DTranspose": "layers.transposed",
+    "Conv2DTranspose": "layers.transposed",
+    "DepthwiseConv1D": "layers.depthwise",
+    "DepthwiseConv2D": "layers.depthwise",
     "MaxPool1D": "layers.pooling",
     "MaxPool2D": "layers.pooling",
     "AvgPool1D": "layers.pooling",

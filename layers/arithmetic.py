@@ -218,3 +218,119 @@ def pool_output_shape(input_shape, pool_size, strides, padding, layer_name) -> t
                 )
         spatial.append(axis_output_length(length, window[axis], stride[axis], 1, pad))
     return (input_shape[0], *spatial, input_shape[-1])
+
+
+DATA_FORMATS = ("channels_last", "channels_first")
+
+
+def normalize_data_format(data_format, layer_name) -> str:
+    """"channels_last" or "channels_first" (the configs of keras.layers always carry one)."""
+    word = data_format.lower() if isinstance(data_format, str) else data_format
+    if word not in DATA_FORMATS:
+        raise ValueError(
+            f"{layer_name}: data_format {data_format!r} is not a data format. Expected "
+            f'"channels_last" (batch, spatial..., channels) or "channels_first" (batch, '
+            f"channels, spatial...). Received: data_format={data_format!r}"
+        )
+    return word
+
+
+def normalize_output_padding(output_padding, rank, strides, layer_name):
+    """None (the padding mode decides) or one int >= 0 per axis, each below that axis' stride.
+
+    Keras' rule: output padding only picks among the output lengths that a stride leaves
+    ambiguous, so it must stay under the stride.
+    """
+    if output_padding is None:
+        return None
+    values = normalize_tuple(output_padding, rank, "output_padding", layer_name, minimum=0)
+    for axis, (extra, stride) in enumerate(zip(values, strides, strict=True)):
+        if extra >= stride:
+            raise ValueError(
+                f"{layer_name}: output_padding must be smaller than the stride on axis "
+                f"{AXIS_NAMES[rank][axis]}. Expected output_padding < strides ({stride}): use "
+                f"a smaller output_padding or a larger stride. Received: "
+                f"output_padding={values}, strides={tuple(strides)}"
+            )
+    return values
+
+
+def transpose_axis_geometry(kernel, stride, dilation, padding, output_padding) -> tuple[int, int]:
+    """(crop, offset) of a transposed convolution on one axis.
+
+    The full result of scattering ``n`` inputs has ``(n - 1)*S + D*(F - 1) + 1`` cells; the
+    output is its cells ``crop ... crop + L - 1`` with ``L = n*S + offset`` (cells past the
+    full result are zeros). "valid" crops nothing, an explicit P crops P on each side, and
+    "same" crops like TensorFlow's convolution gradient (the smaller half before), so that
+    ``L = n*S``. ``output_padding`` (< S) adds cells at the end.
+    """
+    extent = effective_kernel_size(kernel, dilation)
+    if padding == "valid":
+        extra = max(extent, stride) - extent if output_padding is None else output_padding
+        return 0, extent + extra - stride
+    if padding == "same":
+        offset = 0 if output_padding is None else extent % 2 + output_padding - stride
+        return max(extent - stride - offset, 0) // 2, offset
+    return padding, extent - 2 * padding + (output_padding or 0) - stride
+
+
+def axis_transpose_output_length(
+    length, kernel, stride, dilation, padding, output_padding=None
+) -> int | None:
+    """Output length of a transposed convolution on one axis (None if unknown)."""
+    if length is None:
+        return None
+    _, offset = transpose_axis_geometry(kernel, stride, dilation, padding, output_padding)
+    return length * stride + offset
+
+
+def axis_transpose_formula(length, kernel, stride, dilation, padding, output_padding=None) -> str:
+    """The course formula W2 = (W1 - 1)*S - 2P + D*(F - 1) + output_padding + 1 with numbers.
+
+    "same" without output_padding is shown as ``W1*S``; an unknown length is written W1.
+    """
+    result = axis_transpose_output_length(length, kernel, stride, dilation, padding, output_padding)
+    shown = "W1" if length is None else str(length)
+    tail = "" if result is None else f" = {result}"
+    if padding == "same" and output_padding is None:
+        return f"{shown}*{stride}{tail}"
+    crop, offset = transpose_axis_geometry(kernel, stride, dilation, padding, output_padding)
+    extra = offset - (effective_kernel_size(kernel, dilation) - 2 * crop - stride)
+    zeros = f" - 2*{crop}" if crop else ""
+    if extra < 0:
+        return f"({shown} - 1)*{stride}{zeros} + {dilation}*({kernel} - 1) - {-extra} + 1{tail}"
+    return f"({shown} - 1)*{stride}{zeros} + {dilation}*({kernel} - 1) + {extra} + 1{tail}"
+
+
+def conv_transpose_output_shape(
+    input_shape, filters, kernel_size, strides, dilation_rate, padding, output_padding, layer_name
+) -> tuple:
+    """(batch, *spatial, filters) of a transposed convolution; ValueError if nothing is left."""
+    rank = _spatial_rank(input_shape, kernel_size, layer_name)
+    input_shape = _check_input_rank(input_shape, rank, layer_name, "a transposed convolution")
+    if not _is_int(filters) or filters < 1:
+        raise ValueError(
+            f"{layer_name}: filters must be a positive integer. Expected filters >= 1. "
+            f"Received: filters={filters!r}"
+        )
+    kernel = normalize_tuple(kernel_size, rank, "kernel_size", layer_name)
+    stride = normalize_tuple(strides, rank, "strides", layer_name)
+    dilation = normalize_tuple(dilation_rate, rank, "dilation_rate", layer_name)
+    padding = normalize_padding(padding, rank, layer_name)
+    extra = normalize_output_padding(output_padding, rank, stride, layer_name)
+    spatial = []
+    for axis, name in enumerate(AXIS_NAMES[rank]):
+        pad = padding if isinstance(padding, str) else padding[axis]
+        op = None if extra is None else extra[axis]
+        length = axis_transpose_output_length(
+            input_shape[axis + 1], kernel[axis], stride[axis], dilation[axis], pad, op
+        )
+        if length is not None and length < 1:
+            raise ValueError(
+                f"{layer_name}: cropping {pad} cells from each side of axis {name} leaves no "
+                f"output. Expected (W1 - 1)*S - 2P + D*(F - 1) + output_padding + 1 >= 1: use "
+                f"less padding. Received: input_shape={input_shape}, kernel_size={kernel}, "
+                f"strides={stride}, padding={padding!r}"
+            )
+        spatial.append(length)
+    return (input_shape[0], *spatial, filters)

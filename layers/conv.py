@@ -23,6 +23,14 @@ from layers.arithmetic import (
     require_known_input,
 )
 from layers.arithmetic import normalize_tuple as _normalize_tuple
+from layers.formats import (
+    channel_axis,
+    from_channels_last,
+    resolve_data_format,
+    shape_from_channels_last,
+    shape_to_channels_last,
+    to_channels_last,
+)
 from layers.windows import pad_for_windows, window_taps
 
 
@@ -37,7 +45,9 @@ class _Conv(keras.layers.Layer):
         kernel_size,
         strides=1,
         padding="valid",
+        data_format=None,
         dilation_rate=1,
+        groups=1,
         activation=None,
         use_bias=True,
         kernel_initializer="glorot_uniform",
@@ -58,6 +68,8 @@ class _Conv(keras.layers.Layer):
         self.strides = _normalize_tuple(strides, self.rank, "strides", label)
         self.dilation_rate = _normalize_tuple(dilation_rate, self.rank, "dilation_rate", label)
         self.padding = normalize_padding(padding, self.rank, label)
+        self.data_format = resolve_data_format(data_format, label)
+        self.groups = groups
         self.activation = keras.activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
@@ -71,20 +83,43 @@ class _Conv(keras.layers.Layer):
                 f"{label}: filters must be a positive integer. Expected filters >= 1. "
                 f"Received: filters={filters!r}"
             )
+        if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
+            raise ValueError(
+                f"{label}: groups must be a positive integer. Expected groups >= 1. "
+                f"Received: groups={groups!r}"
+            )
+        if self.filters % groups:
+            raise ValueError(
+                f"{label}: each group needs the same number of filters. Expected filters "
+                f"divisible by groups. Received: filters={self.filters}, groups={groups}"
+            )
         self.input_spec = keras.InputSpec(ndim=self.rank + 2)
 
     @property
     def _label(self):
         return f"{type(self).__name__} '{self.name}'"
 
+    def _kernel_shape(self, channels):
+        """(*kernel_size, input channels per group, filters), as keras.layers.Conv*D."""
+        if channels % self.groups:
+            raise ValueError(
+                f"{self._label}: each group needs the same number of input channels. Expected "
+                f"input channels divisible by groups ({self.groups}). Received: "
+                f"channels={channels}"
+            )
+        return (*self.kernel_size, channels // self.groups, self.filters)
+
     def build(self, input_shape):
         self.compute_output_shape(input_shape)
+        input_shape = shape_to_channels_last(input_shape, self.data_format)
         require_known_input(input_shape, self.rank, self._label, channels=True)
         channels = input_shape[-1]
-        self.input_spec = keras.InputSpec(ndim=self.rank + 2, axes={-1: channels})
+        self.input_spec = keras.InputSpec(
+            ndim=self.rank + 2, axes={channel_axis(self.data_format): channels}
+        )
         self.kernel = self.add_weight(
             name="kernel",
-            shape=(*self.kernel_size, channels, self.filters),
+            shape=self._kernel_shape(channels),
             initializer=self.kernel_initializer,
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
@@ -105,8 +140,8 @@ class _Conv(keras.layers.Layer):
             self.bias = None
 
     def compute_output_shape(self, input_shape):
-        return conv_output_shape(
-            input_shape,
+        shape = conv_output_shape(
+            shape_to_channels_last(input_shape, self.data_format),
             self.filters,
             self.kernel_size,
             self.strides,
@@ -114,8 +149,10 @@ class _Conv(keras.layers.Layer):
             self.padding,
             self._label,
         )
+        return shape_from_channels_last(shape, self.data_format)
 
     def call(self, inputs):
+        inputs = to_channels_last(inputs, self.data_format)
         kernel = ops.cast(self.kernel, inputs.dtype)
         if self.rank == 1:
             x, kernel = ops.expand_dims(inputs, 1), ops.expand_dims(kernel, 0)
@@ -125,12 +162,12 @@ class _Conv(keras.layers.Layer):
         else:
             x, window = inputs, self.kernel_size
             strides, dilation, padding = self.strides, self.dilation_rate, self.padding
-        outputs = _convolve(x, kernel, window, strides, dilation, padding)
+        outputs = _convolve_groups(x, kernel, self.groups, window, strides, dilation, padding)
         if self.rank == 1:
             outputs = ops.squeeze(outputs, 1)
         if self.use_bias:
             outputs = ops.add(outputs, ops.cast(self.bias, outputs.dtype))
-        return self.activation(outputs)
+        return from_channels_last(self.activation(outputs), self.data_format)
 
     def get_config(self):
         config = super().get_config()
@@ -140,7 +177,9 @@ class _Conv(keras.layers.Layer):
                 "kernel_size": self.kernel_size,
                 "strides": self.strides,
                 "padding": self.padding,
+                "data_format": self.data_format,
                 "dilation_rate": self.dilation_rate,
+                "groups": self.groups,
                 "activation": keras.activations.serialize(self.activation),
                 "use_bias": self.use_bias,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
@@ -153,6 +192,22 @@ class _Conv(keras.layers.Layer):
             }
         )
         return config
+
+
+def _convolve_groups(x, kernel, groups, window, strides, dilation, padding):
+    """Each group of input channels convolved with its own filters, outputs side by side."""
+    if groups == 1:
+        return _convolve(x, kernel, window, strides, dilation, padding)
+    per_group, filters_per_group = kernel.shape[-2], kernel.shape[-1] // groups
+    outputs = [
+        _convolve(
+            x[..., g * per_group:(g + 1) * per_group],
+            kernel[..., g * filters_per_group:(g + 1) * filters_per_group],
+            window, strides, dilation, padding,
+        )
+        for g in range(groups)
+    ]
+    return ops.concatenate(outputs, axis=-1)
 
 
 def _convolve(x, kernel, window, strides, dilation, padding):

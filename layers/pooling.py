@@ -27,6 +27,13 @@ from layers.arithmetic import (
     pool_output_shape,
     require_known_input,
 )
+from layers.formats import (
+    from_channels_last,
+    resolve_data_format,
+    shape_from_channels_last,
+    shape_to_channels_last,
+    to_channels_last,
+)
 from layers.windows import pad_for_windows, window_taps
 
 
@@ -36,9 +43,10 @@ class _Pool(keras.layers.Layer):
     rank = 2
     reduction = "max"
 
-    def __init__(self, pool_size=2, strides=None, padding="valid", **kwargs):
+    def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(**kwargs)
         label = self._label
+        self.data_format = resolve_data_format(data_format, label)
         self.pool_size = normalize_tuple(pool_size, self.rank, "pool_size", label)
         self.strides = (
             self.pool_size
@@ -50,21 +58,26 @@ class _Pool(keras.layers.Layer):
             (None,) * (self.rank + 2), self.pool_size, self.strides, self.padding, label
         )
         self.input_spec = keras.InputSpec(ndim=self.rank + 2)
+        self._build_at_init()
 
     @property
     def _label(self):
         return f"{type(self).__name__} '{self.name}'"
 
-    def build(self, input_shape):
-        self.compute_output_shape(input_shape)
-        require_known_input(input_shape, self.rank, self._label)
-
     def compute_output_shape(self, input_shape):
-        return pool_output_shape(
-            input_shape, self.pool_size, self.strides, self.padding, self._label
+        shape = pool_output_shape(
+            shape_to_channels_last(input_shape, self.data_format),
+            self.pool_size,
+            self.strides,
+            self.padding,
+            self._label,
         )
+        return shape_from_channels_last(shape, self.data_format)
 
     def call(self, inputs):
+        self.compute_output_shape(inputs.shape)
+        inputs = to_channels_last(inputs, self.data_format)
+        require_known_input(inputs.shape, self.rank, self._label)
         if self.rank == 1:
             x = ops.expand_dims(inputs, 1)
             window, strides = (1, *self.pool_size), (1, *self.strides)
@@ -72,12 +85,18 @@ class _Pool(keras.layers.Layer):
         else:
             x, window, strides, padding = inputs, self.pool_size, self.strides, self.padding
         outputs = _pool(x, window, strides, padding, self.reduction)
-        return ops.squeeze(outputs, 1) if self.rank == 1 else outputs
+        outputs = ops.squeeze(outputs, 1) if self.rank == 1 else outputs
+        return from_channels_last(outputs, self.data_format)
 
     def get_config(self):
         config = super().get_config()
         config.update(
-            {"pool_size": self.pool_size, "strides": self.strides, "padding": self.padding}
+            {
+                "pool_size": self.pool_size,
+                "strides": self.strides,
+                "padding": self.padding,
+                "data_format": self.data_format,
+            }
         )
         return config
 
@@ -168,13 +187,15 @@ class _GlobalPool(keras.layers.Layer):
     rank = 2
     reduction = "max"
 
-    def __init__(self, keepdims=False, **kwargs):
+    def __init__(self, data_format=None, keepdims=False, **kwargs):
         super().__init__(**kwargs)
+        self.data_format = resolve_data_format(data_format, f"{type(self).__name__} '{self.name}'")
         self.keepdims = bool(keepdims)
         self.input_spec = keras.InputSpec(ndim=self.rank + 2)
+        self._build_at_init()
 
     def compute_output_shape(self, input_shape):
-        input_shape = tuple(input_shape)
+        input_shape = shape_to_channels_last(input_shape, self.data_format)
         if len(input_shape) != self.rank + 2:
             axes = ", ".join(("batch", *AXIS_NAMES[self.rank], "channels"))
             raise ValueError(
@@ -183,21 +204,31 @@ class _GlobalPool(keras.layers.Layer):
                 f"Received: input_shape={input_shape}"
             )
         if self.keepdims:
-            return (input_shape[0], *(1,) * self.rank, input_shape[-1])
+            return shape_from_channels_last(
+                (input_shape[0], *(1,) * self.rank, input_shape[-1]), self.data_format
+            )
         return (input_shape[0], input_shape[-1])
 
-    def build(self, input_shape):
-        self.compute_output_shape(input_shape)
-
-    def call(self, inputs):
+    def call(self, inputs, mask=None):
+        inputs = to_channels_last(inputs, self.data_format)
         axes = tuple(range(1, self.rank + 1))
         if self.reduction == "max":
-            return ops.max(inputs, axis=axes, keepdims=self.keepdims)
-        return ops.mean(inputs, axis=axes, keepdims=self.keepdims)
+            outputs = ops.max(inputs, axis=axes, keepdims=self.keepdims)
+        elif mask is not None and self.supports_masking:
+            kept = ops.expand_dims(ops.cast(mask, "bool"), -1)
+            weights = ops.cast(kept, inputs.dtype)
+            total = ops.sum(ops.where(kept, inputs, 0), axis=axes, keepdims=self.keepdims)
+            outputs = ops.divide(total, ops.sum(weights, axis=axes, keepdims=self.keepdims))
+        else:
+            outputs = ops.mean(inputs, axis=axes, keepdims=self.keepdims)
+        return from_channels_last(outputs, self.data_format) if self.keepdims else outputs
+
+    def compute_mask(self, inputs, mask=None):
+        return None
 
     def get_config(self):
         config = super().get_config()
-        config.update({"keepdims": self.keepdims})
+        config.update({"data_format": self.data_format, "keepdims": self.keepdims})
         return config
 
 
@@ -245,9 +276,13 @@ class GlobalMaxPool2D(_GlobalPool):
 
 @keras.saving.register_keras_serializable(package="cnnstudio")
 class GlobalAvgPool1D(_GlobalPool):
-    """Mean over the whole length, per channel."""
+    """Mean over the whole length, per channel; a mask (e.g. from padding) leaves steps out."""
 
     rank, reduction = 1, "avg"
+
+    def __init__(self, data_format=None, keepdims=False, **kwargs):
+        super().__init__(data_format=data_format, keepdims=keepdims, **kwargs)
+        self.supports_masking = True
 
 
 @keras.saving.register_keras_serializable(package="cnnstudio")

@@ -1,0 +1,211 @@
+"""DepthwiseConv1D and DepthwiseConv2D written with ``keras.ops`` (pad, slice, multiply, add).
+
+Each input channel has its own ``depth_multiplier`` filters and sees no other channel: the
+output channel ``c*depth_multiplier + m`` is channel c's window times filter m (MobileNet's
+first half of a separable convolution). With the channels repeated ``depth_multiplier``
+times, every window tap is one elementwise product with a kernel row: no matmul, no tensor
+above 4-D. Weights have the shapes and names of ``keras.layers.DepthwiseConv1D``/``2D``:
+the kernel is (*kernel_size, input channels, depth_multiplier).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from layers.arithmetic import (
+    axis_padding,
+    conv_output_shape,
+    normalize_padding,
+    normalize_tuple,
+    require_known_input,
+)
+from layers.formats import (
+    channel_axis,
+    from_channels_last,
+    resolve_data_format,
+    shape_from_channels_last,
+    shape_to_channels_last,
+    to_channels_last,
+)
+from layers.windows import pad_for_windows, window_taps
+
+
+class _DepthwiseConv(keras.layers.Layer):
+    """Shared body of DepthwiseConv1D/2D; ``rank`` is the number of spatial axes."""
+
+    rank = 2
+
+    def __init__(
+        self,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        depth_multiplier=1,
+        data_format=None,
+        dilation_rate=1,
+        activation=None,
+        use_bias=True,
+        depthwise_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        depthwise_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        depthwise_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        label = self._label
+        if isinstance(depth_multiplier, float) and depth_multiplier.is_integer():
+            depth_multiplier = int(depth_multiplier)
+        if (
+            not isinstance(depth_multiplier, int)
+            or isinstance(depth_multiplier, bool)
+            or depth_multiplier < 1
+        ):
+            raise ValueError(
+                f"{label}: depth_multiplier must be a positive integer (filters per input "
+                f"channel). Expected depth_multiplier >= 1. Received: "
+                f"depth_multiplier={depth_multiplier!r}"
+            )
+        self.depth_multiplier = depth_multiplier
+        self.kernel_size = normalize_tuple(kernel_size, self.rank, "kernel_size", label)
+        self.strides = normalize_tuple(strides, self.rank, "strides", label)
+        self.dilation_rate = normalize_tuple(dilation_rate, self.rank, "dilation_rate", label)
+        self.padding = normalize_padding(padding, self.rank, label)
+        self.data_format = resolve_data_format(data_format, label)
+        self.activation = keras.activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.depthwise_initializer = keras.initializers.get(depthwise_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.depthwise_regularizer = keras.regularizers.get(depthwise_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.depthwise_constraint = keras.constraints.get(depthwise_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.input_spec = keras.InputSpec(ndim=self.rank + 2)
+
+    @property
+    def _label(self):
+        return f"{type(self).__name__} '{self.name}'"
+
+    def build(self, input_shape):
+        self.compute_output_shape(input_shape)
+        input_shape = shape_to_channels_last(input_shape, self.data_format)
+        require_known_input(input_shape, self.rank, self._label, channels=True)
+        channels = input_shape[-1]
+        self.input_spec = keras.InputSpec(
+            ndim=self.rank + 2, axes={channel_axis(self.data_format): channels}
+        )
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(*self.kernel_size, channels, self.depth_multiplier),
+            initializer=self.depthwise_initializer,
+            regularizer=self.depthwise_regularizer,
+            constraint=self.depthwise_constraint,
+            trainable=True,
+            dtype=self.dtype,
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(
+                name="bias",
+                shape=(channels * self.depth_multiplier,),
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+                trainable=True,
+                dtype=self.dtype,
+            )
+        else:
+            self.bias = None
+
+    def compute_output_shape(self, input_shape):
+        input_shape = shape_to_channels_last(input_shape, self.data_format)
+        channels = input_shape[-1]
+        shape = conv_output_shape(
+            input_shape,
+            1,
+            self.kernel_size,
+            self.strides,
+            self.dilation_rate,
+            self.padding,
+            self._label,
+        )
+        filters = None if channels is None else channels * self.depth_multiplier
+        return shape_from_channels_last((*shape[:-1], filters), self.data_format)
+
+    def call(self, inputs):
+        x = to_channels_last(inputs, self.data_format)
+        kernel = ops.cast(self.kernel, x.dtype)
+        if self.rank == 1:
+            x, kernel = ops.expand_dims(x, 1), ops.expand_dims(kernel, 0)
+            window, strides = (1, *self.kernel_size), (1, *self.strides)
+            dilation = (1, *self.dilation_rate)
+            padding = self.padding if isinstance(self.padding, str) else (0, *self.padding)
+        else:
+            window, strides, dilation = self.kernel_size, self.strides, self.dilation_rate
+            padding = self.padding
+        outputs = depthwise_convolve(x, kernel, window, strides, dilation, padding)
+        if self.rank == 1:
+            outputs = ops.squeeze(outputs, 1)
+        if self.use_bias:
+            outputs = ops.add(outputs, ops.cast(self.bias, outputs.dtype))
+        return from_channels_last(self.activation(outputs), self.data_format)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "kernel_size": self.kernel_size,
+                "strides": self.strides,
+                "padding": self.padding,
+                "depth_multiplier": self.depth_multiplier,
+                "data_format": self.data_format,
+                "dilation_rate": self.dilation_rate,
+                "activation": keras.activations.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "depthwise_initializer": keras.initializers.serialize(self.depthwise_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "depthwise_regularizer": keras.regularizers.serialize(self.depthwise_regularizer),
+                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+                "activity_regularizer": keras.regularizers.serialize(self.activity_regularizer),
+                "depthwise_constraint": keras.constraints.serialize(self.depthwise_constraint),
+                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
+            }
+        )
+        return config
+
+
+def depthwise_convolve(x, kernel, window, strides, dilation, padding):
+    """Depthwise 2D convolution of x (N, H, W, C) with a kernel (kh, kw, C, M)."""
+    channels, multiplier = kernel.shape[-2], kernel.shape[-1]
+    pads, out_sizes = [], []
+    for axis, length in enumerate(x.shape[1:-1]):
+        pad = padding if isinstance(padding, str) else padding[axis]
+        before, after = axis_padding(length, window[axis], strides[axis], dilation[axis], pad)
+        pads.append((before, after))
+        extent = dilation[axis] * (window[axis] - 1) + 1
+        out_sizes.append((length + before + after - extent) // strides[axis] + 1)
+    if multiplier > 1:
+        x = ops.repeat(x, multiplier, axis=-1)
+    rows = ops.reshape(kernel, (window[0], window[1], channels * multiplier))
+    x = pad_for_windows(x, pads, window, strides, dilation, out_sizes)
+    outputs = None
+    for index, tap in enumerate(window_taps(x, window, strides, dilation, out_sizes)):
+        product = ops.multiply(tap, rows[index // window[1], index % window[1]])
+        outputs = product if outputs is None else ops.add(outputs, product)
+    return outputs
+
+
+@keras.saving.register_keras_serializable(package="cnnstudio")
+class DepthwiseConv1D(_DepthwiseConv):
+    """Depthwise 1D convolution: ``depth_multiplier`` filters per channel, channels apart."""
+
+    rank = 1
+
+
+@keras.saving.register_keras_serializable(package="cnnstudio")
+class DepthwiseConv2D(_DepthwiseConv):
+    """Depthwise 2D convolution: ``depth_multiplier`` filters per channel, channels apart."""
+
+    rank = 2

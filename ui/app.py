@@ -16,6 +16,7 @@ from cnnstudio.network import presets
 from cnnstudio.workspace.document import DocumentError
 from ui.explain.tab import install_explainer
 from ui.inspection.tab import install_inspection
+from ui.teaching.exercise_dialog import install_teaching
 from ui.main_window import DEFAULT_PRESET, QtMainWindow
 from ui.resource_files import APP_ICON
 from ui.training.tab import install_training
@@ -37,6 +38,7 @@ def run(target: str | None = None, screenshot: str | None = None, select: str | 
     install_training(window)
     install_inspection(window)
     install_explainer(window)
+    install_teaching(window)
     if target is None:
         if screenshot or not window.offer_recovery():
             window.open_preset(DEFAULT_PRESET, confirm=False)

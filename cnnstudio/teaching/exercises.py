@@ -165,12 +165,13 @@ def _random_network(rng: random.Random, difficulty: int) -> NetworkSpec:
     convs = 1 if difficulty == 1 else rng.choice([2, 3])
     for i in range(convs):
         stride = 1 if difficulty == 1 else rng.choice([1, 1, 2, 3])
+        kernel = rng.choice([1, 3, 5])
         params = {
             "filters": rng.choice([4, 5, 6, 8, 10, 16]),
-            "kernel_size": rng.choice([1, 3, 5]),
+            "kernel_size": kernel,
             "strides": stride,
             "padding": rng.choice(["valid", "same"] if difficulty == 1 else ["valid", 0, 1, 2, "same"]),
-            "dilation_rate": rng.choice([1, 1, 2]) if difficulty == 3 and stride == 1 else 1,
+            "dilation_rate": rng.choice([1, 1, 2]) if difficulty == 3 and stride == 1 and kernel > 1 else 1,
             "activation": "relu",
         }
         spec.layers.append(LayerSpec(name=f"conv{i + 1}", type="Conv2D", params=params))

@@ -7,11 +7,13 @@ from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
 from cnnstudio.analysis.triage import waiting_on
+from cnnstudio.analysis.dense_equivalent import compare_with_dense
 from cnnstudio.network.spec import INPUT
 from cnnstudio.workspace.document import NetworkDocument
 from ui.formatting import format_count, format_receptive_field, format_shape, issues_for
 
-COLUMNS = ("Layer", "Type", "Output shape", "Params", "Receptive field", "MACs", "Status")
+COLUMNS = ("Layer", "Type", "Output shape", "Params", "As fully connected", "Receptive field", "MACs", "Status")
+NUMERIC = ("Params", "As fully connected", "MACs")
 _ERROR_BG = QColor("#fde2e2")
 _WARNING_BG = QColor("#fff3d6")
 
@@ -41,7 +43,9 @@ class QtSummaryTable(QTableWidget):
     def refresh(self) -> None:
         spec = self.document.spec
         summary = self.document.summary
-        rows = [(INPUT, "Input", format_shape(spec.input_shape), "", "1", "", "")]
+        rows = [(INPUT, "Input", format_shape(spec.input_shape), "", "", "1", "", "")]
+        dense = compare_with_dense(summary)
+        tips = {}
         self._names = [INPUT]
         severities = [None]
         for layer in spec.layers:
@@ -49,14 +53,21 @@ class QtSummaryTable(QTableWidget):
             issues = issues_for(summary, layer.name)
             waiting = waiting_on(summary, layer.name)
             status = f"waiting on {waiting}" if waiting else "; ".join(i.message for i in issues) or "ok"
+            comparison = dense.get(layer.name)
+            if comparison is not None:
+                tips[(len(rows), COLUMNS.index("As fully connected"))] = (
+                    f"A fully connected layer from the same input to the same output would need "
+                    f"{comparison.formula} parameters: {comparison.ratio:,.0f} times this layer's "
+                    f"{comparison.params:,}. Weight sharing and locality make the difference.")
             rows.append((layer.name, layer.type, format_shape(info.output_shape), format_count(info.params),
+                         format_count(comparison.dense_params) if comparison else "",
                          format_receptive_field(info.receptive_field, spec.input_shape),
                          format_count(info.macs), status))
             self._names.append(layer.name)
             severities.append(None if waiting else issues[0].severity if issues else None)
         network_issues = [i for i in summary.issues if i.layer is None]
         rows.append(("Total", "", format_shape(summary.output.output_shape) if summary.output else "",
-                     format_count(summary.total_params), "", format_count(summary.macs),
+                     format_count(summary.total_params), "", "", format_count(summary.macs),
                      "; ".join(i.message for i in network_issues) or
                      f"{format_count(summary.trainable_params)} trainable"))
         severities.append(network_issues[0].severity if network_issues else None)
@@ -67,12 +78,14 @@ class QtSummaryTable(QTableWidget):
             for r, (row, severity) in enumerate(zip(rows, severities, strict=True)):
                 for c, text in enumerate(row):
                     item = QTableWidgetItem(text)
-                    if c in (3, 5):
+                    if COLUMNS[c] in NUMERIC:
                         item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                     if severity:
                         item.setBackground(_ERROR_BG if severity == "error" else _WARNING_BG)
                     if c == len(row) - 1:
                         item.setToolTip(text)
+                    elif (r, c) in tips:
+                        item.setToolTip(tips[(r, c)])
                     if r == len(rows) - 1:
                         item.setFont(bold)
                     self.setItem(r, c, item)

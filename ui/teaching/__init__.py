@@ -1,0 +1,1 @@
+"""The shape exercise mode."""

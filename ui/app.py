@@ -16,9 +16,9 @@ from cnnstudio.network import presets
 from cnnstudio.workspace.document import DocumentError
 from ui.explain.tab import install_explainer
 from ui.inspection.tab import install_inspection
-from ui.teaching.exercise_dialog import install_teaching
 from ui.main_window import DEFAULT_PRESET, QtMainWindow
 from ui.resource_files import APP_ICON
+from ui.teaching.exercise_dialog import install_teaching
 from ui.training.tab import install_training
 
 SCREENSHOT_SIZE = (1400, 900)

@@ -6,8 +6,8 @@ from PySide6.QtCore import QSignalBlocker, Qt
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
-from cnnstudio.analysis.triage import waiting_on
 from cnnstudio.analysis.dense_equivalent import compare_with_dense
+from cnnstudio.analysis.triage import waiting_on
 from cnnstudio.network.spec import INPUT
 from cnnstudio.workspace.document import NetworkDocument
 from ui.formatting import format_count, format_receptive_field, format_shape, issues_for

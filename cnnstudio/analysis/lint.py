@@ -9,13 +9,13 @@ Pure Python, like inference.
 from __future__ import annotations
 
 import layers.arithmetic as arithmetic
+from cnnstudio.analysis import fields
 from cnnstudio.analysis.shapes import NOTE, WARNING, Fix, LayerInfo, Summary, infer_shapes
+from cnnstudio.network import catalog
+from cnnstudio.network.catalog import LintRule
 from cnnstudio.network.edits import apply_edit
 from cnnstudio.network.spec import NetworkSpec
 
-CONVOLUTIONS = ("Conv1D", "Conv2D")
-WINDOWED = CONVOLUTIONS + ("MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D")
-DROPOUTS = ("Dropout", "SpatialDropout1D", "SpatialDropout2D")
 RF_TOO_SMALL = 0.1
 """The last convolution should see at least this fraction of the input on each axis."""
 RF_TOO_LARGE = 2.0
@@ -34,9 +34,10 @@ def lint(spec: NetworkSpec, summary: Summary, num_classes: int | None = None,
     for info in summary.layers:
         if info.output_shape is None:
             continue
-        if info.type == "Dense":
+        rules = _rules(info)
+        if LintRule.VECTOR_INPUT in rules:
             _dense_on_spatial(info, known)
-        elif info.type in WINDOWED:
+        if LintRule.STRIDE_WITHIN_WINDOW in rules:
             _stride_beyond_kernel(info, _is_projection_shortcut(info, readers))
     _receptive_field(summary)
     out = summary.output
@@ -47,6 +48,23 @@ def lint(spec: NetworkSpec, summary: Summary, num_classes: int | None = None,
         for issue in info.warnings:
             if id(issue) not in before:
                 issue.fixes = [fix for fix in issue.fixes if _keeps_it_valid(spec, fix, errors)]
+
+
+def _rules(info: LayerInfo) -> tuple[str, ...]:
+    """The lint rules the catalog gives the layer's type (none for an unknown type)."""
+    layer_type = catalog.CATALOG.get(info.type)
+    return layer_type.lint_rules if layer_type else ()
+
+
+def _insert(purpose: str, rank: int | None, op: str, layer: str, params: dict | None = None,
+            label: str = "") -> Fix | None:
+    """A fix inserting the catalog's type for ``purpose`` next to ``layer``, if it has one."""
+    layer_type = catalog.for_purpose(purpose, rank)
+    if layer_type is None:
+        return None
+    where = "after" if op == "insert_after" else "before"
+    return Fix(f'Insert {label or layer_type.name} {where} "{layer}"',
+               {"op": op, "layer": layer, "type": layer_type.name, "params": dict(params or {})})
 
 
 def _keeps_it_valid(spec: NetworkSpec, fix: Fix, errors: int) -> bool:
@@ -60,26 +78,25 @@ def _dense_on_spatial(info: LayerInfo, known: dict[str, LayerInfo]) -> None:
     if not rank:
         return
     axes = " x ".join(arithmetic.AXIS_NAMES[rank]) if rank in arithmetic.AXIS_NAMES else "position"
-    fixes = [Fix(f'Insert Flatten before "{info.name}"',
-                 {"op": "insert_before", "layer": info.name, "type": "Flatten", "params": {}})]
-    if rank in (1, 2):
-        pool = f"GlobalAvgPool{rank}D"
-        fixes.append(Fix(f'Insert {pool} before "{info.name}"',
-                         {"op": "insert_before", "layer": info.name, "type": pool, "params": {}}))
-    info.add(WARNING, f'Dense reads "{src.name}", which is {src.output_shape} with spatial axes; it '
+    fixes = [_insert(catalog.Purpose.FLATTEN, rank, "insert_before", info.name),
+             _insert(catalog.Purpose.GLOBAL_AVERAGE, rank, "insert_before", info.name)]
+    info.add(WARNING, f'{info.type} reads "{src.name}", which is {src.output_shape} with spatial axes; it '
                       f"applies the same weights at every {axes} position instead of looking at the "
                       "whole map. Flatten or global pooling first turns the maps into one vector.",
-             fixes)
+             [fix for fix in fixes if fix])
 
 
-SAME_SHAPE = ("BatchNormalization", "Activation")
-"""Layers a residual shortcut may pass through between its projection and the Add."""
+_PASSES_SHAPE = (catalog.ShapeRule.SAME_SHAPE, catalog.ShapeRule.BATCH_NORM)
+"""Shape rules of the layers a residual shortcut may pass through between its projection and the sum."""
 
 
 def _is_projection_shortcut(info: LayerInfo, readers: dict[str, list[LayerInfo]]) -> bool:
-    """A 1x1 convolution whose output goes (through normalisation only) into an Add: the
-    published ResNet shortcut, whose skipped pixels the Add's main path reads."""
-    if info.type not in CONVOLUTIONS or any(k != 1 for k in _axes(info.config["kernel_size"], 1)):
+    """A 1x1 convolution whose output goes (through normalisation only) into a sum: the
+    published ResNet shortcut, whose skipped pixels the sum's main path reads."""
+    layer_type = catalog.get(info.type)
+    if layer_type.shape_rule != catalog.ShapeRule.CONVOLUTION:
+        return False
+    if any(w.size != 1 for w in fields.windows(layer_type, info.config, len(info.output_shape) - 1)):
         return False
     node = info
     while True:
@@ -87,25 +104,22 @@ def _is_projection_shortcut(info: LayerInfo, readers: dict[str, list[LayerInfo]]
         if len(after) != 1:
             return False
         node = after[0]
-        if node.type == "Add":
+        rule = catalog.get(node.type).shape_rule if node.type in catalog.CATALOG else None
+        if rule == catalog.ShapeRule.SUM:
             return True
-        if node.type not in SAME_SHAPE:
+        if rule not in _PASSES_SHAPE:
             return False
 
 
 def _stride_beyond_kernel(info: LayerInfo, projection_shortcut: bool = False) -> None:
     rank = len(info.output_shape) - 1
-    cfg = info.config
-    is_pool = "pool_size" in cfg
-    size_key = "pool_size" if is_pool else "kernel_size"
-    kernel = _axes(cfg[size_key], rank)
-    strides = kernel if is_pool and cfg["strides"] is None else _axes(cfg["strides"], rank)
-    dilation = (1,) * rank if is_pool else _axes(cfg["dilation_rate"], rank)
+    layer_type = catalog.get(info.type)
+    window = layer_type.window
+    size_key = window.size
     gaps: dict[tuple[int, int], list[str]] = {}
-    for ax, name in enumerate(arithmetic.AXIS_NAMES[rank]):
-        extent = arithmetic.effective_kernel_size(kernel[ax], dilation[ax])
-        if strides[ax] > extent:
-            gaps.setdefault((strides[ax], extent), []).append(name)
+    for axis, name in zip(fields.windows(layer_type, info.config, rank), arithmetic.AXIS_NAMES[rank], strict=True):
+        if axis.stride > axis.extent:
+            gaps.setdefault((axis.stride, axis.extent), []).append(name)
     for (stride, extent), axes in gaps.items():
         unit = " and ".join({"height": "rows", "width": "columns", "length": "steps"}[a] for a in axes)
         if projection_shortcut:
@@ -114,21 +128,17 @@ def _stride_beyond_kernel(info: LayerInfo, projection_shortcut: bool = False) ->
                            "path reads every pixel, so nothing is lost; elsewhere a stride larger than "
                            "the kernel skips input.")
             continue
-        info.add(WARNING, f"Stride {stride} is larger than the {'pool' if is_pool else 'kernel'} "
+        info.add(WARNING, f"Stride {stride} is larger than the {'pool' if window.pooling else 'kernel'} "
                           f"{extent} on {' and '.join(axes)}: {stride - extent} of every {stride} "
                           f"{unit} are never read.",
-                 [Fix(f"Set strides to {extent}", {"op": "set_params", "layer": info.name,
-                                                   "params": {"strides": extent}}),
+                 [Fix(f"Set {window.strides} to {extent}", {"op": "set_params", "layer": info.name,
+                                                            "params": {window.strides: extent}}),
                   Fix(f"Set {size_key} to {stride}", {"op": "set_params", "layer": info.name,
                                                       "params": {size_key: stride}})])
 
 
-def _axes(value, rank: int) -> tuple[int, ...]:
-    return tuple(value) if isinstance(value, (list, tuple)) else (value,) * rank
-
-
 def _receptive_field(summary: Summary) -> None:
-    convs = [i for i in summary.layers if i.type in CONVOLUTIONS and i.output_shape is not None]
+    convs = [i for i in summary.layers if LintRule.RECEPTIVE_FIELD in _rules(i) and i.output_shape is not None]
     if not convs:
         return
     last = convs[-1]
@@ -137,13 +147,12 @@ def _receptive_field(summary: Summary) -> None:
     for ax, name in enumerate(arithmetic.AXIS_NAMES[rank]):
         rf, length = last.receptive_field[ax], spatial[ax]
         if rf < RF_TOO_SMALL * length:
-            pool = f"MaxPool{rank}D"
+            pool = catalog.for_purpose(catalog.Purpose.DOWNSAMPLE, rank)
+            fix = pool and _insert(catalog.Purpose.DOWNSAMPLE, rank, "insert_after", last.name,
+                                   {pool.window.size: 2})
             last.add(WARNING, f"The receptive field at the last convolution is {rf} on {name}, under a "
                               f"tenth of the input's {length}: each output sees only a small patch. "
-                              "Add pooling, strides or more convolutions.",
-                     [Fix(f'Insert {pool} after "{last.name}"',
-                          {"op": "insert_after", "layer": last.name, "type": pool,
-                           "params": {"pool_size": 2}})])
+                              "Add pooling, strides or more convolutions.", [fix] if fix else [])
             return
         if rf > RF_TOO_LARGE * length:
             last.add(WARNING, f"The receptive field at the last convolution is {rf} on {name}, more "
@@ -155,9 +164,11 @@ def _receptive_field(summary: Summary) -> None:
 
 def _output_layer(out: LayerInfo, known: dict[str, LayerInfo], num_classes: int | None,
                   loss_from_logits: bool | None) -> None:
-    if out.type in DROPOUTS:
-        out.add(WARNING, "Dropout is the output layer: while training it zeroes some predictions "
-                         "at random, which only adds noise to the loss. Put it before the last Dense.",
+    rules = _rules(out)
+    if LintRule.NOT_AN_OUTPUT in rules:
+        out.add(WARNING, f"{out.type} is the output layer: while training it zeroes some predictions "
+                         "at random, which only adds noise to the loss. Put it before the layer that "
+                         "scores the classes.",
                  [Fix(f'Remove layer "{out.name}"', {"op": "remove_layer", "layer": out.name})])
     activation = out.config.get("activation")
     if loss_from_logits is True and activation == "softmax":
@@ -165,28 +176,27 @@ def _output_layer(out: LayerInfo, known: dict[str, LayerInfo], num_classes: int 
                          "so softmax is applied twice and training stalls.",
                  [Fix("Set activation to linear", {"op": "set_params", "layer": out.name,
                                                    "params": {"activation": "linear"}})])
-    elif loss_from_logits is False and activation == "linear" and out.type in ("Dense", "Activation"):
+    elif loss_from_logits is False and activation == "linear" and LintRule.OUTPUT_ACTIVATION in rules:
         out.add(WARNING, "The output is linear but the loss expects probabilities "
                          "(from_logits=False); add softmax to the output.",
                  [Fix("Set activation to softmax", {"op": "set_params", "layer": out.name,
                                                     "params": {"activation": "softmax"}})])
     if num_classes is None or out.output_shape == (num_classes,):
         return
-    if out.type == "Dense" and len(out.output_shape) == 1:
-        out.add(WARNING, f"The output has {out.output_shape[0]} units but the data set has "
+    if LintRule.CLASS_SCORES in rules and len(out.output_shape) == 1:
+        units = catalog.get(out.type).channels_param
+        out.add(WARNING, f"The output has {out.output_shape[0]} {units} but the data set has "
                          f"{num_classes} classes.",
-                [Fix(f"Set units to {num_classes}", {"op": "set_params", "layer": out.name,
-                                                     "params": {"units": num_classes}})])
+                [Fix(f"Set {units} to {num_classes}", {"op": "set_params", "layer": out.name,
+                                                       "params": {units: num_classes}})])
         return
-    fixes = []
     if len(out.output_shape) > 1:
-        rank = len(out.output_shape) - 1
-        fixes.append(Fix(f"Insert GlobalAvgPool{rank}D after \"{out.name}\"",
-                         {"op": "insert_after", "layer": out.name, "type": f"GlobalAvgPool{rank}D",
-                          "params": {}}))
+        fix = _insert(catalog.Purpose.GLOBAL_AVERAGE, len(out.output_shape) - 1, "insert_after", out.name)
     else:
-        fixes.append(Fix(f"Insert Dense({num_classes}, softmax) after \"{out.name}\"",
-                         {"op": "insert_after", "layer": out.name, "type": "Dense",
-                          "params": {"units": num_classes, "activation": "softmax"}}))
+        classifier = catalog.for_purpose(catalog.Purpose.CLASSIFIER)
+        fix = classifier and _insert(catalog.Purpose.CLASSIFIER, None, "insert_after", out.name,
+                                     {classifier.channels_param: num_classes, "activation": "softmax"},
+                                     label=f"{classifier.name}({num_classes}, softmax)")
+    fixes = [fix] if fix else []
     out.add(WARNING, f"The output is {out.output_shape} but a classifier of {num_classes} classes "
                      f"needs ({num_classes},): end with a vector of one score per class.", fixes)

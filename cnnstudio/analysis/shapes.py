@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import layers.arithmetic as arithmetic
+from cnnstudio.analysis import fields
 from cnnstudio.network import catalog
 from cnnstudio.network.spec import INPUT, LayerSpec, NetworkSpec, suggest
 
@@ -211,12 +212,6 @@ def _rank_words(rank: int) -> str:
     )
 
 
-def _per_axis(value: Any, rank: int) -> tuple[int, ...]:
-    if isinstance(value, (list, tuple)):
-        return tuple(value)
-    return (value,) * rank
-
-
 def _compact(values: list[int]) -> int | list[int]:
     """An int when every axis agrees, else the list (how the catalog stores sizes)."""
     return values[0] if len(set(values)) == 1 else list(values)
@@ -241,14 +236,6 @@ def _adapt_params(params: dict[str, Any], rank: int) -> dict[str, Any]:
     return out
 
 
-def _same_family(type_name: str, rank: int) -> str | None:
-    """Conv2D -> Conv1D and so on: the same layer for inputs of the other rank."""
-    if type_name.endswith(f"{3 - rank}D"):
-        other = type_name[:-2] + f"{rank}D"
-        return other if other in catalog.CATALOG else None
-    return None
-
-
 # --------------------------------------------------------------------------- per-type rules
 
 def _check_rank(info: LayerInfo, lt: catalog.LayerType, spec_layer: LayerSpec, src: LayerInfo) -> bool:
@@ -256,35 +243,37 @@ def _check_rank(info: LayerInfo, lt: catalog.LayerType, spec_layer: LayerSpec, s
     if lt.rank is None or rank == lt.rank:
         return True
     fixes = []
-    other = _same_family(lt.name, rank) if rank in (1, 2) else None
+    same = catalog.same_family(lt.name, rank) if rank in (1, 2) else None
+    other = same.name if same else None
     if other:
         fixes.append(Fix(f"Use {other} instead", {
             "op": "change_type", "layer": info.name, "type": other,
             "params": _adapt_params(spec_layer.params, rank),
         }))
     fixes.append(_remove_fix(info.name))
+    flatten = catalog.for_purpose(catalog.Purpose.FLATTEN)
     hint = f" Use {other} instead, or remove it." if other else (
-        " Move it before the Flatten or global pooling, or remove it." if rank == 0 else " Remove it."
+        f" Move it before the {flatten.name if flatten else 'flattening'} or global pooling, or remove it."
+        if rank == 0 else " Remove it."
     )
     info.add(ERROR, f"{lt.name} expects {_rank_words(lt.rank)}; its input \"{src.name}\" is "
                     f"{_shape_text(src.output_shape)}, {_rank_words(rank)}.{hint}", fixes)
     return False
 
 
-def _window(info: LayerInfo, src: LayerInfo, kernel, strides, dilation, padding, size_param: str):
+def _window(info: LayerInfo, src: LayerInfo, lt: catalog.LayerType, axes: tuple[fields.AxisWindow, ...]):
     """Output lengths of a convolution or pooling window, with errors, warnings and formulas."""
     shape = src.output_shape
     rank = len(shape) - 1
     names = arithmetic.AXIS_NAMES[rank]
-    if not isinstance(padding, str):
-        padding = _per_axis(padding, rank)
-    is_pool = size_param == "pool_size"
-    out, rf, jump, extent = [], [], [], []
+    padding = info.config[lt.window.padding]
+    size_param = lt.window.size
+    is_pool = lt.window.pooling
+    out, extent = [], []
     too_big: list[tuple[int, int]] = []  # (axis, largest size that fits)
     messages = []
-    for ax in range(rank):
-        length, k, s, d = shape[ax], kernel[ax], strides[ax], dilation[ax]
-        pad = padding if isinstance(padding, str) else padding[ax]
+    for ax, window in enumerate(axes):
+        length, k, s, d, pad = shape[ax], window.size, window.stride, window.dilation, window.padding
         if is_pool and not isinstance(pad, str) and pad >= k:
             messages.append((f"padding {pad} is not smaller than the pool window {k} (windows of "
                              "padding only)", names[ax]))
@@ -293,7 +282,7 @@ def _window(info: LayerInfo, src: LayerInfo, kernel, strides, dilation, padding,
             continue
         n = arithmetic.axis_output_length(length, k, s, d, pad)
         before, after = arithmetic.axis_padding(length, k, s, d, pad)
-        k_eff = arithmetic.effective_kernel_size(k, d)
+        k_eff = window.extent
         info.formulas.append(f"{names[ax]}: {arithmetic.axis_formula(length, k, s, d, pad)}")
         padded = length + before + after
         if n <= 0:
@@ -310,11 +299,9 @@ def _window(info: LayerInfo, src: LayerInfo, kernel, strides, dilation, padding,
                      [Fix('Set padding to "same"', {"op": "set_params", "layer": info.name,
                                                     "params": {"padding": "same"}})])
         out.append(n)
-        rf.append(src.receptive_field[ax] + (k_eff - 1) * src.jump[ax])
-        jump.append(src.jump[ax] * s)
         extent.append(src.padded_extent[ax] + (before + after) * src.jump[ax])
     if messages:
-        sizes = list(kernel)
+        sizes = [window.size for window in axes]
         for ax, fits in too_big:
             sizes[ax] = fits
         fixes = []
@@ -333,7 +320,8 @@ def _window(info: LayerInfo, src: LayerInfo, kernel, strides, dilation, padding,
         advice = ", ".join(advice[:-1]) + " or " + advice[-1] if len(advice) > 1 else advice[0]
         info.add(ERROR, f"{text[0].upper()}{text[1:]}. {advice[0].upper()}{advice[1:]}.", fixes)
         return None
-    info.receptive_field, info.jump, info.padded_extent = tuple(rf), tuple(jump), tuple(extent)
+    info.receptive_field, info.jump = fields.grow(src.receptive_field, src.jump, axes)
+    info.padded_extent = tuple(extent)
     return tuple(out)
 
 
@@ -350,14 +338,12 @@ def _conv(info, lt, layer, srcs, cfg):
     src = srcs[0]
     if not _check_rank(info, lt, layer, src):
         return None
-    rank = lt.rank
-    kernel = _per_axis(cfg["kernel_size"], rank)
-    c_in, filters = src.output_shape[-1], cfg["filters"]
-    fan_in = math.prod(kernel) * c_in
+    axes = fields.windows(lt, cfg, lt.rank)
+    c_in, filters = src.output_shape[-1], cfg[lt.channels_param]
+    fan_in = math.prod(w.size for w in axes) * c_in
     # The weights do not depend on the spatial size, so a kernel that does not fit still shows them.
     info.trainable_params = fan_in * filters + (filters if cfg["use_bias"] else 0)
-    spatial = _window(info, src, kernel, _per_axis(cfg["strides"], rank),
-                      _per_axis(cfg["dilation_rate"], rank), cfg["padding"], "kernel_size")
+    spatial = _window(info, src, lt, axes)
     if spatial is None:
         return None
     info.macs = math.prod(spatial) * filters * fan_in
@@ -368,10 +354,7 @@ def _pool(info, lt, layer, srcs, cfg):
     src = srcs[0]
     if not _check_rank(info, lt, layer, src):
         return None
-    rank = lt.rank
-    size = _per_axis(cfg["pool_size"], rank)
-    strides = size if cfg["strides"] is None else _per_axis(cfg["strides"], rank)
-    spatial = _window(info, src, size, strides, (1,) * rank, cfg["padding"], "pool_size")
+    spatial = _window(info, src, lt, fields.windows(lt, cfg, lt.rank))
     return None if spatial is None else (*spatial, src.output_shape[-1])
 
 
@@ -400,12 +383,12 @@ def _zero_padding(info, lt, layer, srcs, cfg):
     src = srcs[0]
     if not _check_rank(info, lt, layer, src):
         return None
-    pads = _per_axis(cfg["padding"], 2)
-    h, w, c = src.output_shape
-    info.formulas = [f"height: {h} + 2*{pads[0]} = {h + 2 * pads[0]}",
-                     f"width: {w} + 2*{pads[1]} = {w + 2 * pads[1]}"]
+    pads = [window.padding for window in fields.windows(lt, cfg, lt.rank)]
+    spatial = src.output_shape[:-1]
+    names = arithmetic.AXIS_NAMES[lt.rank]
+    info.formulas = [f"{axis}: {n} + 2*{p} = {n + 2 * p}" for axis, n, p in zip(names, spatial, pads, strict=True)]
     info.padded_extent = tuple(e + 2 * p * j for e, p, j in zip(src.padded_extent, pads, src.jump, strict=True))
-    return (h + 2 * pads[0], w + 2 * pads[1], c)
+    return (*(n + 2 * p for n, p in zip(spatial, pads, strict=True)), src.output_shape[-1])
 
 
 def _flatten(info, lt, layer, srcs, cfg):
@@ -418,7 +401,7 @@ def _flatten(info, lt, layer, srcs, cfg):
 
 def _dense(info, lt, layer, srcs, cfg):
     shape = srcs[0].output_shape
-    units = cfg["units"]
+    units = cfg[lt.channels_param]
     info.trainable_params = shape[-1] * units + (units if cfg["use_bias"] else 0)
     info.macs = math.prod(shape[:-1]) * shape[-1] * units
     return (*shape[:-1], units)
@@ -449,17 +432,19 @@ def _add(info, lt, layer, srcs, cfg):
         fixes = []
         same_rank = len(other.output_shape) == len(first.output_shape)
         if same_rank and other.output_shape[:-1] == first.output_shape[:-1]:
-            if other.type in ("Conv1D", "Conv2D", "Dense"):
-                key = "filters" if other.type != "Dense" else "units"
+            key = catalog.CATALOG[other.type].channels_param
+            if key:
                 fixes.append(Fix(f"Set {key} of \"{other.name}\" to {first.output_shape[-1]}", {
                     "op": "set_params", "layer": other.name, "params": {key: first.output_shape[-1]}}))
-            fixes.append(Fix("Use Concatenate instead", {"op": "change_type", "layer": info.name,
-                                                         "type": "Concatenate", "params": {}}))
+            joiner = catalog.for_purpose(catalog.Purpose.JOIN_CHANNELS)
+            if joiner is not None:
+                fixes.append(Fix(f"Use {joiner.name} instead", {"op": "change_type", "layer": info.name,
+                                                                "type": joiner.name, "params": {}}))
             hint = "Give both the same number of channels, or concatenate them instead."
         else:
             hint = "Make both branches shrink the same way (same strides and padding)."
         fixes.append(_remove_fix(info.name))
-        info.add(ERROR, f"Add needs inputs of equal shape; \"{first.name}\" is "
+        info.add(ERROR, f"{lt.name} needs inputs of equal shape; \"{first.name}\" is "
                         f"{_shape_text(first.output_shape)} but \"{other.name}\" is "
                         f"{_shape_text(other.output_shape)}. {hint}", fixes)
         return None
@@ -471,7 +456,7 @@ def _concatenate(info, lt, layer, srcs, cfg):
     first = srcs[0]
     for other in srcs[1:]:
         if len(other.output_shape) != len(first.output_shape):
-            info.add(ERROR, f"Concatenate needs inputs of the same rank; \"{first.name}\" is "
+            info.add(ERROR, f"{lt.name} needs inputs of the same rank; \"{first.name}\" is "
                             f"{_rank_words(first.spatial_rank)} {_shape_text(first.output_shape)} but "
                             f"\"{other.name}\" is {_rank_words(other.spatial_rank)} "
                             f"{_shape_text(other.output_shape)}.", [_remove_fix(info.name)])
@@ -480,7 +465,7 @@ def _concatenate(info, lt, layer, srcs, cfg):
         for ax in range(rank):
             if other.output_shape[ax] != first.output_shape[ax]:
                 axis = arithmetic.AXIS_NAMES.get(rank, ())[ax] if rank in arithmetic.AXIS_NAMES else "axis"
-                info.add(ERROR, f"Concatenate needs equal {axis} on every input; \"{first.name}\" has "
+                info.add(ERROR, f"{lt.name} needs equal {axis} on every input; \"{first.name}\" has "
                                 f"{axis} {first.output_shape[ax]} but \"{other.name}\" has "
                                 f"{other.output_shape[ax]}. Make both branches shrink the same way.",
                          [_remove_fix(info.name)])
@@ -490,19 +475,18 @@ def _concatenate(info, lt, layer, srcs, cfg):
 
 
 _RULES = {
-    "Conv1D": _conv, "Conv2D": _conv,
-    "MaxPool1D": _pool, "MaxPool2D": _pool, "AvgPool1D": _pool, "AvgPool2D": _pool,
-    "GlobalAvgPool1D": _global_pool, "GlobalAvgPool2D": _global_pool,
-    "GlobalMaxPool1D": _global_pool, "GlobalMaxPool2D": _global_pool,
-    "ZeroPadding2D": _zero_padding,
-    "Flatten": _flatten,
-    "Dense": _dense,
-    "Dropout": _same_shape, "SpatialDropout1D": _same_shape, "SpatialDropout2D": _same_shape,
-    "Activation": _same_shape,
-    "BatchNormalization": _batch_norm,
-    "Add": _add,
-    "Concatenate": _concatenate,
+    catalog.ShapeRule.CONVOLUTION: _conv,
+    catalog.ShapeRule.POOLING: _pool,
+    catalog.ShapeRule.GLOBAL_POOLING: _global_pool,
+    catalog.ShapeRule.ZERO_PADDING: _zero_padding,
+    catalog.ShapeRule.FLATTEN: _flatten,
+    catalog.ShapeRule.DENSE: _dense,
+    catalog.ShapeRule.SAME_SHAPE: _same_shape,
+    catalog.ShapeRule.BATCH_NORM: _batch_norm,
+    catalog.ShapeRule.SUM: _add,
+    catalog.ShapeRule.CONCATENATE: _concatenate,
 }
+"""One function per rule kind the catalog names; each type says its rule in ``shape_rule``."""
 
 
 # --------------------------------------------------------------------------- infer
@@ -552,8 +536,9 @@ def _wire(info: LayerInfo, lt: catalog.LayerType, known: dict[str, LayerInfo], p
                             f"{len(srcs)} ({names}). Connect another branch to it or remove it.",
                      [_remove_fix(info.name)])
         else:
+            joiners = " or ".join(t.name for t in catalog.merges())
             info.add(ERROR, f"{lt.name} reads one input; it reads {len(srcs)} ({names}). Join them "
-                            "with Add or Concatenate first.",
+                            f"with {joiners} first.",
                      [Fix(f'Read only "{srcs[0].name}"', {"op": "set_inputs", "layer": info.name,
                                                           "inputs": [srcs[0].name]}),
                       _remove_fix(info.name)])
@@ -628,7 +613,7 @@ def infer_shapes(spec: NetworkSpec) -> Summary:
             info.receptive_field = srcs[0].receptive_field
             info.jump = srcs[0].jump
             info.padded_extent = srcs[0].padded_extent
-        shape = _RULES[lt.name](info, lt, layer, srcs, cfg)
+        shape = _RULES[lt.shape_rule](info, lt, layer, srcs, cfg)
         info.params = info.trainable_params + info.non_trainable_params
         if shape is None:
             info.receptive_field = info.jump = info.padded_extent = ()

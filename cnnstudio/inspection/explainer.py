@@ -18,20 +18,28 @@ from typing import Any
 
 import numpy as np
 
+from cnnstudio.analysis import fields
 from cnnstudio.network import catalog
 from layers import arithmetic
 
-OPERATIONS: dict[str, tuple[str, int]] = {
-    "conv1d": ("conv", 1),
-    "conv2d": ("conv", 2),
-    "maxpool1d": ("max", 1),
-    "maxpool2d": ("max", 2),
-    "avgpool1d": ("avg", 1),
-    "avgpool2d": ("avg", 2),
-}
-"""Operation name -> (kind, spatial rank). Kinds: conv, max, avg."""
 
-_LAYER_CLASSES = {"conv": "Conv{}D", "max": "MaxPool{}D", "avg": "AvgPool{}D"}
+def _explained_types() -> list[catalog.LayerType]:
+    """The catalog types the explainer shows (their ``explain`` kind set), by kind then rank."""
+    types = [t for t in catalog.CATALOG.values() if t.explain]
+    return sorted(types, key=lambda t: (catalog.Explain.ALL.index(t.explain), t.rank))
+
+
+OPERATIONS: dict[str, tuple[str, int]] = {t.name.lower(): (t.explain, t.rank) for t in _explained_types()}
+"""Operation name (the layer type in lower case) -> (kind, spatial rank). Kinds: conv, max, avg."""
+
+
+def _layer_type(kind: str, rank: int) -> catalog.LayerType:
+    """The catalog type the explainer runs for an operation kind and rank."""
+    for t in _explained_types():
+        if t.explain == kind and t.rank == rank:
+            return t
+    raise ExplainError(f"No layer type explains {kind} windows in {rank}D. Expected one of "
+                       f"{', '.join(OPERATIONS)}. Received: kind={kind!r}, rank={rank!r}")
 
 
 class ExplainError(ValueError):
@@ -40,10 +48,10 @@ class ExplainError(ValueError):
 
 def operation_for_layer(layer_type: str) -> str:
     """The explainer's operation for a catalog layer type, e.g. "MaxPool2D" -> "maxpool2d"."""
-    for op, (kind, rank) in OPERATIONS.items():
-        if _LAYER_CLASSES[kind].format(rank) == layer_type:
-            return op
-    names = ", ".join(_LAYER_CLASSES[k].format(r) for k, r in OPERATIONS.values())
+    for t in _explained_types():
+        if t.name == layer_type:
+            return t.name.lower()
+    names = ", ".join(t.name for t in _explained_types())
     raise ExplainError(
         f"The explainer shows convolution and pooling layers only. Expected one of {names}. "
         f"Received: layer_type={layer_type!r}"
@@ -176,7 +184,7 @@ class Explanation:
 
     @property
     def layer_class(self) -> str:
-        return _LAYER_CLASSES[self.kind].format(self.rank)
+        return _layer_type(self.kind, self.rank).keras_class_name
 
     def window_at(self, out_index: tuple[int, ...]) -> Window:
         flat = int(np.ravel_multi_index(out_index, self.output.shape))
@@ -331,7 +339,7 @@ def _explain(kind, x, kernel, window, strides, padding, dilation_rate) -> Explan
         raise ExplainError(str(exc)) from None
     if output.shape != tuple(out_shape):
         raise RuntimeError(
-            f"layers.{_LAYER_CLASSES[kind].format(rank)} returned shape {list(output.shape)} but "
+            f"{_layer_type(kind, rank).keras_class} returned shape {list(output.shape)} but "
             f"layers.arithmetic predicts {out_shape}; the explainer cannot line them up."
         )
 
@@ -356,7 +364,7 @@ def _explain(kind, x, kernel, window, strides, padding, dilation_rate) -> Explan
         got = float(output[out_index])
         if not math.isclose(got, expected, rel_tol=1e-4, abs_tol=1e-4):
             raise RuntimeError(
-                f"layers.{_LAYER_CLASSES[kind].format(rank)} computed {got} at {list(out_index)} but the "
+                f"{_layer_type(kind, rank).keras_class} computed {got} at {list(out_index)} but the "
                 f"window's breakdown gives {expected}; the layer and the explainer disagree."
             )
         windows.append(Window(out_index, tuple(taps), got, f"{equation} = {format_number(got)}"))
@@ -404,10 +412,10 @@ def _window_value(kind: str, out_index: tuple[int, ...], taps: list[Tap],
 
 def _run_layer(kind, x, kernel, window, strides, padding, dilation) -> np.ndarray:
     """Our layer's output on ``x`` (batch and channel axes added, then removed)."""
-    import layers as ours
+    from cnnstudio.models.builder import keras_class
 
     rank = x.ndim
-    cls = getattr(ours, _LAYER_CLASSES[kind].format(rank))
+    cls = keras_class(_layer_type(kind, rank).name)
     batch = x.astype(np.float32)[None, ..., None]
     if kind == "conv":
         layer = cls(filters=1, kernel_size=window, strides=strides, padding=padding,
@@ -500,23 +508,26 @@ def receptive_field_growth(layers: Sequence[Any], rank: int = 2) -> list[FieldGr
         else:
             name, type_name, params = layer.name, layer.type, layer.params
         try:
-            values = catalog.get(type_name).resolved(params)
+            layer_type = catalog.get(type_name)
         except KeyError as exc:
             raise ExplainError(f"{exc.args[0]} Expected a catalog layer type. Received: type={type_name!r}") from None
-        if type_name.startswith(("Global", "Flatten", "Dense")):
+        if layer_type.sees_whole_input:
             raise ExplainError(
                 f"{name} ({type_name}) sees the whole input, so the growth stops before it. "
                 f"Expected convolution, pooling or element-wise layers. Received: type={type_name!r}"
             )
-        if "kernel_size" in values or "pool_size" in values:
-            size = _per_axis(values.get("kernel_size", values.get("pool_size")), rank, "window", 1)
-            stride_value = values.get("strides")
-            stride = size if stride_value is None else _per_axis(stride_value, rank, "strides", 1)
-            dilation = _per_axis(values.get("dilation_rate", 1), rank, "dilation_rate", 1)
-            window = tuple(arithmetic.effective_kernel_size(k, d) for k, d in zip(size, dilation, strict=True))
-        else:
+        if layer_type.rank is not None and layer_type.rank != rank:
+            raise ExplainError(f"{name} ({type_name}) reads {layer_type.rank}D inputs. Expected a layer type for "
+                               f"{rank}D inputs. Received: type={type_name!r}")
+        try:
+            values = layer_type.resolved(layer_type.check_params(params))
+        except catalog.ParamError as exc:
+            raise ExplainError(f"{name} ({type_name}): {exc}. Received: {exc.param}={params.get(exc.param)!r}") from None
+        axes = fields.windows(layer_type, values, rank)
+        if axes is None:
             window, stride = (1,) * rank, (1,) * rank
-        field_size = tuple(f + (w - 1) * j for f, w, j in zip(field_size, window, jump, strict=True))
-        jump = tuple(j * s for j, s in zip(jump, stride, strict=True))
+        else:
+            window, stride = tuple(w.extent for w in axes), tuple(w.stride for w in axes)
+            field_size, jump = fields.grow(field_size, jump, axes)
         rows.append(FieldGrowth(str(name), window, stride, field_size, jump))
     return rows

@@ -18,8 +18,10 @@ from typing import NamedTuple
 import keras
 import numpy as np
 
+from cnnstudio.analysis import fields
 from cnnstudio.analysis.analyze import infer
 from cnnstudio.inspection import pictures
+from cnnstudio.network import catalog
 from cnnstudio.network.spec import INPUT, NetworkSpec
 from layers import arithmetic
 
@@ -330,9 +332,6 @@ class ReceptiveBox:
         return (box.start[0], box.stop[0])
 
 
-_WINDOWED = {"Conv1D", "Conv2D", "MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D"}
-
-
 def receptive_box(spec_or_summary, layer_name: str, row: int, col: int | None = None) -> ReceptiveBox:
     """The box of input pixels the unit at (row, col) of ``layer_name`` depends on.
 
@@ -400,34 +399,12 @@ def _trace(infos, shapes, rank: int, name: str, axis: int, lo: int | None, hi: i
             continue
         if lo is None:
             a, b = 0, in_shape[axis] - 1
-        elif info.type in _WINDOWED:
-            kernel, stride, dilation, padding = _window(info.config, axis)
-            before = arithmetic.axis_padding(in_shape[axis], kernel, stride, dilation, padding)[0]
-            a = lo * stride - before
-            b = hi * stride - before + arithmetic.effective_kernel_size(kernel, dilation) - 1
-        elif info.type == "ZeroPadding2D":
-            pad = _pick(info.config["padding"], axis)
-            a, b = lo - pad, hi - pad
+        elif (axes := fields.windows(catalog.get(info.type), info.config, rank)) is not None:
+            a, b = axes[axis].span(lo, hi, in_shape[axis])
         else:  # element-wise layers and merges keep positions
             a, b = lo, hi
         ranges.append(_trace(infos, shapes, rank, source, axis, a, b))
     return (min(r[0] for r in ranges), max(r[1] for r in ranges))
-
-
-def _pick(value, axis: int):
-    return value[axis] if isinstance(value, (list, tuple)) else value
-
-
-def _window(config: dict, axis: int) -> tuple[int, int, int, str | int]:
-    if "kernel_size" in config:
-        kernel = _pick(config["kernel_size"], axis)
-        stride = _pick(config["strides"], axis)
-        dilation = _pick(config["dilation_rate"], axis)
-    else:
-        kernel = _pick(config["pool_size"], axis)
-        stride = kernel if config["strides"] is None else _pick(config["strides"], axis)
-        dilation = 1
-    return kernel, stride, dilation, _pick(config["padding"], axis)
 
 
 # ---------------------------------------------------------------------------- timeline

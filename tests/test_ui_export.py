@@ -39,8 +39,8 @@ def dialog(qtbot, trained, tmp_path):
     qtbot.addWidget(widget)
     widget.show()
     yield widget
-    widget.wait()
-    assert widget.pool.activeThreadCount() == 0
+    assert widget.wait()
+    assert not widget.is_exporting
 
 
 def export(qtbot, dialog, fmt, path):
@@ -165,7 +165,11 @@ def test_import_keras_replaces_the_document_and_adopts_the_weights(qtbot, window
                               keras.layers.Flatten(name="flat"), keras.layers.Dense(3, activation="softmax",
                                                                                      name="out")], name="small")
     small.save(path)
-    assert import_keras_file(win, path, confirm=False)
+    before = win.document.spec.to_dict()
+    task = import_keras_file(win, path, confirm=False)
+    with qtbot.waitSignal(task.sig_finished, timeout=EXPORT_TIMEOUT_MS):
+        assert win.document.spec.to_dict() == before  # read on the task's thread, adopted when done
+    assert task.outcome == "done"
     spec = win.document.spec
     assert [layer.name for layer in spec.layers] == ["edges", "flat", "out"]
     assert spec.input_shape == (6, 6, 1)
@@ -184,7 +188,9 @@ def test_a_refused_import_names_the_layer_and_changes_nothing(qtbot, window, tmp
     before = win.document.spec.to_dict()
     shown = []
     monkeypatch.setattr(QMessageBox, "warning", lambda *args, **kwargs: shown.append(args[1:3]))
-    assert not import_keras_file(win, path, confirm=False)
+    task = import_keras_file(win, path, confirm=False)
+    qtbot.waitUntil(lambda: not task.is_running, timeout=EXPORT_TIMEOUT_MS)
+    assert task.outcome == "error"
     assert shown[0][0] == "Cannot import model"
     assert "layer 'lstm_1' of type LSTM is not in CNN Studio's catalog" in shown[0][1]
     assert win.document.spec.to_dict() == before

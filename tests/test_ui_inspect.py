@@ -41,12 +41,23 @@ def workspace(trained, dataset):
     return ws
 
 
+TASK_TIMEOUT_MS = 30_000
+
+
 def show(qtbot, widget, size=(1100, 760)):
     qtbot.addWidget(widget)
     widget.resize(*size)
     widget.show()
     qtbot.waitExposed(widget)
-    return widget
+    return settle(qtbot, widget)
+
+
+def settle(qtbot, view):
+    """Wait until a view that runs the model on a task has drawn what it asked for last."""
+    runner = getattr(view, "runner", None)
+    if runner is not None and runner.busy:
+        qtbot.waitSignal(runner.sig_idle, timeout=TASK_TIMEOUT_MS).wait()
+    return view
 
 
 def distinct_colors(widget) -> int:
@@ -151,6 +162,7 @@ def test_activations_view_shows_every_layer_and_the_top_predictions(qtbot, works
     assert view.sections["conv1"].grid.count() == 32 and view.sections["conv2"].grid.count() == 64
     assert distinct_colors(view) > 100
     view.example_spin.setValue(7)
+    settle(qtbot, view)
     np.testing.assert_array_equal(view.sample, dataset.x_val[7])
     best, p = probes.predict_topk(model, dataset.x_val[7], k=1, class_names=dataset.class_names)[0]
     assert f"<b>{best}</b></td><td>{100 * p:5.1f}%" in view.prediction_label.text()
@@ -179,6 +191,7 @@ def test_an_image_file_is_resized_to_the_input_and_a_bad_one_is_refused(qtbot, w
     rgb[8:24, 12:20] = 255
     path = pictures.write_png(tmp_path / "bar.png", rgb)
     assert view.set_image_file(str(path))
+    settle(qtbot, view)
     assert view.source_combo.currentText() == SOURCE_FILE
     assert view.sample.shape == (8, 8, 1)
     np.testing.assert_allclose(view.sample, pictures.load_image(path, size=(8, 8), channels=1))
@@ -198,6 +211,7 @@ def test_the_image_dialog_starts_in_the_samples_and_a_sample_digit_is_fed_as_the
     monkeypatch.setattr("ui.inspection.activations_view.QFileDialog.getOpenFileName",
                         lambda parent, title, folder, filters: asked.append(folder) or (str(sample), ""))
     view.open_image_dialog()
+    settle(qtbot, view)
     assert asked == [str(SAMPLES)]
     assert view.image_path == str(sample)
     np.testing.assert_allclose(view.sample[..., 0], load_digits().images[3] / 16.0, atol=0.5 / 255)
@@ -212,9 +226,11 @@ def test_activations_timeline_scrubs_the_fixed_input_through_training(qtbot, wor
     view.source_combo.setCurrentText(SOURCE_TIMELINE)
     assert view.timeline.isVisible()
     view.timeline.set_index(0)
+    settle(qtbot, view)
     np.testing.assert_array_equal(view.acts["conv1"], timeline.at(0)[2]["conv1"])
     assert "before training" in view.truth_label.text()
     view.timeline.set_index(1)
+    settle(qtbot, view)
     np.testing.assert_array_equal(view.acts["conv1"], timeline.at(1)[2]["conv1"])
 
 
@@ -263,4 +279,5 @@ def test_results_say_what_is_missing(qtbot, trained):
     view = show(qtbot, QtResultsView(workspace), (700, 300))
     assert "Train the network (Train tab)" in view.message.text()
     workspace.set_model(model)
+    settle(qtbot, view)
     assert view.message.isVisible() and "no validation data" in view.message.text()

@@ -9,6 +9,7 @@ from PySide6.QtCore import QSettings
 from cnnstudio.network import presets
 from cnnstudio.workspace.document import NetworkDocument
 from cnnstudio.workspace.runs import list_runs, weights_path
+from ui import tasks
 from ui.inspection.filters_view import QtFiltersView
 from ui.main_window import QtMainWindow
 from ui.training.environment_dialog import QtEnvironmentDialog
@@ -30,7 +31,7 @@ def window(qtbot, tmp_path):
     win.close()
     win.deleteLater()
     assert not win.training_panel.thread.isRunning() if win.training_panel.thread else True
-    assert win.training_panel._loader_thread is None or not win.training_panel._loader_thread.isRunning()
+    assert tasks.shutdown(timeout=10) == []
 
 
 def train(qtbot, panel, epochs=3, **settings):

@@ -29,6 +29,7 @@ from cnnstudio.network.spec import NetworkSpec
 from cnnstudio.workspace.document import DocumentError, NetworkDocument
 from cnnstudio.workspace.project import Project, ProjectError, load_project
 from cnnstudio.workspace.session import Workspace
+from ui import tasks
 from ui.editor.canvas import QtCanvas
 from ui.editor.palette import QtPalette
 from ui.editor.property_panel import QtPropertyPanel
@@ -345,7 +346,7 @@ class QtMainWindow(QMainWindow):
             return
         self.sig_closing.emit()
         self.autosaver.discard()
-        self.tensorflow_loader.wait()
+        tasks.shutdown()
         event.accept()
 
 

@@ -6,7 +6,8 @@ engine function taking a :class:`cnnstudio.tasks.TaskState` first (``work(state,
 reach the GUI thread through the event loop, in order: any ``sig_progress``/``sig_partial``,
 then exactly one of ``sig_done(result)``, ``sig_error(exception)`` or ``sig_cancelled``, and
 always ``sig_finished`` last, whatever happened (an unstarted task that is cancelled too).
-After :meth:`Task.cancel` returns, neither ``sig_done`` nor a partial result is delivered.
+After :meth:`Task.cancel` returns, the task ends in ``sig_cancelled``: no result, partial
+result or error of the abandoned work is delivered.
 
 :class:`LatestRunner` serves a view whose requests supersede each other (the Activations view
 as its spin box turns): one task at a time, a new request cancels the running one and
@@ -67,6 +68,8 @@ class Task(QObject):
         """"done", "error" or "cancelled", once delivered."""
         self.result: Any = None
         self.exception: BaseException | None = None
+        self.handlers: dict[str, Callable | None] = {}
+        """What a :class:`LatestRunner` calls for this request."""
 
     # -- controlling -----------------------------------------------------------------------------
 
@@ -131,33 +134,17 @@ class Task(QObject):
         elif kind == "done" and not cancelled:
             self.outcome, self.result = "done", value
             self.sig_done.emit(value)
-        elif kind in ("done", "cancelled"):
-            self.outcome = "cancelled"
-            self.sig_cancelled.emit()
-        elif kind == "error":
+        elif kind == "error" and not cancelled:
             self.outcome, self.exception = "error", value
             self.sig_error.emit(value)
+        elif kind in ("done", "error", "cancelled"):
+            self.outcome = "cancelled"
+            self.sig_cancelled.emit()
         elif kind == "finished":
             self._finished = True
             with _live_lock:
                 _live.discard(self)
             self.sig_finished.emit()
-
-
-def run_task(work: Callable[..., Any], *args, on_done: Callable[[Any], None] | None = None,
-             on_error: Callable[[BaseException], None] | None = None,
-             on_finished: Callable[[], None] | None = None, **kwargs) -> Task:
-    """Start ``work(state, *args, **kwargs)`` as a :class:`Task` with the given handlers connected."""
-    task = Task(work, *args, **kwargs)
-    _connect(task, on_done, on_error, on_finished)
-    return task.start()
-
-
-def _connect(task: Task, on_done, on_error, on_finished, on_partial=None, on_progress=None) -> None:
-    for signal, handler in ((task.sig_done, on_done), (task.sig_error, on_error), (task.sig_finished, on_finished),
-                            (task.sig_partial, on_partial), (task.sig_progress, on_progress)):
-        if handler is not None:
-            signal.connect(handler)
 
 
 class LatestRunner(QObject):
@@ -182,7 +169,12 @@ class LatestRunner(QObject):
                on_progress=None, **kwargs) -> Task:
         """Ask for ``work(state, *args, **kwargs)``; it starts once the running request has ended."""
         task = Task(work, *args, **kwargs)
-        _connect(task, on_done, on_error, None, on_partial, on_progress)
+        # Through the runner's own slots, so that a closed view (and its runner) hears nothing more.
+        task.handlers = {"done": on_done, "error": on_error, "partial": on_partial, "progress": on_progress}
+        task.sig_done.connect(self._on_done)
+        task.sig_error.connect(self._on_error)
+        task.sig_partial.connect(self._on_partial)
+        task.sig_progress.connect(self._on_progress)
         task.sig_finished.connect(self._on_finished)
         if self._waiting is not None:
             self._waiting.cancel()
@@ -209,6 +201,23 @@ class LatestRunner(QObject):
     def _start_waiting(self) -> None:
         self._running, self._waiting = self._waiting, None
         self._running.start()
+
+    def _handle(self, kind: str, *args) -> None:
+        handler = self.sender().handlers[kind]
+        if handler is not None:
+            handler(*args)
+
+    def _on_done(self, result) -> None:
+        self._handle("done", result)
+
+    def _on_error(self, exc) -> None:
+        self._handle("error", exc)
+
+    def _on_partial(self, value) -> None:
+        self._handle("partial", value)
+
+    def _on_progress(self, fraction: float, message: str) -> None:
+        self._handle("progress", fraction, message)
 
     def _on_finished(self) -> None:
         finished = self.sender()

@@ -1,7 +1,8 @@
-"""Imports TensorFlow and Keras in a background thread, so the window never waits for them.
+"""Imports TensorFlow and Keras in a background task, so the window never waits for them.
 
 The window shows before TensorFlow is imported; the first view that needs it (training,
-building a model) calls :meth:`TensorFlowLoader.ensure` and waits for ``sig_ready``.
+building a model) calls :func:`after_tensorflow`, which runs its callback once
+``sig_ready`` says the import is done.
 """
 
 from __future__ import annotations
@@ -9,20 +10,14 @@ from __future__ import annotations
 import importlib
 import sys
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, Qt, Signal
+
+from ui.tasks import SHUTDOWN_TIMEOUT_S, Task
 
 
-class _ImportThread(QThread):
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.error: str | None = None
-
-    def run(self) -> None:
-        try:
-            importlib.import_module("tensorflow")
-            importlib.import_module("keras")
-        except Exception as exc:  # an import failure is shown to the user, not raised in a thread
-            self.error = f"{type(exc).__name__}: {exc}"
+def import_tensorflow(state) -> None:
+    importlib.import_module("tensorflow")
+    importlib.import_module("keras")
 
 
 class TensorFlowLoader(QObject):
@@ -33,7 +28,7 @@ class TensorFlowLoader(QObject):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self._thread: _ImportThread | None = None
+        self._task: Task | None = None
 
     @property
     def is_ready(self) -> bool:
@@ -41,24 +36,38 @@ class TensorFlowLoader(QObject):
 
     @property
     def is_loading(self) -> bool:
-        return self._thread is not None and self._thread.isRunning()
+        return self._task is not None and self._task.is_running
 
     def ensure(self) -> None:
         """Start loading TensorFlow unless it is loaded or loading; ``sig_ready`` follows either way."""
         if self.is_loading:
             return
-        self._thread = _ImportThread(self)
-        self._thread.finished.connect(self._on_finished)
-        self._thread.start()
+        self._task = Task(import_tensorflow)
+        self._task.sig_done.connect(self._on_done)
+        self._task.sig_error.connect(self._on_error)
+        self._task.start()
 
-    def wait(self) -> None:
-        """Block until a running import ends (on close, so no thread outlives the window)."""
-        if self._thread is not None:
-            self._thread.wait()
+    def _on_done(self, _result) -> None:
+        self.sig_ready.emit()
 
-    def _on_finished(self) -> None:
-        error = self._thread.error
-        if error:
-            self.sig_failed.emit(error)
-        else:
-            self.sig_ready.emit()
+    def _on_error(self, exc: BaseException) -> None:
+        self.sig_failed.emit(f"{type(exc).__name__}: {exc}")
+
+    def wait(self, timeout: float = SHUTDOWN_TIMEOUT_S) -> bool:
+        """Wait (at most ``timeout`` seconds) for a running import to end; True if none is left."""
+        return self._task is None or self._task.wait(timeout)
+
+
+def after_tensorflow(loader: TensorFlowLoader | None, callback, on_failed=None) -> bool:
+    """Call ``callback`` now if TensorFlow is loaded, else once the window's background loader
+    is done: two threads importing TensorFlow at once can see half-initialised modules.
+    Returns True if it ran at once."""
+    if loader is None or loader.is_ready:
+        callback()
+        return True
+    single = Qt.ConnectionType.SingleShotConnection
+    loader.sig_ready.connect(callback, single)
+    if on_failed is not None:
+        loader.sig_failed.connect(on_failed, single)
+    loader.ensure()
+    return False

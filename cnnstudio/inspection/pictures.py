@@ -138,6 +138,33 @@ def stack(pictures: list[np.ndarray], gap: int = 4, background: tuple[int, int, 
     return out
 
 
+VECTOR_ROW = 32
+"""Cells per row when drawing a vector (Flatten, Dense), so 576 values stay a compact block."""
+EMPTY_CELL = (40, 40, 40)
+"""The grey of the unused cells after a vector's last value."""
+
+
+def activation_tiles(activation: np.ndarray, colormap: str = "viridis") -> list[np.ndarray]:
+    """One sample's layer output as RGB uint8 tiles, each stretched to its own range.
+
+    (h, w, c): one tile per feature map; (l, c): one (c, l) picture, a row per channel;
+    (n,): the values in rows of ``VECTOR_ROW`` cells, the last row padded in grey.
+    """
+    a = np.asarray(activation, dtype=np.float32)
+    if a.ndim == 3:
+        return [colorize(normalize(a[..., c]), colormap) for c in range(a.shape[-1])]
+    if a.ndim == 2:
+        return [colorize(normalize(a.T), colormap)]
+    if a.ndim == 1:
+        columns = min(len(a), VECTOR_ROW)
+        rows = -(-len(a) // columns)
+        cells = np.empty((rows * columns, 3), np.uint8)
+        cells[:] = EMPTY_CELL
+        cells[: len(a)] = colorize(normalize(a), colormap)
+        return [cells.reshape(rows, columns, 3)]
+    raise ValueError(f"Expected one sample's activation of rank 1, 2 or 3. Received: shape={a.shape}")
+
+
 def _as_rgb(pixels: np.ndarray) -> np.ndarray:
     if pixels.dtype != np.uint8:
         raise ValueError(f"Expected uint8 pixels (use to_uint8 or colorize). Received: dtype={pixels.dtype}")

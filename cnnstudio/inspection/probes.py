@@ -23,6 +23,7 @@ from cnnstudio.analysis.analyze import infer
 from cnnstudio.inspection import pictures
 from cnnstudio.network import catalog
 from cnnstudio.network.spec import INPUT, NetworkSpec
+from cnnstudio.tasks import TaskState
 from layers import arithmetic
 
 # ---------------------------------------------------------------------------- kernels
@@ -193,31 +194,17 @@ def activations(model: keras.Model, x) -> dict[str, np.ndarray]:
     return result
 
 
-VECTOR_ROW = 32
-"""Cells per row when drawing a vector (Flatten, Dense), so 576 values stay a compact block."""
-
-
 def activation_picture(activation: np.ndarray, scale: int = 4, colormap: str = "viridis", gap: int = 1) -> np.ndarray:
-    """One sample's layer output as an RGB uint8 picture.
+    """One sample's layer output as one RGB uint8 picture of its ``pictures.activation_tiles``.
 
-    (h, w, c): a grid of the c feature maps, each stretched to its own range; (l, c): one
-    row per channel; (n,): cells in rows of ``VECTOR_ROW``, the last row padded in grey.
+    (h, w, c): a grid of the c feature maps; (l, c): one row per channel; (n,): cells in rows
+    of ``pictures.VECTOR_ROW``, drawn at least 8 pixels a side.
     """
-    a = np.asarray(activation, dtype=np.float32)
+    a = np.asarray(activation)
+    tiles = pictures.activation_tiles(a, colormap)
     if a.ndim == 3:
-        tiles = [pictures.colorize(pictures.normalize(a[..., c]), colormap) for c in range(a.shape[-1])]
         return pictures.grid(tiles, scale=scale, gap=gap)
-    if a.ndim == 2:
-        return pictures.upscale(pictures.colorize(pictures.normalize(a.T), colormap), scale)
-    if a.ndim == 1:
-        columns = min(len(a), VECTOR_ROW)
-        rows = -(-len(a) // columns)
-        cells = pictures.colorize(pictures.normalize(a), colormap)
-        picture = np.empty((rows * columns, 3), np.uint8)
-        picture[:] = (40, 40, 40)
-        picture[: len(a)] = cells
-        return pictures.upscale(picture.reshape(rows, columns, 3), max(scale, 8))
-    raise ValueError(f"Expected one sample's activation of rank 1, 2 or 3. Received: shape={a.shape}")
+    return pictures.upscale(tiles[0], scale if a.ndim == 2 else max(scale, 8))
 
 
 # ---------------------------------------------------------------------------- predictions
@@ -233,9 +220,21 @@ def probabilities(model: keras.Model, x, batch_size: int = 256) -> np.ndarray:
         [keras.ops.convert_to_numpy(model(batch[i : i + batch_size], training=False))
          for i in range(0, len(batch), batch_size)]
     ) if len(batch) else np.zeros((0, model.output_shape[-1]), np.float32)
-    out = out.reshape(len(batch), -1).astype(np.float64)
+    out = as_probabilities(out.reshape(len(batch), -1))
+    return out[0] if single else out
+
+
+def as_probabilities(outputs) -> np.ndarray:
+    """A model's outputs (one vector or a batch of rows) as class probabilities.
+
+    Outputs that are already a distribution (a softmax last layer) stay as they are; others
+    (logits) go through a softmax.
+    """
+    out = np.asarray(outputs, dtype=np.float64)
+    single = out.ndim == 1
+    out = out.reshape(1, -1) if single else out.reshape(len(out), -1)
     is_distribution = np.all(out >= 0) and np.allclose(out.sum(axis=1), 1.0, atol=1e-3)
-    if not is_distribution:
+    if not is_distribution and out.size:
         out = np.exp(out - out.max(axis=1, keepdims=True))
         out /= out.sum(axis=1, keepdims=True)
     return out[0] if single else out
@@ -298,6 +297,50 @@ def misclassified(model: keras.Model, x, y, limit: int = 20, probs: np.ndarray |
     wrong = np.flatnonzero(predicted != truth)
     wrong = wrong[np.argsort(-confidence[wrong], kind="stable")][:limit]
     return [Misclassified(int(i), int(truth[i]), int(predicted[i]), float(confidence[i])) for i in wrong]
+
+
+@dataclass
+class Evaluation:
+    """A model on labelled examples: ``matrix`` (row = true class, column = predicted) and
+    the ``wrong`` predictions, most confidently wrong first."""
+
+    matrix: np.ndarray
+    wrong: list[Misclassified]
+
+    @property
+    def total(self) -> int:
+        return int(self.matrix.sum())
+
+    @property
+    def right(self) -> int:
+        return int(np.trace(self.matrix))
+
+
+def evaluate(model: keras.Model, x, y, num_classes: int, limit: int = 20, batch_size: int = 256,
+             state: TaskState | None = None) -> Evaluation:
+    """Predict ``x`` batch by batch: the confusion matrix and the ``limit`` most confident mistakes.
+
+    The matrix has a row and column per class, or per output unit if the model has more. With
+    a ``state``, each batch reports its progress and the matrix so far (a partial result), and
+    a cancel takes effect between batches.
+    """
+    batch, _ = _as_batch(model, x)
+    truth = _labels(y)
+    size = max(int(num_classes), int(model.output_shape[-1]))
+    matrix = np.zeros((size, size), np.int64)
+    probs = []
+    for start in range(0, len(batch), batch_size):
+        if state is not None:
+            state.check()
+        stop = min(start + batch_size, len(batch))
+        p = probabilities(model, batch[start:stop], batch_size=batch_size)
+        probs.append(p)
+        matrix += confusion(model, None, truth[start:stop], size, probs=p)
+        if state is not None:
+            state.set_progress(stop / len(batch), f"Predicted {stop} of {len(batch)} examples")
+            state.set_partial(matrix.copy())
+    probs = np.concatenate(probs) if probs else np.zeros((0, size))
+    return Evaluation(matrix, misclassified(model, None, truth, limit=limit, probs=probs))
 
 
 # ---------------------------------------------------------------------------- receptive fields

@@ -1,7 +1,7 @@
 """File > Export…: the network as a SavedModel, a .keras archive or a Python script.
 
-The export itself runs on a worker thread (a QThreadPool task), so writing a large model
-never freezes the window; ``sig_finished`` reports the result. The engine writes atomically,
+The export itself runs as a :class:`ui.tasks.Task`, so writing a large model never freezes
+the window; ``sig_finished`` reports the result. The engine writes atomically,
 so a failed export leaves nothing half-written; the dialog shows why it failed.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.workspace.session import Workspace
+from ui.tasks import SHUTDOWN_TIMEOUT_S, Task
 
 FORMATS = {
     "savedmodel": ("TensorFlow SavedModel (folder)", "", "Runs with TensorFlow alone, e.g. TF Serving."),
@@ -38,27 +39,15 @@ NEEDS_MODEL = ("Train the network first (Train tab): a SavedModel or a .keras ar
                "weights. A Python script can still be exported; it builds the untrained network.")
 
 
-class _ExportSignals(QObject):
-    finished = Signal(object, object)  # ExportResult or None, error message or None
+def export_model(state, fmt: str, model, spec, out: Path, force: bool):
+    """Write the export (on the task's thread): ``fmt`` is a key of FORMATS."""
+    from cnnstudio.models import export
 
-
-class _ExportTask(QRunnable):
-    def __init__(self, job):
-        super().__init__()
-        self.job = job
-        self.signals = _ExportSignals()
-
-    def run(self) -> None:
-        from cnnstudio.models.export import ExportError
-
-        try:
-            result = self.job()
-        except ExportError as exc:
-            self.signals.finished.emit(None, str(exc))
-        except Exception as exc:  # any failure is reported in the dialog, never lost in a thread
-            self.signals.finished.emit(None, f"The export failed: {type(exc).__name__}: {exc}")
-        else:
-            self.signals.finished.emit(result, None)
+    if fmt == "savedmodel":
+        return export.export_savedmodel(model, out, force=force)
+    if fmt == "keras":
+        return export.export_keras(model, out, force=force)
+    return export.export_python(spec, out, force=force, model=model)
 
 
 class QtExportDialog(QDialog):
@@ -71,9 +60,7 @@ class QtExportDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Export network")
         self.workspace = workspace
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(1)
-        self._task: _ExportTask | None = None
+        self._task: Task | None = None
         self.start_dir = start_dir or os.path.expanduser("~")
 
         self.format_combo = QComboBox()
@@ -179,43 +166,42 @@ class QtExportDialog(QDialog):
                 self.status_label.setText("Nothing was exported: the existing file was kept.")
                 return False
             force = True
-        job = self._job(out, force)
-        if job is None:
-            return False
-        self._task = _ExportTask(job)
-        self._task.signals.finished.connect(self._on_finished)
-        self.export_button.setEnabled(False)
-        self.status_label.setText(f"Exporting to {out}…")
-        self.pool.start(self._task)
-        return True
-
-    def _job(self, out: Path, force: bool):
         model, spec = self.workspace.model, self.workspace.document.spec
         if self.format in ("savedmodel", "keras") and model is None:
             self.error_label.setText(NEEDS_MODEL)
-            return None
-        from cnnstudio.models import export
+            return False
+        self._task = Task(export_model, self.format, model, spec, out, force)
+        self._task.sig_done.connect(self._on_exported)
+        self._task.sig_error.connect(self._on_failed)
+        self.export_button.setEnabled(False)
+        self.status_label.setText(f"Exporting to {out}…")
+        self._task.start()
+        return True
 
-        if self.format == "savedmodel":
-            return lambda: export.export_savedmodel(model, out, force=force)
-        if self.format == "keras":
-            return lambda: export.export_keras(model, out, force=force)
-        return lambda: export.export_python(spec, out, force=force, model=model)
-
-    def _on_finished(self, result, error) -> None:
+    def _on_exported(self, result) -> None:
         self._task = None
         self._update_warning()
-        if error is not None:
-            self.error_label.setText(error)
-            self.status_label.setText("")
-        else:
-            self.status_label.setText(f"Exported to {result.path}.")
-            self.warning_label.setText("\n".join(result.warnings))
-        self.sig_finished.emit(result, error)
+        self.status_label.setText(f"Exported to {result.path}.")
+        self.warning_label.setText("\n".join(result.warnings))
+        self.sig_finished.emit(result, None)
 
-    def wait(self) -> None:
-        """Block until a running export ends (so no worker outlives the dialog)."""
-        self.pool.waitForDone()
+    def _on_failed(self, exc: BaseException) -> None:
+        from cnnstudio.models.export import ExportError
+
+        self._task = None
+        self._update_warning()
+        error = str(exc) if isinstance(exc, ExportError) else f"The export failed: {type(exc).__name__}: {exc}"
+        self.error_label.setText(error)
+        self.status_label.setText("")
+        self.sig_finished.emit(None, error)
+
+    @property
+    def is_exporting(self) -> bool:
+        return self._task is not None
+
+    def wait(self) -> bool:
+        """Wait (a bounded time) for a running export to end, so no worker outlives the dialog."""
+        return self._task is None or self._task.wait(SHUTDOWN_TIMEOUT_S)
 
     def done(self, code: int) -> None:
         self.wait()

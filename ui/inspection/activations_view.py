@@ -3,6 +3,8 @@
 Pick a validation example, an image file of one's own, or the training timeline's fixed
 input; every layer's feature maps are shown below each other with the network's top
 guesses. Clicking a unit outlines its receptive field, the input pixels it can see.
+The model runs on a task's thread (``ui.tasks.LatestRunner``): turning the spin box quickly
+asks for many inputs, and only the latest one is computed and drawn.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -29,6 +31,7 @@ from cnnstudio.workspace.session import Workspace
 from ui.inspection.tile_grid import QtTileGrid
 from ui.inspection.timeline_slider import QtTimelineSlider
 from ui.resource_files import samples_folder
+from ui.tasks import LatestRunner
 from ui.workspace_signals import QtWorkspaceSignals
 
 NO_MODEL = ("No trained network yet. Train the network (Train tab) to see what each layer makes "
@@ -36,11 +39,8 @@ NO_MODEL = ("No trained network yet. Train the network (Train tab) to see what e
 SOURCE_VALIDATION = "Validation example"
 SOURCE_FILE = "Image file"
 SOURCE_TIMELINE = "Timeline input"
-VECTOR_ROW = 32
-"""Units of a flat layer (Dense, Flatten) drawn per row."""
 MAP_TARGET_PX = 56
 INPUT_TARGET_PX = 240
-EMPTY_CELL = (60, 60, 60)
 MAPS_MARGIN = 8
 
 
@@ -54,31 +54,48 @@ class LayerSection:
     grid: QtTileGrid
 
 
-def layer_tiles(activation: np.ndarray) -> list[np.ndarray]:
-    """One sample's layer output as tiles: a map per channel in 2D, one (channels, length)
-    picture in 1D, rows of ``VECTOR_ROW`` units for a flat layer. Each map has its own range."""
-    a = np.asarray(activation, dtype=np.float32)
-    if a.ndim == 3:
-        return [pictures.colorize(pictures.normalize(a[..., c])) for c in range(a.shape[-1])]
-    if a.ndim == 2:
-        return [pictures.colorize(pictures.normalize(a.T))]
-    width = min(VECTOR_ROW, len(a))
-    rows = -(-len(a) // width)
-    tile = np.empty((rows * width, 3), np.uint8)
-    tile[:] = EMPTY_CELL
-    tile[: len(a)] = pictures.colorize(pictures.normalize(a))
-    return [tile.reshape(rows, width, 3)]
+@dataclass
+class Look:
+    """What the view draws for one input: every layer's output and its tiles, and the class probabilities."""
+
+    sample: np.ndarray
+    acts: dict[str, np.ndarray]
+    tiles: dict[str, list[np.ndarray]]
+    probs: np.ndarray
+    truth_text: str
+    truth: int | None = None
+
+
+def look_inside(state, model, sample, truth_text: str, truth: int | None = None, acts=None) -> Look:
+    """Run ``sample`` through ``model`` (unless a timeline snapshot gives ``acts``) and make the tiles."""
+    from cnnstudio.inspection import probes
+
+    if acts is None:
+        acts = probes.activations(model, sample)
+        probs = probes.probabilities(model, sample)
+    else:
+        probs = probes.as_probabilities(list(acts.values())[-1])
+    state.check()
+    tiles = {name: pictures.activation_tiles(a) for name, a in acts.items()}
+    return Look(np.asarray(sample), acts, tiles, probs, truth_text, truth)
 
 
 class QtActivationsView(QWidget):
     """Feature maps of every layer for one input, with the top-k prediction and receptive fields."""
+
+    sig_updated = Signal()
+    """The maps and the prediction show the input chosen last (or the view says what is missing)."""
 
     def __init__(self, workspace: Workspace, parent: QWidget | None = None, top_k: int = 3):
         super().__init__(parent)
         self.workspace = workspace
         self.top_k = top_k
         self.signals = QtWorkspaceSignals(workspace, self)
+        self.runner = LatestRunner(self)
         self.sample: np.ndarray | None = None
+        """The input drawn now."""
+        self.image_sample: np.ndarray | None = None
+        """The image file's pixels, converted to the network's input."""
         self.acts: dict[str, np.ndarray] = {}
         self.sections: dict[str, LayerSection] = {}
         self.image_path: str | None = None
@@ -155,11 +172,17 @@ class QtActivationsView(QWidget):
     # -- what to show --------------------------------------------------------------------------
 
     def _dataset(self):
-        """The workspace's data set when it fits the model's input, else None."""
+        """The workspace's data set when it fits the model's input (the engine's check), else None."""
+        from cnnstudio.training.data import DataError, check_compatible
+
         model, dataset = self.workspace.model, self.workspace.dataset
-        if model is None or dataset is None or tuple(dataset.input_shape) != tuple(model.input_shape[1:]):
+        if model is None or dataset is None or len(dataset.x_val) == 0:
             return None
-        return dataset if len(dataset.x_val) else None
+        try:
+            check_compatible(dataset, model.input_shape[1:], None)
+        except DataError:
+            return None
+        return dataset
 
     def reload(self) -> None:
         """A new model or data set: rebuild the input choices and the layer sections."""
@@ -168,7 +191,9 @@ class QtActivationsView(QWidget):
         self.content.setVisible(model is not None)
         self._clear_sections()
         if model is None:
+            self.runner.cancel()
             self.sample, self.acts = None, {}
+            self.sig_updated.emit()
             return
         dataset = self._dataset()
         timeline = self.workspace.timeline
@@ -209,51 +234,56 @@ class QtActivationsView(QWidget):
         self.show_input()
 
     def show_input(self) -> None:
-        """Run the chosen input through the model (or read a timeline snapshot) and draw it all."""
+        """Ask for the chosen input's activations (or a timeline snapshot's); drawn when they arrive."""
         model = self.workspace.model
         if model is None:
             return
-        from cnnstudio.inspection import probes
-
         self.error_label.setText("")
         source = self.source_combo.currentText()
         dataset = self._dataset()
-        truth = None
         if source == SOURCE_TIMELINE and self.workspace.timeline is not None:
             timeline = self.workspace.timeline
             epoch, _, acts = timeline.at(self.timeline.index)
-            sample = timeline.fixed_input
-            probs = _as_probabilities(list(acts.values())[-1])
-            self.truth_label.setText("The input the timeline follows, " + (
-                "before training." if epoch == 0 else f"as the network saw it after epoch {epoch}."))
+            text = "The input the timeline follows, " + (
+                "before training." if epoch == 0 else f"as the network saw it after epoch {epoch}.")
+            request = (timeline.fixed_input, text, None, acts)
         elif source == SOURCE_VALIDATION and dataset is not None:
             index = self.example_spin.value()
-            sample, truth = dataset.x_val[index], int(dataset.y_val[index])
-            acts = probes.activations(model, sample)
-            probs = probes.probabilities(model, sample)
-            self.truth_label.setText(f"Validation example {index} of {len(dataset.x_val)}; "
-                                     f"true class: <b>{self._class_name(truth)}</b>")
-        elif source == SOURCE_FILE and self.sample is not None and self.image_path is not None:
-            sample = self.sample
-            acts = probes.activations(model, sample)
-            probs = probes.probabilities(model, sample)
-            self.truth_label.setText(f"Image file: {self.image_path}")
+            truth = int(dataset.y_val[index])
+            text = (f"Validation example {index} of {len(dataset.x_val)}; "
+                    f"true class: <b>{self._class_name(truth)}</b>")
+            request = (dataset.x_val[index], text, truth, None)
+        elif source == SOURCE_FILE and self.image_sample is not None:
+            request = (self.image_sample, f"Image file: {self.image_path}", None, None)
         else:
+            self.runner.cancel()
             self._clear_sections()
             self.input_grid.set_tiles([])
             self.prediction_label.setText("")
             self.truth_label.setText("Open an image file (PNG, JPEG, GIF or BMP); it is resized to the "
                                      f"network's input of {_shape_text(model.input_shape[1:])}.")
+            self.sig_updated.emit()
             return
-        self.sample, self.acts = np.asarray(sample), acts
+        sample, text, truth, acts = request
+        self.runner.submit(look_inside, model, sample, text, truth, acts, on_done=self._show_look,
+                           on_error=self._show_failure)
+
+    def _show_look(self, look: Look) -> None:
+        self.sample, self.acts = look.sample, look.acts
+        self.truth_label.setText(look.truth_text)
         self._draw_input()
-        self._draw_prediction(probs, truth)
-        self._draw_sections()
+        self._draw_prediction(look.probs, look.truth)
+        self._draw_sections(look.tiles)
         if self.selected is not None and self.selected[0] in self.sections:
             self.click_unit(*self.selected)
         else:
             self.selected, self.box = None, None
             self.receptive_label.setText("Click a unit in a feature map to outline the input pixels it sees.")
+        self.sig_updated.emit()
+
+    def _show_failure(self, exc: BaseException) -> None:
+        self.error_label.setText(f"The network could not be run on this input: {type(exc).__name__}: {exc}")
+        self.sig_updated.emit()
 
     def set_image_file(self, path: str) -> bool:
         """Feed the image at ``path``, resized and converted to the network's input."""
@@ -266,7 +296,7 @@ class QtActivationsView(QWidget):
         except (pictures.ImageError, ValueError) as exc:
             self.error_label.setText(str(exc))
             return False
-        self.image_path, self.sample = str(path), sample
+        self.image_path, self.image_sample = str(path), sample
         if self.source_combo.currentText() != SOURCE_FILE:
             self.source_combo.setCurrentText(SOURCE_FILE)
         else:
@@ -311,7 +341,7 @@ class QtActivationsView(QWidget):
             section.grid.deleteLater()
         self.sections = {}
 
-    def _draw_sections(self) -> None:
+    def _draw_sections(self, tiles_by_layer: dict[str, list[np.ndarray]]) -> None:
         shapes = {name: tuple(a.shape) for name, a in self.acts.items()}
         if {n: s.shape for n, s in self.sections.items()} != shapes:
             self._clear_sections()
@@ -325,7 +355,7 @@ class QtActivationsView(QWidget):
                 self.maps_layout.addWidget(grid)
                 self.sections[name] = LayerSection(name, shape, title, grid)
         for name, activation in self.acts.items():
-            tiles = layer_tiles(activation)
+            tiles = tiles_by_layer[name]
             height, tile_width = tiles[0].shape[:2]
             cell = int(np.clip(MAP_TARGET_PX // max(height, tile_width), 2, 12))
             if activation.ndim == 1:
@@ -348,7 +378,7 @@ class QtActivationsView(QWidget):
             return row, col, f"channel {tile}, row {row}, col {col}"
         if a.ndim == 2:
             return col, None, f"channel {row}, position {col}"
-        unit = row * min(VECTOR_ROW, len(a)) + col
+        unit = row * min(pictures.VECTOR_ROW, len(a)) + col
         return 0, (None if self.sample.ndim == 2 else 0), f"unit {unit}"
 
     def unit_value(self, layer: str, tile: int, row: int, col: int) -> float | None:
@@ -357,7 +387,7 @@ class QtActivationsView(QWidget):
             return float(a[row, col, tile])
         if a.ndim == 2:
             return float(a[col, row])
-        unit = row * min(VECTOR_ROW, len(a)) + col
+        unit = row * min(pictures.VECTOR_ROW, len(a)) + col
         return float(a[unit]) if unit < len(a) else None
 
     def _on_hovered(self, layer: str, tile: int, row: int, col: int) -> None:
@@ -395,14 +425,6 @@ class QtActivationsView(QWidget):
         size = "×".join(str(s) for s in box.size)
         self.receptive_label.setText(f"<b>{layer}</b> {description} sees input {where} "
                                      f"(a {size} receptive field, outlined in orange).")
-
-
-def _as_probabilities(output: np.ndarray) -> np.ndarray:
-    out = np.asarray(output, dtype=np.float64).reshape(-1)
-    if np.all(out >= 0) and abs(out.sum() - 1.0) < 1e-3:
-        return out
-    out = np.exp(out - out.max())
-    return out / out.sum()
 
 
 def _shape_text(shape) -> str:

@@ -2,24 +2,28 @@
 
 The confusion matrix counts the validation examples by true class (rows) and predicted
 class (columns); the gallery shows the examples it got wrong, most confidently wrong first.
+The engine (``probes.evaluate``) predicts them on a task's thread; the matrix fills in as
+the batches come, so a large validation set never freezes the window.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QRect, QSize, Qt
+from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter
 from PySide6.QtWidgets import QLabel, QScrollArea, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
 from cnnstudio.inspection import pictures
 from cnnstudio.workspace.session import Workspace
 from ui.inspection.tile_grid import QtTileGrid
+from ui.tasks import LatestRunner
 from ui.workspace_signals import QtWorkspaceSignals
 
 NO_MODEL = ("No trained network yet. Train the network (Train tab) on a data set to see its "
             "confusion matrix and the validation examples it gets wrong.")
 NO_DATA = ("The network has weights but no validation data to test them on. Train it (Train tab) "
            "on a data set to see its confusion matrix and its mistakes.")
+PREDICTING = "Predicting the validation set…"
 GALLERY_LIMIT = 48
 THUMB_TARGET_PX = 72
 LOW, HIGH = np.array([255, 255, 255]), np.array([31, 95, 168])
@@ -113,13 +117,25 @@ class QtConfusionMatrix(QWidget):
         painter.end()
 
 
+def evaluate_validation(state, model, dataset, limit: int):
+    """The model's Evaluation on the data set's validation part and the thumbnails of its mistakes."""
+    from cnnstudio.inspection import probes
+
+    evaluation = probes.evaluate(model, dataset.x_val, dataset.y_val, dataset.num_classes, limit=limit, state=state)
+    return evaluation, [pictures.input_picture(dataset.x_val[m.index]) for m in evaluation.wrong]
+
+
 class QtResultsView(QWidget):
     """Confusion matrix and misclassified gallery of the workspace's model on its validation set."""
+
+    sig_updated = Signal()
+    """The matrix and the gallery show the current model's predictions (or why there are none)."""
 
     def __init__(self, workspace: Workspace, parent: QWidget | None = None):
         super().__init__(parent)
         self.workspace = workspace
         self.signals = QtWorkspaceSignals(workspace, self)
+        self.runner = LatestRunner(self)
         self.matrix: np.ndarray | None = None
         self.wrong: list = []
 
@@ -158,40 +174,67 @@ class QtResultsView(QWidget):
         self.refresh()
 
     def _dataset(self):
+        """The workspace's data set when the model can be tested on it (the engine's check), else None."""
+        from cnnstudio.training.data import DataError, check_compatible
+
         model, dataset = self.workspace.model, self.workspace.dataset
-        if model is None or dataset is None or tuple(dataset.input_shape) != tuple(model.input_shape[1:]):
+        if model is None or dataset is None or len(dataset.x_val) == 0:
             return None
-        if len(dataset.x_val) == 0 or model.output_shape[-1] != dataset.num_classes:
+        try:
+            check_compatible(dataset, model.input_shape[1:], model.output_shape[-1])
+        except DataError:
             return None
         return dataset
 
     def refresh(self) -> None:
-        """Predict the validation set once and redraw the matrix and the gallery."""
+        """Predict the validation set on a task's thread, then redraw the matrix and the gallery."""
         model, dataset = self.workspace.model, self._dataset()
         if model is None or dataset is None:
+            self.runner.cancel()
             self.matrix, self.wrong = None, []
             self.message.setText(NO_MODEL if model is None else NO_DATA)
             self.message.show()
             self.content.hide()
+            self.sig_updated.emit()
             return
-        from cnnstudio.inspection import probes
-
         self.message.hide()
         self.content.show()
-        probs = probes.probabilities(model, dataset.x_val)
-        self.matrix = probes.confusion(model, dataset.x_val, dataset.y_val, dataset.num_classes, probs=probs)
-        self.wrong = probes.misclassified(model, dataset.x_val, dataset.y_val, limit=GALLERY_LIMIT, probs=probs)
-        total = int(self.matrix.sum())
-        right = int(np.trace(self.matrix))
-        self.accuracy_label.setText(
-            f"<b>{dataset.name}</b> validation set: {right} of {total} right "
-            f"(<b>{100 * right / total:.1f}%</b> accuracy). Rows: the true class; columns: what the "
-            "network predicted. The diagonal holds the right answers.")
-        self.matrix_view.set_matrix(self.matrix, dataset.class_names)
-        self._draw_gallery(dataset, total - right)
+        self.matrix, self.wrong = None, []
+        self.accuracy_label.setText(PREDICTING)
+        self.gallery.set_tiles([])
+        self.gallery_label.setText("")
+        self.runner.submit(evaluate_validation, model, dataset, GALLERY_LIMIT,
+                           on_partial=lambda matrix: self._show_matrix(matrix, dataset, final=False),
+                           on_done=lambda result: self._show_evaluation(dataset, *result),
+                           on_error=self._show_failure)
 
-    def _draw_gallery(self, dataset, wrong_count: int) -> None:
-        names = dataset.class_names
+    def _class_names(self, dataset, size: int) -> list[str]:
+        names = [str(c) for c in dataset.class_names]
+        return names + [str(i) for i in range(len(names), size)]
+
+    def _show_matrix(self, matrix: np.ndarray, dataset, final: bool) -> None:
+        total, right = int(matrix.sum()), int(np.trace(matrix))
+        counted = (f"{right} of {total} right (<b>{100 * right / total:.1f}%</b> accuracy)" if total
+                   else "no examples")
+        if not final:
+            counted += f", {len(dataset.x_val) - total} still to predict"
+        self.accuracy_label.setText(
+            f"<b>{dataset.name}</b> validation set: {counted}. Rows: the true class; columns: what the "
+            "network predicted. The diagonal holds the right answers.")
+        self.matrix_view.set_matrix(matrix, self._class_names(dataset, len(matrix)))
+
+    def _show_evaluation(self, dataset, evaluation, thumbnails: list[np.ndarray]) -> None:
+        self.matrix, self.wrong = evaluation.matrix, evaluation.wrong
+        self._show_matrix(evaluation.matrix, dataset, final=True)
+        self._draw_gallery(dataset, evaluation.total - evaluation.right, thumbnails)
+        self.sig_updated.emit()
+
+    def _show_failure(self, exc: BaseException) -> None:
+        self.accuracy_label.setText(f"The validation set could not be predicted: {type(exc).__name__}: {exc}")
+        self.sig_updated.emit()
+
+    def _draw_gallery(self, dataset, wrong_count: int, tiles: list[np.ndarray]) -> None:
+        names = self._class_names(dataset, len(self.matrix))
         if not self.wrong:
             self.gallery.set_tiles([])
             self.gallery_label.setText("No mistakes on the validation set.")
@@ -200,7 +243,6 @@ class QtResultsView(QWidget):
         more = f" (the {shown} most confident shown)" if wrong_count > shown else ""
         self.gallery_label.setText(f"<b>{wrong_count} misclassified examples</b>{more}, most confidently "
                                    "wrong first: true class → predicted class (confidence).")
-        tiles = [pictures.input_picture(dataset.x_val[m.index]) for m in self.wrong]
         captions = [f"{names[m.true]} → {names[m.predicted]}\n{100 * m.confidence:.0f}% sure" for m in self.wrong]
         height, width = tiles[0].shape[:2]
         cell = max(1, THUMB_TARGET_PX // max(height, width))

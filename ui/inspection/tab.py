@@ -19,6 +19,8 @@ from ui.export.dialog import QtExportDialog
 from ui.inspection.activations_view import QtActivationsView
 from ui.inspection.filters_view import QtFiltersView
 from ui.inspection.results_view import QtResultsView
+from ui.tasks import Task
+from ui.tensorflow_loader import after_tensorflow
 
 KERAS_FILTER = "Keras models (*.keras);;All files (*)"
 
@@ -69,39 +71,57 @@ def open_export_dialog(window: QMainWindow) -> QtExportDialog:
     return dialog
 
 
-def import_dialog(window: QMainWindow) -> bool:
+def import_dialog(window: QMainWindow) -> Task | None:
     if not window.confirm_discard():
-        return False
+        return None
     last_dir = str(window.settings.value("last_dir", os.path.expanduser("~")))
     path, _ = QFileDialog.getOpenFileName(window, "Import a Keras model", last_dir, KERAS_FILTER)
-    return import_keras_file(window, path, confirm=False) if path else False
+    return import_keras_file(window, path, confirm=False) if path else None
 
 
-def import_keras_file(window: QMainWindow, path: str | os.PathLike, confirm: bool = True) -> bool:
+def open_keras_network(state, path) -> tuple:
+    """(spec, model of our layers with the file's weights) of a ``.keras`` file, on a task's thread."""
+    from cnnstudio.models.importer import import_keras, rebuild
+
+    spec, weights = import_keras(path)
+    state.check()
+    return spec, rebuild(spec, weights)
+
+
+def import_keras_file(window: QMainWindow, path: str | os.PathLike, confirm: bool = True) -> Task | None:
     """Open a ``.keras`` model as the window's network, with its weights as the trained model.
 
-    A model the catalog cannot express is refused with a message naming the layer; the
-    document and workspace are left as they were.
+    Reading the file and rebuilding the model run as a task; the returned :class:`Task` says
+    when it is done (None if the user kept the current network). A model the catalog cannot
+    express is refused with a message naming the layer; the document and workspace are left
+    as they were.
     """
     if confirm and not window.confirm_discard():
-        return False
+        return None
+    before = window.document.spec.to_dict()
+    task = Task(open_keras_network, path)
     QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-    try:
-        from cnnstudio.models.importer import ImportRefused, import_keras, rebuild
+    task.sig_finished.connect(QGuiApplication.restoreOverrideCursor)
+    task.sig_done.connect(lambda opened: _adopt_import(window, path, before, *opened))
+    task.sig_error.connect(lambda exc: _refuse_import(window, path, exc))
+    window.show_message(f"Importing {path}…")
+    after_tensorflow(window.tensorflow_loader, task.start, lambda error: (task.cancel(), window.show_message(error)))
+    return task
 
-        try:
-            spec, weights = import_keras(path)
-            model = rebuild(spec, weights)
-        except ImportRefused as exc:
-            QGuiApplication.restoreOverrideCursor()
-            QMessageBox.warning(window, "Cannot import model",
-                                f"{Path(path).name} cannot be opened as a CNN Studio network.\n\n{exc}")
-            return False
-        window.document.reset(spec)
-        window.workspace.set_model(model)
-        window.autosaver.discard()
-    finally:
-        if QGuiApplication.overrideCursor() is not None:
-            QGuiApplication.restoreOverrideCursor()
+
+def _adopt_import(window: QMainWindow, path, before: dict, spec, model) -> None:
+    if window.document.spec.to_dict() != before and not window.confirm_discard():
+        window.show_message(f"Kept the network edited while {Path(path).name} was read; nothing was imported.")
+        return
+    window.document.reset(spec)
+    window.workspace.set_model(model)
+    window.autosaver.discard()
     window.show_message(f"Imported {path}: {len(spec.layers)} layers with their trained weights")
-    return True
+
+
+def _refuse_import(window: QMainWindow, path, exc: BaseException) -> None:
+    from cnnstudio.models.importer import ImportRefused
+
+    reason = str(exc) if isinstance(exc, ImportRefused) else f"{type(exc).__name__}: {exc}"
+    QMessageBox.warning(window, "Cannot import model",
+                        f"{Path(path).name} cannot be opened as a CNN Studio network.\n\n{reason}")

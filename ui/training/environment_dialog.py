@@ -1,30 +1,23 @@
 """Help > Environment…: the same report as ``cnnstudio doctor``, computed off the GUI thread.
 
-Collecting it imports TensorFlow (seconds the first time), so a QThread does it and the
-dialog shows "Checking…" meanwhile; the text is selectable to paste into a bug report.
+Collecting it imports TensorFlow (seconds the first time), so a :class:`ui.tasks.Task` does it
+and the dialog shows "Checking…" meanwhile; the text is selectable to paste into a bug report.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QVBoxLayout
 
-from ui.training.worker import after_tensorflow, start_in_thread
+from ui.tasks import SHUTDOWN_TIMEOUT_S, Task
+from ui.tensorflow_loader import after_tensorflow
 
 
-class _ReportWorker(QObject):
-    sig_finished = Signal(str)
+def environment_text(state) -> str:
+    from cnnstudio.training.environment import environment_report
 
-    def run(self) -> None:
-        try:
-            from cnnstudio.training.environment import environment_report
-
-            text = environment_report().format()
-        except Exception as exc:  # the dialog shows what went wrong instead of the report
-            text = f"The environment report failed: {type(exc).__name__}: {exc}"
-        finally:
-            self.sig_finished.emit(text)
+    return environment_report().format()
 
 
 class QtEnvironmentDialog(QDialog):
@@ -47,22 +40,21 @@ class QtEnvironmentDialog(QDialog):
         layout.addWidget(self.intro)
         layout.addWidget(self.text)
         layout.addWidget(buttons)
-        self._worker = _ReportWorker()
-        self._worker.sig_finished.connect(self._show_report)
-        self._thread = None
-        after_tensorflow(tensorflow_loader, self._start, self._show_report)
+        self._task = Task(environment_text)
+        self._task.sig_done.connect(self._show_report)
+        self._task.sig_error.connect(self._show_failure)
+        after_tensorflow(tensorflow_loader, self._task.start, self._show_report)
 
-    def _start(self) -> None:
-        self._thread = start_in_thread(self._worker, self)
+    def _show_failure(self, exc: BaseException) -> None:
+        self._show_report(f"The environment report failed: {type(exc).__name__}: {exc}")
 
     def _show_report(self, text: str) -> None:
         self.text.setPlainText(text)
         self.sig_ready.emit(text)
 
-    def wait(self) -> None:
-        """Block until the report thread has ended (closing, tests)."""
-        if self._thread is not None:
-            self._thread.wait()
+    def wait(self) -> bool:
+        """Wait (a bounded time) until the report's task has ended (closing, tests)."""
+        return self._task.wait(SHUTDOWN_TIMEOUT_S)
 
     def done(self, result: int) -> None:
         self.wait()

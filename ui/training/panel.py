@@ -42,14 +42,9 @@ import pyqtgraph as pg  # isort: skip  (after PySide6, so pyqtgraph binds to it)
 from cnnstudio.workspace.document import DocumentError, NetworkDocument
 from cnnstudio.workspace.project import ProjectError
 from cnnstudio.workspace.session import Workspace
-from ui.training.worker import (
-    TrainingJob,
-    TrainingOutcome,
-    TrainingWorker,
-    WeightsLoader,
-    after_tensorflow,
-    start_in_thread,
-)
+from ui.tasks import SHUTDOWN_TIMEOUT_S, Task
+from ui.tensorflow_loader import after_tensorflow
+from ui.training.worker import TrainingJob, TrainingOutcome, TrainingWorker, start_in_thread
 
 POLL_MS = 40
 """Curve refresh period: 25 Hz is smooth to the eye and cheap for the event loop."""
@@ -104,8 +99,8 @@ class QtTrainingPanel(QWidget):
         self.worker: TrainingWorker | None = None
         self.thread: QThread | None = None
         self._outcome: TrainingOutcome | None = None
-        self._loader_thread: QThread | None = None
-        self._loader: WeightsLoader | None = None
+        self._loader: Task | None = None
+        """Building the network with an opened project's latest weights."""
         self._unsaved: list[TrainingOutcome] = []
         self._dataset_cache: tuple | None = None
         """(what was loaded, the Dataset): the next run on the same data skips loading it."""
@@ -392,9 +387,10 @@ class QtTrainingPanel(QWidget):
         it a file (the deferred recording would come after the window is gone)."""
         self._record_unsaved()
         self.stop_training()
-        for thread in (self.thread, self._loader_thread):
-            if thread is not None:
-                thread.wait()
+        if self.thread is not None:
+            self.thread.wait()
+        if self._loader is not None:
+            self._loader.wait(SHUTDOWN_TIMEOUT_S)
         self._poll.stop()
 
     def _initial_weights(self):
@@ -788,28 +784,28 @@ class QtTrainingPanel(QWidget):
             return
         record, path = found
         self._show_info(f"Loading the weights of {record.id}…")
-        self._loader = WeightsLoader(self.document.spec, str(path))
-        self._loader.sig_finished.connect(self._on_weights_loaded)
+        self._loader = Task(load_trained_model, self.document.spec, str(path))
+        self._loader.sig_done.connect(self._on_weights_loaded)
+        self._loader.sig_error.connect(self._on_weights_refused)
+        self._loader.sig_finished.connect(self._on_loader_finished)
         self._loaded_spec = self.document.spec.to_dict()
         self._loaded_run = record.id
-        after_tensorflow(self.tensorflow_loader, self._start_loader, self._show_error)
+        after_tensorflow(self.tensorflow_loader, self._loader.start, self._on_tensorflow_refused_weights)
 
-    def _start_loader(self) -> None:
-        self._loader_thread = start_in_thread(self._loader, self)
-        self._loader_thread.finished.connect(self._on_loader_thread_finished)
-
-    def _on_weights_loaded(self, model, error: str) -> None:
-        if error:
-            self._show_error(error)
-        elif self.document.spec.to_dict() == self._loaded_spec:
+    def _on_weights_loaded(self, model) -> None:
+        if self.document.spec.to_dict() == self._loaded_spec:
             self.workspace.set_model(model)
             self._show_info(f"Loaded the weights of {self._loaded_run}.")
 
-    def _on_loader_thread_finished(self) -> None:
-        self._loader_thread.wait()
-        self._loader_thread.deleteLater()
-        self._loader.deleteLater()
-        self._loader_thread = self._loader = None
+    def _on_weights_refused(self, exc: BaseException) -> None:
+        self._show_error(f"The weights of {self._loaded_run} do not fit this network: {exc}")
+
+    def _on_tensorflow_refused_weights(self, error: str) -> None:
+        self._loader.cancel()
+        self._show_error(error)
+
+    def _on_loader_finished(self) -> None:
+        self._loader = None
         self._update_buttons()
         self.sig_weights_loaded.emit()
 
@@ -817,6 +813,13 @@ class QtTrainingPanel(QWidget):
         super().showEvent(event)
         if self.tensorflow_loader is not None and not self.tensorflow_loader.is_ready:
             self.tensorflow_loader.ensure()
+
+
+def load_trained_model(state, spec, weights_path: str):
+    """The network built with a run's saved weights (on a task's thread)."""
+    from cnnstudio.models.importer import rebuild_from_file
+
+    return rebuild_from_file(spec, weights_path)
 
 
 def _default_data(input_shape) -> str:

@@ -1,8 +1,8 @@
-"""Training and weight loading off the GUI thread: QObjects moved to a QThread.
+"""Training off the GUI thread: a QObject moved to a QThread.
 
-The Qt-free engine does the work (``cnnstudio.training.loop.train``, ``cnnstudio.models.builder``); these
-workers only run it on their thread and report back with queued signals. They catch their
-own exceptions and always emit ``sig_finished``, so the panel never waits on a dead thread.
+The Qt-free engine does the work (``cnnstudio.training.loop.train``); the worker only runs it on
+its thread and reports back with queued signals. It catches its own exceptions and always
+emits ``sig_finished``, so the panel never waits on a dead thread.
 TensorFlow, Keras and the data loaders are imported inside ``run``, never at module level.
 """
 
@@ -141,30 +141,6 @@ def build_for_training(spec: NetworkSpec, settings):
         keras.config.set_dtype_policy(previous)
 
 
-class WeightsLoader(QObject):
-    """Builds ``spec`` and loads a ``.weights.h5`` file into it (opening a project with runs)."""
-
-    sig_finished = Signal(object, str)
-    """(the model or None, an error message or "")."""
-
-    def __init__(self, spec: NetworkSpec, path: str):
-        super().__init__()
-        self.spec = spec
-        self.path = path
-
-    def run(self) -> None:
-        model, error = None, ""
-        try:
-            from cnnstudio.models.builder import build_model
-
-            model = build_model(self.spec)
-            model.load_weights(self.path)
-        except Exception as exc:  # a stale or broken weights file is reported, not raised
-            model, error = None, f"The weights in {self.path} do not fit this network: {exc}"
-        finally:
-            self.sig_finished.emit(model, error)
-
-
 def start_in_thread(worker: QObject, parent: QObject) -> QThread:
     """Move ``worker`` to a new QThread that runs ``worker.run`` and quits on ``sig_finished``."""
     thread = QThread(parent)
@@ -173,18 +149,3 @@ def start_in_thread(worker: QObject, parent: QObject) -> QThread:
     worker.sig_finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
     thread.start()
     return thread
-
-
-def after_tensorflow(loader, callback, on_failed=None) -> bool:
-    """Call ``callback`` now if TensorFlow is loaded, else once the window's background loader
-    is done: two threads importing TensorFlow at once can see half-initialised modules.
-    Returns True if it ran at once."""
-    if loader is None or loader.is_ready:
-        callback()
-        return True
-    single = Qt.ConnectionType.SingleShotConnection
-    loader.sig_ready.connect(callback, single)
-    if on_failed is not None:
-        loader.sig_failed.connect(on_failed, single)
-    loader.ensure()
-    return False

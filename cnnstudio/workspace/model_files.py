@@ -42,8 +42,8 @@ def open_model(path) -> OpenedModel:
         return OpenedModel(rebuild_from_file(project.network, found[1] if found else None), project.network,
                            project.runs if found else [])
     if path.suffix != ".keras":
-        raise ImportRefused(f"Cannot open {str(path)!r}. Expected a .keras model or a project "
-                            f"({' or '.join(SUFFIXES)}). "
+        raise ImportRefused(f"Cannot open {str(path)!r}. Expected a .keras model or a {SUFFIXES[0]} project "
+                            f"(or {SUFFIXES[1]}). "
                             f"Received: suffix {path.suffix!r}")
     model = load_keras_file(path)
     try:

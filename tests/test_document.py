@@ -2,6 +2,7 @@
 
 import pytest
 
+from cnnstudio.analysis.shapes import Fix
 from cnnstudio.network.spec import INPUT, LayerSpec, NetworkSpec
 from cnnstudio.workspace.document import DocumentError, NetworkDocument
 
@@ -139,11 +140,50 @@ def test_connect_refuses_single_input_targets_and_cycles():
         doc.connect("conv2d_2", "add_1")
 
 
-def test_remove_branch_source_dedupes_merge_inputs():
+def test_remove_branch_source_keeps_the_merge_valid():
     doc = NetworkDocument(chain("Conv2D", "Conv2D", "Add"))
     doc.connect("conv2d_1", "add_1")
     doc.remove_layer("conv2d_2")
-    assert wiring(doc) == [("conv2d_1", [INPUT]), ("add_1", ["conv2d_1"])]
+    assert wiring(doc) == [("conv2d_1", [INPUT]), ("add_1", ["conv2d_1", "conv2d_1"])]
+    assert doc.summary.ok, "an Add of one input would be an error; it keeps its two inputs"
+
+
+def test_delete_and_the_remove_layer_fix_give_the_same_wiring():
+    spec = NetworkSpec(input_shape=(8, 8, 1), name="t", layers=[
+        LayerSpec("a", "Conv2D", {"padding": "same"}),
+        LayerSpec("b", "Conv2D", {"padding": "same"}),
+        LayerSpec("add", "Add", inputs=["a", "b"]),
+    ])
+    deleted = NetworkDocument(spec)
+    deleted.remove_layer("b")
+    fixed = NetworkDocument(spec)
+    fixed.apply_fix(Fix('Remove layer "b"', {"op": "remove_layer", "layer": "b"}))
+    assert wiring(deleted) == wiring(fixed) == [("a", [INPUT]), ("add", ["a", "a"])]
+    assert deleted.spec.to_dict() == fixed.spec.to_dict()
+    fixed.undo()
+    assert fixed.spec.to_dict() == spec.to_dict(), "a fix is undone like any other edit"
+    assert fixed.redo_label == 'Remove layer "b"'
+
+
+def test_every_command_is_one_undoable_edit():
+    doc = NetworkDocument(chain("Conv2D", "Conv2D", "Add", "Dropout", "Flatten", "Dense"))
+    original = doc.spec.to_dict()
+    doc.connect("conv2d_1", "add_1")
+    doc.insert_layer("BatchNormalization", "conv2d_2", "add_1")
+    doc.rename_layer("conv2d_1", "stem")
+    doc.move_layer("dropout_1", 5)
+    assert wiring(doc)[5] == ("dropout_1", ["flatten_1"])
+    doc.set_params("dense_1", {"units": 3})
+    doc.set_input_shape((16, 16, 1))
+    doc.disconnect("stem", "add_1")
+    labels = []
+    while doc.can_undo:
+        labels.append(doc.undo_label)
+        doc.undo()
+    assert doc.spec.to_dict() == original
+    assert labels == ["Disconnect stem from add_1", "Change input shape", "Change units of dense_1",
+                      "Move dropout_1", "Rename conv2d_1", "Insert BatchNormalization",
+                      "Connect conv2d_1 to add_1"]
 
 
 def test_rename_updates_readers():

@@ -5,12 +5,6 @@ from __future__ import annotations
 from cnnstudio.network import catalog
 from cnnstudio.network.spec import LayerSpec
 
-_KEY_PARAMS = ("filters", "units", "kernel_size", "pool_size", "strides", "padding", "dilation_rate",
-               "rate", "activation")
-_LABELS = {"filters": "{} filters", "units": "{} units", "kernel_size": "{}", "pool_size": "{}",
-           "strides": "stride {}", "padding": "{}", "dilation_rate": "dilation {}", "rate": "rate {}",
-           "activation": "{}"}
-
 
 def format_shape(shape) -> str:
     """``(28, 28, 32)`` reads ``28×28×32``; an unknown shape reads ``?``."""
@@ -55,22 +49,19 @@ def key_params(layer: LayerSpec) -> list[str]:
     """The few hyperparameters worth reading on a node, e.g. ``32 filters``, ``3×3``, ``stride 2``."""
     layer_type = catalog.get(layer.type)
     rank = layer_type.rank or 1
+    window_size = layer_type.window.size if layer_type.window else None
     out = []
     for param in layer_type.params:
-        if param.name not in _KEY_PARAMS:
+        if not param.node_label:
             continue
         value = layer.param(param.name)
-        if param.name == "strides" and value in (None, 1, [1] * rank):
+        if any(value in (hidden, [hidden] * rank) for hidden in param.node_hidden):
             continue
-        if param.name == "dilation_rate" and value in (1, [1] * rank):
-            continue
-        if param.name == "activation" and value == "linear":
-            continue
-        if param.name in ("kernel_size", "pool_size"):
+        if param.name == window_size:
             value = "×".join(str(v) for v in (value if isinstance(value, list) else [value] * rank))
-        elif param.name == "padding" and isinstance(value, int | list):
+        elif param.kind in ("padding", "int_or_pair") and isinstance(value, int | list):
             value = f"pad {format_value(value)}"
-        out.append(_LABELS[param.name].format(format_value(value)))
+        out.append(param.node_label.format(format_value(value)))
     return out
 
 

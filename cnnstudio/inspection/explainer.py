@@ -33,8 +33,8 @@ OPERATIONS: dict[str, tuple[str, int]] = {t.name.lower(): (t.explain, t.rank) fo
 """Operation name (the layer type in lower case) -> (kind, spatial rank). Kinds: conv, max, avg."""
 
 
-def _layer_type(kind: str, rank: int) -> catalog.LayerType:
-    """The catalog type the explainer runs for an operation kind and rank."""
+def layer_type_for(kind: str, rank: int) -> catalog.LayerType:
+    """The catalog type the explainer runs for an operation kind (``catalog.Explain``) and rank."""
     for t in _explained_types():
         if t.explain == kind and t.rank == rank:
             return t
@@ -184,7 +184,7 @@ class Explanation:
 
     @property
     def layer_class(self) -> str:
-        return _layer_type(self.kind, self.rank).keras_class_name
+        return layer_type_for(self.kind, self.rank).keras_class_name
 
     def window_at(self, out_index: tuple[int, ...]) -> Window:
         flat = int(np.ravel_multi_index(out_index, self.output.shape))
@@ -339,7 +339,7 @@ def _explain(kind, x, kernel, window, strides, padding, dilation_rate) -> Explan
         raise ExplainError(str(exc)) from None
     if output.shape != tuple(out_shape):
         raise RuntimeError(
-            f"{_layer_type(kind, rank).keras_class} returned shape {list(output.shape)} but "
+            f"{layer_type_for(kind, rank).keras_class} returned shape {list(output.shape)} but "
             f"layers.arithmetic predicts {out_shape}; the explainer cannot line them up."
         )
 
@@ -364,7 +364,7 @@ def _explain(kind, x, kernel, window, strides, padding, dilation_rate) -> Explan
         got = float(output[out_index])
         if not math.isclose(got, expected, rel_tol=1e-4, abs_tol=1e-4):
             raise RuntimeError(
-                f"{_layer_type(kind, rank).keras_class} computed {got} at {list(out_index)} but the "
+                f"{layer_type_for(kind, rank).keras_class} computed {got} at {list(out_index)} but the "
                 f"window's breakdown gives {expected}; the layer and the explainer disagree."
             )
         windows.append(Window(out_index, tuple(taps), got, f"{equation} = {format_number(got)}"))
@@ -415,7 +415,7 @@ def _run_layer(kind, x, kernel, window, strides, padding, dilation) -> np.ndarra
     from cnnstudio.models.builder import keras_class
 
     rank = x.ndim
-    cls = keras_class(_layer_type(kind, rank).name)
+    cls = keras_class(layer_type_for(kind, rank).name)
     batch = x.astype(np.float32)[None, ..., None]
     if kind == "conv":
         layer = cls(filters=1, kernel_size=window, strides=strides, padding=padding,

@@ -137,42 +137,29 @@ class NetworkDocument:
 
     def append_layer(self, type_name: str, params: dict | None = None) -> str:
         """Add a layer at the end of the chain, reading the last layer; returns its name."""
-        spec = self._spec.copy()
-        layer = self._new_layer(spec, type_name, params)
-        spec.layers.append(layer)
-        self._commit(spec, f"Add {type_name}")
+        layer = self._new_layer(self._spec, type_name, params)
+        self._edit({"op": "append_layer", "type": type_name, "name": layer.name, "params": layer.params},
+                   f"Add {type_name}")
         self.select(layer.name)
         return layer.name
 
     def insert_layer(self, type_name: str, src: str, dst: str, params: dict | None = None) -> str:
         """Insert a layer on the connection ``src -> dst``; returns its name."""
-        spec = self._spec.copy()
-        self._require_edge(spec, src, dst)
-        layer = self._new_layer(spec, type_name, params)
-        inputs = _explicit_inputs(spec)
-        layer.inputs = [src]
-        inputs[layer.name] = [src]
-        inputs[dst] = [layer.name if s == src else s for s in inputs[dst]]
-        spec.layers.insert(spec.index(dst), layer)
-        _set_inputs(spec, inputs)
-        self._commit(spec, f"Insert {type_name}")
+        self._require_edge(self._spec, src, dst)
+        layer = self._new_layer(self._spec, type_name, params)
+        self._edit({"op": "insert_before", "layer": dst, "source": src, "type": type_name,
+                    "name": layer.name, "params": layer.params}, f"Insert {type_name}")
         self.select(layer.name)
         return layer.name
 
     def remove_layer(self, name: str) -> None:
-        """Remove a layer; the layers that read it read its first input instead."""
-        spec = self._spec.copy()
-        self._require_layer(spec, name)
-        inputs = _explicit_inputs(spec)
-        replacement = inputs.pop(name)[0]
-        for dst, srcs in inputs.items():
-            if name in srcs:
-                inputs[dst] = _dedupe([replacement if s == name else s for s in srcs])
-        del spec.layers[spec.index(name)]
-        _set_inputs(spec, inputs)
-        self._commit(spec, f"Delete {name}")
-        if self._selected == name:
-            self.select(None)
+        """Remove a layer; the layers that read it read its first input instead, in its slot.
+
+        The same edit as the analysis' "Remove layer" fix (see :mod:`cnnstudio.network.edits`
+        for why a merge keeps its number of inputs).
+        """
+        self._require_layer(self._spec, name)
+        self._edit({"op": "remove_layer", "layer": name}, f"Delete {name}")
 
     def move_layer(self, name: str, index: int) -> None:
         """Move a single-input layer to position ``index`` of the chain.
@@ -195,21 +182,7 @@ class NetworkDocument:
             )
         if index == old:
             return
-        inputs = _explicit_inputs(spec)
-        own_input = inputs.pop(name)[0]
-        for dst, srcs in inputs.items():
-            if name in srcs:
-                inputs[dst] = _dedupe([own_input if s == name else s for s in srcs])
-        moved = spec.layers.pop(old)
-        spec.layers.insert(index, moved)
-        before = spec.layers[index - 1].name if index > 0 else INPUT
-        inputs[name] = [before]
-        if index + 1 < len(spec.layers):
-            after = spec.layers[index + 1].name
-            inputs[after] = [name if s == before else s for s in inputs[after]]
-        _check_order(spec, inputs, f'Cannot move "{name}" to position {index}')
-        _set_inputs(spec, inputs)
-        self._commit(spec, f"Move {name}")
+        self._edit({"op": "move_layer", "layer": name, "index": index}, f"Move {name}")
 
     def set_param(self, name: str, key: str, value: Any) -> None:
         """Set one hyperparameter; a value the catalog refuses raises DocumentError unchanged."""
@@ -224,11 +197,10 @@ class NetworkDocument:
         except catalog.ParamError as exc:
             raise DocumentError(f"Invalid {exc.param} for {name} ({layer.type}): {exc.reason}") from None
         defaults = layer_type.defaults()
-        for key, value in checked.items():
-            if value == defaults[key]:
-                layer.params.pop(key, None)
-            else:
-                layer.params[key] = value
+        changed = {key: value for key, value in checked.items() if value != defaults[key]}
+        reset = [key for key, value in checked.items() if value == defaults[key]]
+        spec = edits.apply_edit(edits.apply_edit(spec, {"op": "set_params", "layer": name, "params": changed}),
+                                {"op": "unset_params", "layer": name, "names": reset})
         if spec.to_dict() == self._spec.to_dict():
             return
         self._commit(spec, f"Change {', '.join(checked)} of {name}")
@@ -242,10 +214,7 @@ class NetworkDocument:
                 f'Cannot rename "{name}". Expected a new, unique, non-empty name other than "{INPUT}". '
                 f"Received: new_name={new_name!r}"
             )
-        layer.name = new_name
-        for other in spec.layers:
-            other.inputs = [new_name if s == name else s for s in other.inputs]
-        self._commit(spec, f"Rename {name}")
+        self._edit({"op": "rename_layer", "layer": layer.name, "name": new_name}, f"Rename {name}")
         if self._selected == name:
             self.select(new_name)
 
@@ -259,7 +228,7 @@ class NetworkDocument:
         if not layer_type.is_merge:
             raise DocumentError(
                 f'Cannot connect "{src}" to "{dst}": {target.type} takes one input. '
-                f"Expected a merge layer (Add or Concatenate). Received: dst={dst!r}"
+                f"Expected a merge layer ({' or '.join(t.name for t in catalog.merges())}). Received: dst={dst!r}"
             )
         inputs = _explicit_inputs(spec)
         if src in inputs[dst]:
@@ -274,9 +243,7 @@ class NetworkDocument:
                 f'Cannot connect "{src}" to "{dst}": "{src}" comes after "{dst}", which would make a cycle. '
                 f'Expected a layer above "{dst}". Received: src={src!r}'
             )
-        inputs[dst] = [*inputs[dst], src]
-        _set_inputs(spec, inputs)
-        self._commit(spec, f"Connect {src} to {dst}")
+        self._edit({"op": "set_inputs", "layer": dst, "inputs": [*inputs[dst], src]}, f"Connect {src} to {dst}")
 
     def disconnect(self, src: str, dst: str) -> None:
         """Remove the connection ``src -> dst`` from a merge layer that keeps another input."""
@@ -288,9 +255,9 @@ class NetworkDocument:
                 f'Cannot disconnect "{src}" from "{dst}": it is its only input. '
                 "Expected a merge layer with several inputs; delete the layer instead."
             )
-        inputs[dst] = [s for s in inputs[dst] if s != src]
-        _set_inputs(spec, inputs)
-        self._commit(spec, f"Disconnect {src} from {dst}")
+        remaining = list(inputs[dst])
+        remaining.remove(src)
+        self._edit({"op": "set_inputs", "layer": dst, "inputs": remaining}, f"Disconnect {src} from {dst}")
 
     def set_input_shape(self, shape) -> None:
         shape = tuple(shape)
@@ -299,18 +266,20 @@ class NetworkDocument:
                 "Invalid input shape. Expected (height, width, channels) or (length, channels) "
                 f"of positive integers. Received: shape={shape!r}"
             )
-        spec = self._spec.copy()
-        spec.input_shape = shape
-        if spec.to_dict() != self._spec.to_dict():
-            self._commit(spec, "Change input shape")
+        if shape != tuple(self._spec.input_shape):
+            self._edit({"op": "set_input_shape", "shape": shape}, "Change input shape")
 
     def apply_fix(self, fix) -> None:
-        """Apply one of the linter's suggested fixes."""
+        """Apply one of the analysis' suggested fixes, undoably, like any other edit."""
+        self._edit(fix, getattr(fix, "label", "Apply fix"))
+
+    def _edit(self, edit, label: str) -> None:
+        """Apply one edit of the edit algebra and record it on the undo stack under ``label``."""
         try:
-            spec = edits.apply_edit(self._spec.copy(), fix)
+            spec = edits.apply_edit(self._spec, edit)
         except edits.FixError as exc:
             raise DocumentError(str(exc)) from None
-        self._commit(spec, getattr(fix, "label", "Apply fix"))
+        self._commit(spec, label)
         if self._selected not in (INPUT, *self._names()):
             self.select(None)
 
@@ -454,26 +423,3 @@ class NetworkDocument:
 def _explicit_inputs(spec: NetworkSpec) -> dict[str, list[str]]:
     """Every layer's inputs with the implicit chain spelt out."""
     return {layer.name: spec.inputs_of(i) for i, layer in enumerate(spec.layers)}
-
-
-def _set_inputs(spec: NetworkSpec, inputs: dict[str, list[str]]) -> None:
-    """Store ``inputs``, leaving implicit the ones that just read the layer before."""
-    for i, layer in enumerate(spec.layers):
-        implicit = [spec.layers[i - 1].name if i > 0 else INPUT]
-        layer.inputs = [] if inputs[layer.name] == implicit else list(inputs[layer.name])
-
-
-def _check_order(spec: NetworkSpec, inputs: dict[str, list[str]], what: str) -> None:
-    seen = {INPUT}
-    for layer in spec.layers:
-        late = [s for s in inputs[layer.name] if s not in seen]
-        if late:
-            raise DocumentError(
-                f'{what}: "{layer.name}" would read {late} before they are computed. '
-                "Expected every layer below the layers it reads."
-            )
-        seen.add(layer.name)
-
-
-def _dedupe(names: list[str]) -> list[str]:
-    return list(dict.fromkeys(names))

@@ -46,16 +46,7 @@ ERROR = QColor("#d32f2f")
 WARNING = QColor("#f29d00")
 SELECTED = QColor("#1e63c6")
 WAITING = QColor("#7d8793")
-GROUP_COLOURS = {
-    "Input": QColor("#5f6b7a"),
-    "Convolution": QColor("#3572b0"),
-    "Pooling": QColor("#2e8b7a"),
-    "Core": QColor("#7a4fb0"),
-    "Shape": QColor("#8a6d3b"),
-    "Regularization": QColor("#9a5b7a"),
-    "Normalization": QColor("#4f7f3b"),
-    "Merge": QColor("#b0562f"),
-}
+INPUT_COLOUR = QColor("#5f6b7a")
 
 
 class NodeItem(QGraphicsObject):
@@ -80,8 +71,8 @@ class NodeItem(QGraphicsObject):
         self.severity = _worst([issue for issue in issues if not issue.caused_by])
         if waiting:
             self.shape_text = f"waiting on {waiting}"
-        group = "Input" if name == INPUT else catalog.get(type_name).group
-        self.colour = GROUP_COLOURS.get(group, QColor("#555"))
+        self.colour = INPUT_COLOUR if name == INPUT else QColor(
+            catalog.GROUP_COLOURS.get(catalog.get(type_name).group, "#555"))
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges)
         if name != INPUT:

@@ -623,6 +623,7 @@ class QtExplainView(QWidget):
 
     def _field_edited(self, _item=None) -> None:
         stack = []
+        conv = engine.layer_type_for(catalog.Explain.CONV, 1).name
         for row in range(self.field_table.rowCount()):
             cells = [self.field_table.item(row, c).text().strip() for c in range(3)]
             try:
@@ -632,7 +633,7 @@ class QtExplainView(QWidget):
                     f"Row {row + 1}: kernel, stride and dilation must be whole numbers. "
                     f"Received: {', '.join(cells)}")
                 return
-            stack.append({"name": f"layer {row + 1}", "type": "Conv1D",
+            stack.append({"name": f"layer {row + 1}", "type": conv,
                           "params": {"kernel_size": kernel, "strides": stride, "dilation_rate": dilation}})
         try:
             rows = engine.receptive_field_growth(stack, rank=1)

@@ -474,7 +474,7 @@ def _concatenate(info, lt, layer, srcs, cfg):
     return (*first.output_shape[:-1], sum(s.output_shape[-1] for s in srcs))
 
 
-_RULES = {
+RULES = {
     catalog.ShapeRule.CONVOLUTION: _conv,
     catalog.ShapeRule.POOLING: _pool,
     catalog.ShapeRule.GLOBAL_POOLING: _global_pool,
@@ -613,7 +613,7 @@ def infer_shapes(spec: NetworkSpec) -> Summary:
             info.receptive_field = srcs[0].receptive_field
             info.jump = srcs[0].jump
             info.padded_extent = srcs[0].padded_extent
-        shape = _RULES[lt.shape_rule](info, lt, layer, srcs, cfg)
+        shape = RULES[lt.shape_rule](info, lt, layer, srcs, cfg)
         info.params = info.trainable_params + info.non_trainable_params
         if shape is None:
             info.receptive_field = info.jump = info.padded_extent = ()

@@ -38,7 +38,7 @@ def lint(spec: NetworkSpec, summary: Summary, num_classes: int | None = None,
         if LintRule.VECTOR_INPUT in rules:
             _dense_on_spatial(info, known)
         if LintRule.STRIDE_WITHIN_WINDOW in rules:
-            _stride_beyond_kernel(info, _is_projection_shortcut(info, readers))
+            _stride_beyond_kernel(info, _projection_shortcut_join(info, readers))
     _receptive_field(summary)
     out = summary.output
     if out is not None and out.output_shape is not None:
@@ -80,9 +80,11 @@ def _dense_on_spatial(info: LayerInfo, known: dict[str, LayerInfo]) -> None:
     axes = " x ".join(arithmetic.AXIS_NAMES[rank]) if rank in arithmetic.AXIS_NAMES else "position"
     fixes = [_insert(catalog.Purpose.FLATTEN, rank, "insert_before", info.name),
              _insert(catalog.Purpose.GLOBAL_AVERAGE, rank, "insert_before", info.name)]
+    flatten = catalog.for_purpose(catalog.Purpose.FLATTEN, rank)
     info.add(WARNING, f'{info.type} reads "{src.name}", which is {src.output_shape} with spatial axes; it '
                       f"applies the same weights at every {axes} position instead of looking at the "
-                      "whole map. Flatten or global pooling first turns the maps into one vector.",
+                      f"whole map. {flatten.name if flatten else 'Flattening'} or global pooling first "
+                      "turns the maps into one vector.",
              [fix for fix in fixes if fix])
 
 
@@ -90,28 +92,28 @@ _PASSES_SHAPE = (catalog.ShapeRule.SAME_SHAPE, catalog.ShapeRule.BATCH_NORM)
 """Shape rules of the layers a residual shortcut may pass through between its projection and the sum."""
 
 
-def _is_projection_shortcut(info: LayerInfo, readers: dict[str, list[LayerInfo]]) -> bool:
-    """A 1x1 convolution whose output goes (through normalisation only) into a sum: the
-    published ResNet shortcut, whose skipped pixels the sum's main path reads."""
+def _projection_shortcut_join(info: LayerInfo, readers: dict[str, list[LayerInfo]]) -> str:
+    """The type of the sum a 1x1 convolution feeds (through normalisation only), the published
+    ResNet shortcut whose skipped pixels the sum's main path reads; empty for any other layer."""
     layer_type = catalog.get(info.type)
     if layer_type.shape_rule != catalog.ShapeRule.CONVOLUTION:
-        return False
+        return ""
     if any(w.size != 1 for w in fields.windows(layer_type, info.config, len(info.output_shape) - 1)):
-        return False
+        return ""
     node = info
     while True:
         after = readers.get(node.name, [])
         if len(after) != 1:
-            return False
+            return ""
         node = after[0]
         rule = catalog.get(node.type).shape_rule if node.type in catalog.CATALOG else None
         if rule == catalog.ShapeRule.SUM:
-            return True
+            return node.type
         if rule not in _PASSES_SHAPE:
-            return False
+            return ""
 
 
-def _stride_beyond_kernel(info: LayerInfo, projection_shortcut: bool = False) -> None:
+def _stride_beyond_kernel(info: LayerInfo, shortcut_join: str = "") -> None:
     rank = len(info.output_shape) - 1
     layer_type = catalog.get(info.type)
     window = layer_type.window
@@ -122,9 +124,9 @@ def _stride_beyond_kernel(info: LayerInfo, projection_shortcut: bool = False) ->
             gaps.setdefault((axis.stride, axis.extent), []).append(name)
     for (stride, extent), axes in gaps.items():
         unit = " and ".join({"height": "rows", "width": "columns", "length": "steps"}[a] for a in axes)
-        if projection_shortcut:
+        if shortcut_join:
             info.add(NOTE, f"A projection shortcut: this 1x1 convolution with stride {stride} reads 1 of "
-                           f"every {stride} {unit} to match the main path's shape at the Add. The main "
+                           f"every {stride} {unit} to match the main path's shape at the {shortcut_join}. The main "
                            "path reads every pixel, so nothing is lost; elsewhere a stride larger than "
                            "the kernel skips input.")
             continue

@@ -39,16 +39,23 @@ def parse_layer(text: str) -> LayerSpec:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         raise ExpressionError(_shown(source), f"is not a layer call ({exc.msg}). Expected something like "
-                                                 "Conv2D(filters=32, kernel_size=3)") from None
+                                                 f"{example()}") from None
     except (RecursionError, MemoryError, ValueError, OverflowError) as exc:
         raise ExpressionError(_shown(source), f"cannot be read ({type(exc).__name__}: it nests too deeply or "
                                                  "holds a value too large). Expected something like "
-                                                 "Conv2D(filters=32, kernel_size=3)") from None
+                                                 f"{example()}") from None
     try:
         return _layer_from_tree(tree, source)
     except (RecursionError, MemoryError, OverflowError) as exc:
         raise ExpressionError(_shown(source), f"cannot be read ({type(exc).__name__}: it nests too deeply or "
                                                  "holds a value too large)") from None
+
+
+def example() -> str:
+    """A layer call to show in error messages: the catalog's first type with its first two defaults."""
+    layer_type = next(t for t in catalog.CATALOG.values() if len(t.params) >= 2)
+    arguments = ", ".join(f"{p.name}={p.default!r}" for p in layer_type.params[:2])
+    return f"{layer_type.name}({arguments})"
 
 
 def _shown(source: str) -> str:
@@ -62,7 +69,7 @@ def _layer_from_tree(tree: ast.Expression, source: str) -> LayerSpec:
     if isinstance(call, (ast.Name, ast.Attribute)):
         call = ast.Call(func=call, args=[], keywords=[])
     if not isinstance(call, ast.Call) or not isinstance(call.func, (ast.Name, ast.Attribute)):
-        raise ExpressionError(shown, "is not a layer call. Expected something like Conv2D(filters=32, kernel_size=3)")
+        raise ExpressionError(shown, f"is not a layer call. Expected something like {example()}")
     written = call.func.id if isinstance(call.func, ast.Name) else call.func.attr
     type_name = ALIASES.get(written, written)
     if type_name not in catalog.CATALOG:

@@ -177,7 +177,8 @@ class OutputPort(QGraphicsEllipseItem):
         self.setBrush(QBrush(QColor("#ffffff")))
         self.setPen(QPen(QColor("#5f6b7a"), 2))
         self.setCursor(Qt.CursorShape.CrossCursor)
-        self.setToolTip("Drag to an Add or Concatenate layer to connect this output to it")
+        merges = " or ".join(t.name for t in catalog.merges())
+        self.setToolTip(f"Drag to an {merges} layer to connect this output to it")
         self.setZValue(2)
         self._wire: QGraphicsLineItem | None = None
 

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.inspection import pictures
+from cnnstudio.network import catalog
 from cnnstudio.workspace.session import Workspace
 from ui.inspection.tile_grid import QtTileGrid
 from ui.inspection.timeline_slider import QtTimelineSlider
@@ -29,7 +30,8 @@ from ui.workspace_signals import QtWorkspaceSignals
 NO_MODEL = ("No trained network yet. Train the network (Train tab) to see its filters: "
             "each tile will show one filter of the chosen convolution layer.")
 NO_CONV = ("This network has no convolution layer, so it has no filters to show. "
-           "Add a Conv2D or Conv1D layer in the Network tab and train again.")
+           f"Add a {' or '.join(t.name for t in catalog.CATALOG.values() if t.shape_rule == catalog.ShapeRule.CONVOLUTION)} "
+           "layer in the Network tab and train again.")
 UNTRAINED = ("These are the random initial weights: the network has not been trained yet. "
              "Train it (Train tab) and watch the filters take shape.")
 TILE_TARGET_PX = 84

@@ -28,7 +28,7 @@ from layers.formats import (
     shape_to_channels_last,
     to_channels_last,
 )
-from layers.windows import pad_for_windows, window_taps
+from layers.windows import pad_for_windows
 
 
 class _DepthwiseConv(keras.layers.Layer):
@@ -191,10 +191,38 @@ def depthwise_convolve(x, kernel, window, strides, dilation, padding):
     rows = ops.reshape(kernel, (window[0], window[1], channels * multiplier))
     x = pad_for_windows(x, pads, window, strides, dilation, out_sizes)
     outputs = None
-    for index, tap in enumerate(window_taps(x, window, strides, dilation, out_sizes)):
-        product = ops.multiply(tap, rows[index // window[1], index % window[1]])
-        outputs = product if outputs is None else ops.add(outputs, product)
+    for i, row in enumerate(_axis_taps(x, 1, window[0], strides[0], dilation[0], out_sizes[0])):
+        for j, tap in enumerate(_axis_taps(row, 2, window[1], strides[1], dilation[1], out_sizes[1])):
+            product = ops.multiply(tap, rows[i, j])
+            outputs = product if outputs is None else ops.add(outputs, product)
     return outputs
+
+
+def _axis_taps(x, axis, kernel, stride, dilation, out):
+    """The taps ``j*dilation + stride*o`` (o < out) along ``axis`` of a 4-D ``x``, as slices.
+
+    A strided axis (its length a multiple of the stride) is folded with its stride's phases
+    into the next axis, so each tap is one contiguous slice of a 4-D tensor.
+    """
+    shape = list(ops.shape(x))
+    taps = []
+    if stride == 1:
+        for j in range(kernel):
+            start, size = [0] * 4, list(shape)
+            start[axis], size[axis] = j * dilation, out
+            taps.append(ops.slice(x, start, size))
+        return taps
+    inner = shape[axis + 1] * (shape[3] if axis + 1 < 3 else 1)
+    folded_shape = [*shape[:axis], shape[axis] // stride, stride * inner]
+    folded = ops.reshape(x, folded_shape)
+    for j in range(kernel):
+        block, phase = divmod(j * dilation, stride)
+        start = [0] * len(folded_shape)
+        start[axis], start[axis + 1] = block, phase * inner
+        size = list(folded_shape)
+        size[axis], size[axis + 1] = out, inner
+        taps.append(ops.reshape(ops.slice(folded, start, size), [*shape[:axis], out, *shape[axis + 1:]]))
+    return taps
 
 
 @keras.saving.register_keras_serializable(package="cnnstudio")

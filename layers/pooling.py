@@ -223,9 +223,6 @@ class _GlobalPool(keras.layers.Layer):
             outputs = ops.mean(inputs, axis=axes, keepdims=self.keepdims)
         return from_channels_last(outputs, self.data_format) if self.keepdims else outputs
 
-    def compute_mask(self, inputs, mask=None):
-        return None
-
     def get_config(self):
         config = super().get_config()
         config.update({"data_format": self.data_format, "keepdims": self.keepdims})
@@ -280,9 +277,9 @@ class GlobalAvgPool1D(_GlobalPool):
 
     rank, reduction = 1, "avg"
 
-    def __init__(self, data_format=None, keepdims=False, **kwargs):
-        super().__init__(data_format=data_format, keepdims=keepdims, **kwargs)
-        self.supports_masking = True
+    def compute_mask(self, inputs, mask=None):
+        """The steps are averaged away, and their mask with them (Keras sets supports_masking)."""
+        return None
 
 
 @keras.saving.register_keras_serializable(package="cnnstudio")

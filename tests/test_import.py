@@ -85,11 +85,25 @@ def test_a_sequential_model_with_an_unknown_layer_is_refused_by_name(tmp_path):
         importer.import_keras(tmp_path / "rnn.keras")
 
 
+def test_grouped_transposed_and_depthwise_convolutions_import_with_their_settings():
+    inputs = keras.Input((8, 8, 2))
+    x = keras.layers.Conv2D(4, 3, groups=2, name="g")(inputs)
+    x = keras.layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same", name="dw")(x)
+    x = keras.layers.Conv2DTranspose(3, 3, strides=2, output_padding=1, name="up")(x)
+    model = keras.Model(inputs, x)
+    spec = importer.spec_from_model(model)
+    assert [layer.type for layer in spec.layers] == ["Conv2D", "DepthwiseConv2D", "Conv2DTranspose"]
+    assert spec.layers[0].params["groups"] == 2
+    assert spec.layers[1].params["depth_multiplier"] == 2
+    assert spec.layers[2].params["output_padding"] == 1
+    rebuilt = importer.rebuild(spec, {layer.name: layer.get_weights() for layer in model.layers[1:]})
+    assert rebuilt.count_params() == model.count_params()
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 2)).astype("float32")
+    np.testing.assert_allclose(rebuilt.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
+
+
 def test_settings_the_catalog_cannot_express_are_refused():
     inputs = keras.Input((8, 8, 2))
-    grouped = keras.Model(inputs, keras.layers.Conv2D(4, 3, groups=2, name="g")(inputs))
-    with pytest.raises(importer.ImportRefused, match=r"layer 'g' \(Conv2D\) has groups=2.*Expected groups=1"):
-        importer.spec_from_model(grouped)
     lopsided = keras.Model(inputs, keras.layers.ZeroPadding2D(((1, 2), (0, 0)), name="zp")(inputs))
     with pytest.raises(importer.ImportRefused, match=r"layer 'zp' \(ZeroPadding2D\) has padding="):
         importer.spec_from_model(lopsided)

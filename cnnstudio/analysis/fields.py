@@ -23,17 +23,26 @@ class AxisWindow:
     stride: int
     dilation: int
     padding: str | int
+    transposed: bool = False
+    """A transposed convolution: input i scatters the kernel to outputs ``S*i + j*D - crop``."""
+    output_padding: int | None = None
 
     @property
     def extent(self) -> int:
-        """Input cells one window covers: ``D*(F-1)+1``."""
-        return arithmetic.effective_kernel_size(self.size, self.dilation)
+        """Input cells one window covers: ``D*(F-1)+1`` (a transposed one: the inputs one output reads)."""
+        extent = arithmetic.effective_kernel_size(self.size, self.dilation)
+        return -(-extent // self.stride) if self.transposed else extent
 
     def span(self, first: int, last: int, length: int) -> tuple[int, int]:
         """Input range [a, b] (inclusive, unclipped) that outputs ``first..last`` read.
 
         ``length`` is the input's length on this axis ("same" padding depends on it).
         """
+        if self.transposed:
+            crop, _ = arithmetic.transpose_axis_geometry(
+                self.size, self.stride, self.dilation, self.padding, self.output_padding)
+            reach = arithmetic.effective_kernel_size(self.size, self.dilation) - 1
+            return -(-(first + crop - reach) // self.stride), (last + crop) // self.stride
         before = arithmetic.axis_padding(length, self.size, self.stride, self.dilation, self.padding)[0]
         return first * self.stride - before, last * self.stride - before + self.extent - 1
 
@@ -55,11 +64,19 @@ def windows(layer_type: catalog.LayerType, config: dict[str, Any], rank: int) ->
     strides = sizes if stride_value is None else _per_axis(stride_value, rank)
     dilations = _per_axis(config[window.dilation], rank) if window.dilation else (1,) * rank
     paddings = _per_axis(config[window.padding], rank)
+    if window.transposed:
+        extras = _per_axis(config[window.output_padding], rank)
+        return tuple(AxisWindow(*axis, transposed=True, output_padding=extra) for *axis, extra in
+                     zip(sizes, strides, dilations, paddings, extras, strict=True))
     return tuple(AxisWindow(*axis) for axis in zip(sizes, strides, dilations, paddings, strict=True))
 
 
 def grow(field: tuple[int, ...], jump: tuple[int, ...],
          axes: tuple[AxisWindow, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Receptive field and jump after a layer: each window adds (extent - 1) jumps; strides multiply the jump."""
+    """Receptive field and jump after a layer: each window adds (extent - 1) jumps; strides multiply the jump.
+
+    A transposed convolution divides the jump by its stride instead (whole pixels: at least 1).
+    """
     grown = tuple(f + (w.extent - 1) * j for f, w, j in zip(field, axes, jump, strict=True))
-    return grown, tuple(j * w.stride for j, w in zip(jump, axes, strict=True))
+    return grown, tuple(max(j // w.stride, 1) if w.transposed else j * w.stride
+                        for j, w in zip(jump, axes, strict=True))

@@ -339,8 +339,15 @@ def _conv(info, lt, layer, srcs, cfg):
     if not _check_rank(info, lt, layer, src):
         return None
     axes = fields.windows(lt, cfg, lt.rank)
-    c_in, filters = src.output_shape[-1], cfg[lt.channels_param]
-    fan_in = math.prod(w.size for w in axes) * c_in
+    c_in, filters, groups = src.output_shape[-1], cfg[lt.channels_param], cfg["groups"]
+    if c_in % groups or filters % groups:
+        divisors = [g for g in range(1, min(c_in, filters) + 1) if c_in % g == 0 and filters % g == 0]
+        fixes = [Fix(f"Set groups to {divisors[-1]}", {"op": "set_params", "layer": info.name,
+                                                      "params": {"groups": divisors[-1]}})]
+        info.add(ERROR, f"groups {groups} must divide both the {c_in} input channels and the {filters} "
+                        f"filters. Use a common divisor such as {divisors[-1]}.", fixes + [_remove_fix(info.name)])
+        return None
+    fan_in = math.prod(w.size for w in axes) * (c_in // groups)
     # The weights do not depend on the spatial size, so a kernel that does not fit still shows them.
     info.trainable_params = fan_in * filters + (filters if cfg["use_bias"] else 0)
     spatial = _window(info, src, lt, axes)
@@ -348,6 +355,54 @@ def _conv(info, lt, layer, srcs, cfg):
         return None
     info.macs = math.prod(spatial) * filters * fan_in
     return (*spatial, filters)
+
+
+def _conv_transpose(info, lt, layer, srcs, cfg):
+    """Each input cell scatters a kernel copy S cells apart: lengths grow, formulas as the course's."""
+    src = srcs[0]
+    if not _check_rank(info, lt, layer, src):
+        return None
+    names = arithmetic.AXIS_NAMES[lt.rank]
+    axes = fields.windows(lt, cfg, lt.rank)
+    c_in, filters = src.output_shape[-1], cfg[lt.channels_param]
+    info.trainable_params = math.prod(w.size for w in axes) * c_in * filters + (filters if cfg["use_bias"] else 0)
+    out = []
+    for ax, w in enumerate(axes):
+        length = src.output_shape[ax]
+        if w.output_padding is not None and w.output_padding >= w.stride:
+            info.add(ERROR, f"output_padding {w.output_padding} on {names[ax]} is not smaller than the stride "
+                            f"{w.stride}. Use an output_padding below the stride, or leave it empty.",
+                     [Fix("Clear output_padding", {"op": "unset_params", "layer": info.name,
+                                                   "names": ["output_padding"]}), _remove_fix(info.name)])
+            return None
+        args = (length, w.size, w.stride, w.dilation, w.padding, w.output_padding)
+        n = arithmetic.axis_transpose_output_length(*args)
+        info.formulas.append(f"{names[ax]}: {arithmetic.axis_transpose_formula(*args)}")
+        if n < 1:
+            info.add(ERROR, f"cropping {w.padding} cells from each side of {names[ax]} leaves no output. "
+                            'Use less padding or padding "same".',
+                     [Fix('Set padding to "same"', {"op": "set_params", "layer": info.name,
+                                                    "params": {"padding": "same"}}), _remove_fix(info.name)])
+            return None
+        out.append(n)
+    info.receptive_field, info.jump = fields.grow(src.receptive_field, src.jump, axes)
+    info.macs = math.prod(src.output_shape[:-1]) * math.prod(w.size for w in axes) * c_in * filters
+    return (*out, filters)
+
+
+def _depthwise(info, lt, layer, srcs, cfg):
+    src = srcs[0]
+    if not _check_rank(info, lt, layer, src):
+        return None
+    axes = fields.windows(lt, cfg, lt.rank)
+    kernel = math.prod(w.size for w in axes)
+    channels = src.output_shape[-1] * cfg["depth_multiplier"]
+    info.trainable_params = kernel * channels + (channels if cfg["use_bias"] else 0)
+    spatial = _window(info, src, lt, axes)
+    if spatial is None:
+        return None
+    info.macs = math.prod(spatial) * channels * kernel
+    return (*spatial, channels)
 
 
 def _pool(info, lt, layer, srcs, cfg):
@@ -476,6 +531,8 @@ def _concatenate(info, lt, layer, srcs, cfg):
 
 RULES = {
     catalog.ShapeRule.CONVOLUTION: _conv,
+    catalog.ShapeRule.CONVOLUTION_TRANSPOSE: _conv_transpose,
+    catalog.ShapeRule.DEPTHWISE: _depthwise,
     catalog.ShapeRule.POOLING: _pool,
     catalog.ShapeRule.GLOBAL_POOLING: _global_pool,
     catalog.ShapeRule.ZERO_PADDING: _zero_padding,

@@ -180,8 +180,6 @@ def _layer_params(layer) -> tuple[str, dict]:
         refuse("data_format", config["data_format"], "channels_last")
     if config.get("keepdims", False):
         refuse("keepdims", True, "False")
-    if config.get("groups", 1) != 1:
-        refuse("groups", config["groups"], "1")
     params = {}
     for p in lt.params:
         if p.to_keras == catalog.ToKeras.L2:

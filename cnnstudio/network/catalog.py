@@ -42,6 +42,8 @@ class ShapeRule:
     """How shape analysis computes a type's output (analysis.shapes has one function per rule)."""
 
     CONVOLUTION = "convolution"
+    CONVOLUTION_TRANSPOSE = "convolution_transpose"
+    DEPTHWISE = "depthwise"
     POOLING = "pooling"
     GLOBAL_POOLING = "global_pooling"
     ZERO_PADDING = "zero_padding"
@@ -51,7 +53,7 @@ class ShapeRule:
     BATCH_NORM = "batch_norm"
     SUM = "sum"
     CONCATENATE = "concatenate"
-    ALL = (CONVOLUTION, POOLING, GLOBAL_POOLING, ZERO_PADDING, FLATTEN, DENSE, SAME_SHAPE,
+    ALL = (CONVOLUTION, CONVOLUTION_TRANSPOSE, DEPTHWISE, POOLING, GLOBAL_POOLING, ZERO_PADDING, FLATTEN, DENSE, SAME_SHAPE,
            BATCH_NORM, SUM, CONCATENATE)
 
 
@@ -121,7 +123,9 @@ class Param:
 
     Kinds: ``int``, ``float``, ``bool``, ``choice`` (one of ``choices``), ``size`` (an int
     >= 1 or one per spatial axis), ``optional_size`` (a size or None, meaning "as pool_size"),
-    ``padding`` ("valid", "same", an int >= 0 or one per spatial axis), ``int_or_pair``.
+    ``padding`` ("valid", "same", an int >= 0 or one per spatial axis), ``optional_padding``
+    (None or an int >= 0 per spatial axis: a transposed convolution's output_padding),
+    ``int_or_pair``.
     """
 
     name: str
@@ -164,6 +168,10 @@ class Window:
     padding: str = "padding"
     pooling: bool = False
     """A pooling window: no weights, and explicit zeros must be fewer than its size."""
+    transposed: bool = False
+    """A transposed convolution's window: each input scatters it, S cells apart, into the output."""
+    output_padding: str | None = None
+    """The hyperparameter of a transposed window's extra output cells."""
 
 
 @dataclass(frozen=True)
@@ -220,7 +228,8 @@ class LayerType:
                 problems.append(f"{p.name}.to_keras must be one of {', '.join(ToKeras.ALL)}. "
                                 f"Received: to_keras={p.to_keras!r}")
         if self.window is not None:
-            for part in (self.window.size, self.window.strides, self.window.dilation, self.window.padding):
+            for part in (self.window.size, self.window.strides, self.window.dilation, self.window.padding,
+                         self.window.output_padding):
                 if part is not None and part not in names:
                     problems.append(f"the window names {part!r}, which is not one of its hyperparameters {names}")
         if self.channels_param and self.channels_param not in names:
@@ -390,6 +399,7 @@ _CHECKERS = {
     "size": _check_size,
     "optional_size": _check_optional_size,
     "padding": _check_padding,
+    "optional_padding": lambda p, v, rank: None if v is None else _int_tuple(p, v, rank, 0, "padding"),
     "int_or_pair": lambda p, v, rank: _int_tuple(p, v, 2, 0, "padding"),
 }
 
@@ -448,11 +458,88 @@ def _conv(rank: int) -> LayerType:
                   keras_default="valid", node_label="{}"),
             Param("dilation_rate", "size", 1, "Gap D between kernel taps: F_eff = D*(F-1)+1.", minimum=1,
                   keras_default=1, node_label="dilation {}", node_hidden=(1,)),
+            Param("groups", "int", 1,
+                  "Split the channels into G groups, each with its own filters (ResNeXt); "
+                  "input channels and filters must divide by G.",
+                  minimum=1, keras_default=1, node_label="{} groups", node_hidden=(1,)),
             _activation("relu", "Non-linearity applied to each output."),
             _use_bias("Add a learned bias per filter."),
             _initializer("kernel_initializer", "glorot_uniform", "How filter weights start."),
             _initializer("bias_initializer", "zeros", "How biases start."),
             _kernel_l2("L2 weight decay on the filters (0 = none)."),
+        ),
+    )
+
+
+def _conv_transpose(rank: int) -> LayerType:
+    return LayerType(
+        name=f"Conv{rank}DTranspose",
+        group="Convolution",
+        description=(
+            "Upsamples with learned filters: each input value scatters a scaled copy of the "
+            "kernel into the output, S cells apart (the decoder of autoencoders and U-nets)."
+        ),
+        rank=rank,
+        keras_class=f"layers.Conv{rank}DTranspose",
+        shape_rule=ShapeRule.CONVOLUTION_TRANSPOSE,
+        window=Window(size="kernel_size", dilation="dilation_rate", transposed=True,
+                      output_padding="output_padding"),
+        family="ConvTranspose",
+        channels_param="filters",
+        params=(
+            Param("filters", "int", 32, "Number of filters, i.e. output channels.", minimum=1,
+                  node_label="{} filters"),
+            Param("kernel_size", "size", 3, "Width of each filter (F).", minimum=1, node_label="{}"),
+            Param("strides", "size", 2, "Step S between the kernel copies: S > 1 enlarges the output S times.",
+                  minimum=1, keras_default=1, node_label="stride {}", node_hidden=(None, 1)),
+            Param("padding", "padding", "same",
+                  'Cells cropped from the output: "valid" (none), "same" (output = input*S) or P per side.',
+                  keras_default="valid", node_label="{}"),
+            Param("output_padding", "optional_padding", None,
+                  "Extra cells at the end (< S) to pick among the sizes a stride allows; empty: from padding.",
+                  keras_default=None, node_label="out pad {}", node_hidden=(None,)),
+            Param("dilation_rate", "size", 1, "Gap D between kernel taps: F_eff = D*(F-1)+1.", minimum=1,
+                  keras_default=1, node_label="dilation {}", node_hidden=(1,)),
+            _activation("relu", "Non-linearity applied to each output."),
+            _use_bias("Add a learned bias per filter."),
+            _initializer("kernel_initializer", "glorot_uniform", "How filter weights start."),
+            _initializer("bias_initializer", "zeros", "How biases start."),
+            _kernel_l2("L2 weight decay on the filters (0 = none)."),
+        ),
+    )
+
+
+def _depthwise(rank: int) -> LayerType:
+    return LayerType(
+        name=f"DepthwiseConv{rank}D",
+        group="Convolution",
+        description=(
+            "Filters each channel on its own (depth_multiplier filters per channel, no mixing "
+            "across channels): MobileNet's cheap spatial step."
+        ),
+        rank=rank,
+        keras_class=f"layers.DepthwiseConv{rank}D",
+        shape_rule=ShapeRule.DEPTHWISE,
+        window=Window(size="kernel_size", dilation="dilation_rate"),
+        family="DepthwiseConv",
+        lint_rules=(LintRule.RECEPTIVE_FIELD, LintRule.STRIDE_WITHIN_WINDOW),
+        params=(
+            Param("kernel_size", "size", 3, "Width of each filter's window (F).", minimum=1, node_label="{}"),
+            Param("depth_multiplier", "int", 1, "Filters per input channel: output channels = channels * this.",
+                  minimum=1, keras_default=1, node_label="x{}", node_hidden=(1,)),
+            Param("strides", "size", 1, "Step S between windows; S > 1 shrinks the output.", minimum=1,
+                  keras_default=1, node_label="stride {}", node_hidden=(None, 1)),
+            Param("padding", "padding", "same",
+                  'Zeros around the input: "valid" (none), "same" (keep the size at stride 1) or P per side.',
+                  keras_default="valid", node_label="{}"),
+            Param("dilation_rate", "size", 1, "Gap D between kernel taps: F_eff = D*(F-1)+1.", minimum=1,
+                  keras_default=1, node_label="dilation {}", node_hidden=(1,)),
+            _activation("relu", "Non-linearity applied to each output."),
+            _use_bias("Add a learned bias per output channel."),
+            _initializer("depthwise_initializer", "glorot_uniform", "How filter weights start."),
+            _initializer("bias_initializer", "zeros", "How biases start."),
+            Param("kernel_l2", "float", 0.0, "L2 weight decay on the filters (0 = none).", minimum=0.0,
+                  argument="depthwise_regularizer", keras_default=0.0, to_keras=ToKeras.L2),
         ),
     )
 
@@ -516,7 +603,7 @@ def _spatial_dropout(rank: int) -> LayerType:
 
 
 _TYPES = [
-    _conv(2), _conv(1),
+    _conv(2), _conv(1), _conv_transpose(2), _conv_transpose(1), _depthwise(2), _depthwise(1),
     _pool("Max", 2), _pool("Max", 1), _pool("Avg", 2), _pool("Avg", 1),
     _global_pool("Avg", 2), _global_pool("Max", 2), _global_pool("Avg", 1), _global_pool("Max", 1),
     LayerType(

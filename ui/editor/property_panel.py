@@ -47,7 +47,7 @@ def parse_text(param: catalog.Param, text: str) -> Any:
     """
     text = text.strip().strip("()[]").strip()
     if not text:
-        if param.kind == "optional_size":
+        if param.kind in ("optional_size", "optional_padding"):
             return None
         raise catalog.ParamError(param.name, 'expected a number such as "3" or one per axis such as "3,3"')
     if param.kind == "padding" and text.isalpha():
@@ -98,7 +98,7 @@ class ParamBinding:
             w.currentTextChanged.connect(self._apply)
         else:
             w = QLineEdit()
-            w.setPlaceholderText("as pool_size" if p.kind == "optional_size" else "")
+            w.setPlaceholderText({"optional_size": "as pool_size", "optional_padding": "from padding"}.get(p.kind, ""))
             w.textEdited.connect(self._check_text)
             w.editingFinished.connect(self._apply_text)
         return w

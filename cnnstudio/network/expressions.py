@@ -14,10 +14,6 @@ from typing import Any
 from cnnstudio.network import catalog
 from cnnstudio.network.spec import LayerSpec, NetworkSpec, SpecError, printable, suggest
 
-ALIASES = {alias: t.name for t in catalog.CATALOG.values() for alias in t.keras_names}
-"""Keras' class names for the catalog's types (``MaxPooling2D`` -> ``MaxPool2D``)."""
-
-
 MAX_LENGTH = 1000
 """Longer than any layer call a person writes; short enough that Python's parser cannot be
 driven into deep recursion or huge memory (100,000 minus signs, 60,000 ``+1``)."""
@@ -71,10 +67,11 @@ def _layer_from_tree(tree: ast.Expression, source: str) -> LayerSpec:
     if not isinstance(call, ast.Call) or not isinstance(call.func, (ast.Name, ast.Attribute)):
         raise ExpressionError(shown, f"is not a layer call. Expected something like {example()}")
     written = call.func.id if isinstance(call.func, ast.Name) else call.func.attr
-    type_name = ALIASES.get(written, written)
+    aliases = catalog.by_keras_class_name()
+    type_name = aliases.get(written, written)
     if type_name not in catalog.CATALOG:
         raise ExpressionError(shown, f'unknown layer type "{written}".'
-                                      f"{suggest(written, list(catalog.CATALOG) + list(ALIASES))} "
+                                      f"{suggest(written, list(aliases))} "
                                       f"Expected one of {', '.join(catalog.CATALOG)}")
     lt = catalog.CATALOG[type_name]
     if len(call.args) > len(lt.params):

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from PySide6.QtCore import QPointF, QSettings, Qt
+from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -33,16 +33,23 @@ def close_quietly(win):
     win.deleteLater()
 
 
+def drag_event(kind, view_pos, mime):
+    """A drag event at ``view_pos``: PySide6 6.12 takes a QPointF (its QPoint form is deprecated), 6.11 a QPoint."""
+    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    try:
+        return kind(QPointF(view_pos), *args)
+    except TypeError:
+        return kind(view_pos, *args)
+
+
 def drop(canvas, type_name, scene_pos):
     """Send a real drag-enter and drop of a palette item to the canvas viewport."""
     view_pos = canvas.mapFromScene(scene_pos)
     mime = layer_mime_data(type_name)
-    enter = QDragEnterEvent(QPointF(view_pos), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
+    enter = drag_event(QDragEnterEvent, view_pos, mime)
     QApplication.sendEvent(canvas.viewport(), enter)
     assert enter.isAccepted()
-    event = QDropEvent(QPointF(view_pos), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                       Qt.KeyboardModifier.NoModifier)
+    event = drag_event(QDropEvent, view_pos, mime)
     QApplication.sendEvent(canvas.viewport(), event)
     return event
 
@@ -83,8 +90,7 @@ def test_foreign_drop_is_refused(window):
 
     mime = QMimeData()
     mime.setText("rm -rf")
-    enter = QDragEnterEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
+    enter = drag_event(QDragEnterEvent, QPoint(10, 10), mime)
     QApplication.sendEvent(window.canvas.viewport(), enter)
     assert not enter.isAccepted()
 

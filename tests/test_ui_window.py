@@ -162,3 +162,76 @@ def test_a_projection_shortcut_shows_a_note_not_a_warning(window):
     window.document.select("layer2_0_down")
     notes = window.property_panel.findChildren(QLabel, "issue_note")
     assert notes and "projection shortcut" in notes[0].text()
+
+
+def _send_ctrl_wheel(canvas, steps):
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+
+    centre = QPointF(canvas.viewport().rect().center())
+    event = QWheelEvent(centre, QPointF(canvas.mapToGlobal(centre.toPoint())), QPoint(0, 0), QPoint(0, 120 * steps),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.ControlModifier, Qt.ScrollPhase.NoScrollPhase,
+                        False)
+    QApplication.sendEvent(canvas.viewport(), event)
+
+
+@pytest.mark.parametrize("preset", ["vgg16", "resnet18"])
+def test_a_big_network_opens_whole_readable_and_one_zoom_step_reads_better(window, preset):
+    from ui.editor.canvas import COMPACT_MIN_PX
+
+    window.open_preset(preset, confirm=False)
+    canvas = window.canvas
+    assert len(canvas.layout.group_x) > 1  # wrapped into column groups side by side
+    view = canvas.viewport().rect()
+    for name, node in canvas.nodes.items():
+        assert view.contains(canvas.mapFromScene(node.sceneBoundingRect()).boundingRect()), name
+    fit = canvas.scale_factor
+    assert fit < 1
+    assert min(node.screen_text_px(fit) for node in canvas.nodes.values()) >= COMPACT_MIN_PX
+    canvas.zoom_in()
+    assert canvas.scale_factor == pytest.approx(fit * 1.25)
+    assert min(node.screen_text_px(canvas.scale_factor) for node in canvas.nodes.values()) >= COMPACT_MIN_PX
+    assert canvas.minimap.isVisible()  # zoomed in: the whole network stays in view in the corner
+
+
+def test_resnet_shortcuts_sit_beside_their_main_path(window):
+    window.open_preset("resnet18", confirm=False)
+    slots = window.canvas.layout.slots
+    for block in ("layer2_0", "layer3_0", "layer4_0"):
+        down, main, add = slots[f"{block}_down"], slots[f"{block}_conv1"], slots[f"{block}_add"]
+        assert (down.group, down.column) == (main.group, main.column + 1)
+        assert main.row <= down.row < add.row and add.column == main.column
+    edge = next(e for e in window.canvas.edges if e.key == ("layer1_0_relu2", "layer1_1_add"))
+    assert edge.lane == 1  # the identity skip has a lane beside the block
+
+
+def test_ctrl_wheel_and_zoom_actions_zoom_and_fit_does_not_stick(window):
+    canvas = window.canvas
+    assert canvas.scale_factor == 1.0  # a small network opens at 100%
+    _send_ctrl_wheel(canvas, 1)
+    assert canvas.scale_factor == pytest.approx(1.25)
+    _send_ctrl_wheel(canvas, -2)
+    assert canvas.scale_factor == pytest.approx(0.8)
+    window.action_actual_size.trigger()
+    assert canvas.scale_factor == 1.0
+    window.action_zoom_out.trigger()
+    assert canvas.scale_factor == pytest.approx(0.8)
+    window.action_zoom_in.trigger()
+    assert canvas.scale_factor == pytest.approx(1.0)
+    window.open_preset("resnet18", confirm=False)
+    window.action_fit.trigger()
+    assert canvas.scale_factor < 0.5
+    window.open_preset("lenet5", confirm=False)
+    assert canvas.scale_factor == 1.0  # the small network opens at 100% again
+
+
+def test_a_plain_wheel_scrolls_and_does_not_zoom(window):
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+
+    canvas = window.canvas
+    centre = QPointF(canvas.viewport().rect().center())
+    event = QWheelEvent(centre, centre, QPoint(0, 0), QPoint(0, -120), Qt.MouseButton.NoButton,
+                        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(canvas.viewport(), event)
+    assert canvas.scale_factor == 1.0

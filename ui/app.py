@@ -61,8 +61,6 @@ def run(target: str | None = None, screenshot: str | None = None, select: str | 
         window.resize(*SCREENSHOT_SIZE)
         window.show()
         app.processEvents()
-        window.canvas.centerOn(window.canvas.nodes["input"])
-        app.processEvents()
         image = window.grab()
         Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
         if not image.save(str(screenshot)):

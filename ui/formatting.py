@@ -72,3 +72,41 @@ def issues_for(summary, name: str) -> list:
     except KeyError:
         return [i for i in summary.issues if i.layer == name]
     return [*info.errors, *info.warnings]
+
+
+_SHORT_WORDS = (("Normalization", "Norm"), ("Concatenate", "Concat"), ("Spatial", "Sp"), ("Padding", "Pad"),
+                ("Global", "G"))
+
+
+def compact_label(layer: LayerSpec) -> str:
+    """One short line for a node seen from afar: ``Conv 3×3, 64 /2``, ``Dense 10``, ``ReLU``.
+
+    Read from the catalog's hyperparameters, so a new layer type gets a label without a rule here.
+    """
+    layer_type = catalog.get(layer.type)
+    rank = layer_type.rank or 1
+    names = {p.name for p in layer_type.params}
+
+    def size(key):
+        value = layer.param(key)
+        return "×".join(str(v) for v in (value if isinstance(value, list) else [value] * rank))
+
+    def stride():
+        value = layer.param("strides") if "strides" in names else None
+        values = value if isinstance(value, list) else [value] * rank
+        return f" /{values[0]}" if value not in (None, 1) and len(set(values)) == 1 else ""
+
+    short = layer.type
+    for word, abbreviation in _SHORT_WORDS:
+        short = short.replace(word, abbreviation)
+    if layer_type.rank and short[-2:] in ("1D", "2D"):
+        short = short[:-2]
+    if {"filters", "kernel_size"} <= names:
+        return f"{short} {size('kernel_size')}, {layer.param('filters')}{stride()}"
+    if "pool_size" in names:
+        return f"{short} {size('pool_size')}{stride()}"
+    if "units" in names:
+        return f"{short} {layer.param('units')}"
+    if names == {"activation"}:
+        return {"relu": "ReLU"}.get(str(layer.param("activation")), str(layer.param("activation")).capitalize())
+    return short

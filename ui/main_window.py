@@ -157,7 +157,14 @@ class QtMainWindow(QMainWindow):
             action.setToolTip(description)
         self.menu_presets.setToolTipsVisible(True)
 
-        self.action_fit = self._action(self.menu_view, "&Fit Network", self._fit_canvas, "Ctrl+0")
+        v = self.menu_view
+        self.action_zoom_in = self._action(v, "Zoom &In", self.canvas.zoom_in, None, "Enlarge the network (Ctrl+wheel)")
+        self.action_zoom_in.setShortcuts(unique_key_sequences(QKeySequence.StandardKey.ZoomIn, "Ctrl+="))
+        self.action_zoom_out = self._action(v, "Zoom &Out", self.canvas.zoom_out, None, "Shrink the network (Ctrl+wheel)")
+        self.action_zoom_out.setShortcuts(unique_key_sequences(QKeySequence.StandardKey.ZoomOut))
+        self.action_actual_size = self._action(v, "&Actual Size (100%)", self.canvas.actual_size, "Ctrl+1")
+        self.action_fit = self._action(v, "&Fit Network", self.canvas.fit_network, "Ctrl+0",
+                                       "Show the whole network, at most at 100%")
         self.menu_view.addSeparator()
 
         self._action(self.menu_help, "&About CNN Studio", self._about)
@@ -324,9 +331,6 @@ class QtMainWindow(QMainWindow):
 
     def show_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 10_000)
-
-    def _fit_canvas(self) -> None:
-        self.canvas.fitInView(self.canvas.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
 
     def _about(self) -> None:
         QMessageBox.about(self, "About CNN Studio",

@@ -18,6 +18,7 @@ from PySide6.QtGui import (
     QPainterPath,
     QPainterPathStroker,
     QPen,
+    QTransform,
 )
 from PySide6.QtWidgets import (
     QGraphicsEllipseItem,
@@ -34,13 +35,19 @@ from cnnstudio.analysis.triage import waiting_on
 from cnnstudio.network import catalog
 from cnnstudio.network.spec import INPUT, NetworkSpec
 from cnnstudio.workspace.document import DocumentError, NetworkDocument
+from ui.editor.layout import GAP, NODE_H, NODE_W, PITCH, Layout, fit_scale, layout
 from ui.editor.palette import type_from_mime
-from ui.formatting import format_count, format_shape, issues_for, key_params
+from ui.formatting import compact_label, format_count, format_shape, issues_for, key_params
 
-NODE_W = 250
-NODE_H = 76
-GAP = 40
-PITCH = NODE_H + GAP
+DETAIL_SCALE = 0.6
+"""Below this zoom a node shows one large compact label instead of its three lines of detail."""
+COMPACT_MIN_PX = 9
+"""The compact label's smallest size on screen, in pixels, at the zoom levels Fit may choose."""
+COMPACT_PX = 40
+"""The compact label's height in scene pixels when it fits the card on one line."""
+ZOOM_STEP = 1.25
+MIN_SCALE = 0.2
+MAX_SCALE = 3.0
 
 ERROR = QColor("#d32f2f")
 WARNING = QColor("#f29d00")
@@ -50,13 +57,18 @@ INPUT_COLOUR = QColor("#5f6b7a")
 
 
 class NodeItem(QGraphicsObject):
-    """One layer (or the input) as a card; movable vertically to reorder the chain."""
+    """One layer (or the input) as a card; movable vertically in its column to reorder the chain.
+
+    Painted at two levels of detail: the full card (type, name, hyperparameters, shape and
+    parameters) from DETAIL_SCALE up, one large compact label ("Conv2D 3×3, 64") below it,
+    so the text stays readable at the scales that fit a whole VGG-16 or ResNet-18 in view.
+    """
 
     BADGE = QRectF(NODE_W - 13, -9, 20, 20)
     """The "!" disc on the top right corner, partly outside the card."""
 
     def __init__(self, canvas: QtCanvas, name: str, type_name: str, lines: list[str],
-                 shape_text: str, params_text: str, issues: list, row: int, waiting: str | None = None):
+                 shape_text: str, params_text: str, issues: list, compact: str, waiting: str | None = None):
         super().__init__()
         self.canvas = canvas
         self.name = name
@@ -65,7 +77,9 @@ class NodeItem(QGraphicsObject):
         self.shape_text = shape_text
         self.params_text = params_text
         self.issues = issues
-        self.row = row
+        self.compact = compact
+        self.home = QPointF(0, 0)
+        """Where the layout puts the node; a drag that does not reorder returns it there."""
         self.waiting_on = waiting
         """The layer in error above that this one waits on: shown grey, not as an error of its own."""
         self.severity = _worst([issue for issue in issues if not issue.caused_by])
@@ -90,9 +104,43 @@ class NodeItem(QGraphicsObject):
         """The card, its 3 px selection border and the badge with its antialiased edge."""
         return QRectF(-3, -3, NODE_W + 6, NODE_H + 6).united(self.BADGE.adjusted(-2, -2, 2, 2))
 
-    def paint(self, painter: QPainter, _option, _widget=None) -> None:
+    def compact_lines(self) -> list[str]:
+        """The compact label in one line, or two ("Conv 3×3" over "128 /2") when one would be small."""
+        font = QFont(self.canvas.font())
+        font.setBold(True)
+        font.setPixelSize(COMPACT_PX)
+        if QFontMetrics(font).horizontalAdvance(self.compact) <= NODE_W - 16 or " " not in self.compact:
+            return [self.compact]
+        if ", " in self.compact:
+            return self.compact.split(", ", 1)
+        spaces = [i for i, ch in enumerate(self.compact) if ch == " "]
+        cut = min(spaces, key=lambda i: abs(i - len(self.compact) / 2))
+        return [self.compact[:cut], self.compact[cut + 1:]]
+
+    def compact_font(self) -> QFont:
+        """The compact label's font: as large as the card allows, in scene units."""
+        lines = self.compact_lines()
+        font = QFont(self.canvas.font())
+        font.setBold(True)
+        size = COMPACT_PX if len(lines) == 1 else int((NODE_H - 8) / 2)
+        font.setPixelSize(size)
+        width = max(QFontMetrics(font).horizontalAdvance(line) for line in lines)
+        if width > NODE_W - 16:
+            font.setPixelSize(max(8, int(size * (NODE_W - 16) / width)))
+        return font
+
+    def screen_text_px(self, scale: float) -> float:
+        """The height on screen, in pixels, of the smallest text drawn at ``scale``."""
+        if scale >= DETAIL_SCALE:
+            return QFontMetrics(self.canvas.font()).height() * scale
+        return QFontMetrics(self.compact_font()).height() * scale
+
+    def paint(self, painter: QPainter, option, _widget=None) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         rect = QRectF(0, 0, NODE_W, NODE_H)
+        if option.levelOfDetailFromTransform(painter.worldTransform()) < DETAIL_SCALE:
+            self._paint_compact(painter, rect)
+            return
         border = {"error": ERROR, "warning": WARNING}.get(self.severity, QColor("#9aa3ad"))
         width = 3 if self.severity else 1.2
         style = Qt.PenStyle.DashLine if self.waiting_on and not self.severity else Qt.PenStyle.SolidLine
@@ -142,6 +190,24 @@ class NodeItem(QGraphicsObject):
             painter.setFont(bold)
             painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, "!")
 
+    def _paint_compact(self, painter: QPainter, rect: QRectF) -> None:
+        border = {"error": ERROR, "warning": WARNING}.get(self.severity, self.colour)
+        if self.isSelected():
+            border = SELECTED
+        style = Qt.PenStyle.DashLine if self.waiting_on and not self.severity else Qt.PenStyle.SolidLine
+        painter.setPen(QPen(border, 8 if (self.severity or self.isSelected()) else 3, style))
+        fill = QColor(self.colour)
+        fill.setAlpha(60 if self.waiting_on else 255)
+        painter.setBrush(QBrush(fill))
+        painter.drawRoundedRect(rect, 10, 10)
+        painter.setFont(self.compact_font())
+        painter.setPen(QColor("#333" if self.waiting_on else "white"))
+        painter.drawText(rect.adjusted(8, 0, -8, 0), Qt.AlignmentFlag.AlignCenter, "\n".join(self.compact_lines()))
+        if self.severity:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(ERROR if self.severity == "error" else WARNING)
+            painter.drawEllipse(self.BADGE)
+
     def input_point(self) -> QPointF:
         return self.pos() + QPointF(NODE_W / 2, 0)
 
@@ -150,18 +216,18 @@ class NodeItem(QGraphicsObject):
 
     def itemChange(self, change, value):
         if change == QGraphicsItem.GraphicsItemChange.ItemPositionChange:
-            return QPointF(self.canvas.node_x, value.y())
+            return QPointF(self.home.x(), value.y())
         if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
             self.canvas.update_edges()
         return super().itemChange(change, value)
 
     def mouseReleaseEvent(self, event) -> None:
         super().mouseReleaseEvent(event)
-        row = round(self.pos().y() / PITCH)
-        if row != self.row and self.name != INPUT:
-            self.canvas.request_move(self.name, row - 1)
-        elif self.pos().y() != self.row * PITCH:
-            self.setPos(self.canvas.node_x, self.row * PITCH)
+        target = self.canvas.layer_index_at(self, self.pos().y())
+        if self.name != INPUT and target is not None and target != self.canvas.document.spec.index(self.name):
+            self.canvas.request_move(self.name, target)
+        elif self.pos() != self.home:
+            self.setPos(self.home)
 
 
 class OutputPort(QGraphicsEllipseItem):
@@ -225,7 +291,16 @@ class EdgeItem(QGraphicsPathItem):
     def update_path(self) -> None:
         start, end = self.src.output_point(), self.dst.input_point()
         path = QPainterPath(start)
-        if self.lane == 0:
+        if abs(start.x() - end.x()) > 1 and end.y() > start.y():  # into a branch column, or out of one
+            bend = max(GAP, (end.y() - start.y()) / 2)
+            path.cubicTo(start + QPointF(0, bend), end - QPointF(0, bend), end)
+        elif end.y() < start.y():  # the chain wraps to the top of the next column group
+            down, up = start + QPointF(0, GAP / 2), end - QPointF(0, GAP / 2)
+            middle = (start.x() + NODE_W / 2 + end.x() - NODE_W / 2) / 2
+            path.lineTo(down)
+            path.cubicTo(QPointF(middle, down.y()), QPointF(middle, up.y()), up)
+            path.lineTo(end)
+        elif self.lane == 0:
             path.lineTo(end)
         else:
             right = self.src.pos().x() + NODE_W + 24 * self.lane
@@ -244,11 +319,66 @@ class EdgeItem(QGraphicsPathItem):
         return stroker.createStroke(self.path())
 
 
+class Minimap(QGraphicsView):
+    """The whole network in the canvas's corner while it is zoomed in: the visible part is
+    outlined, and a click or drag there moves the canvas to it."""
+
+    SIZE = 170
+
+    def __init__(self, canvas: QtCanvas):
+        super().__init__(canvas.scene(), canvas)
+        self.canvas = canvas
+        self.setInteractive(False)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setRenderHint(QPainter.RenderHint.Antialiasing)
+        self.setBackgroundBrush(QColor(255, 255, 255, 225))
+        self.setStyleSheet("border: 1px solid #9aa3ad;")
+        self.setToolTip("The whole network: click or drag to move the view there")
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.hide()
+
+    def refresh(self) -> None:
+        """Show the map only when part of the network is out of view; fit the scene into it."""
+        rect = self.canvas.sceneRect()
+        visible = self.canvas.visible_scene_rect()
+        if rect.isEmpty() or visible.contains(rect.adjusted(30, 30, -30, -30)):
+            self.hide()
+            return
+        ratio = rect.height() / max(rect.width(), 1)
+        width, height = (self.SIZE, max(40, int(self.SIZE * ratio))) if ratio <= 1 else (
+            max(40, int(self.SIZE / ratio)), self.SIZE)
+        view = self.canvas.viewport()
+        self.setGeometry(view.width() - width - 8, view.height() - height - 8, width, height)
+        self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
+        self.show()
+        self.raise_()
+        self.viewport().update()
+
+    def drawForeground(self, painter: QPainter, _rect) -> None:
+        painter.setPen(QPen(SELECTED, 0))
+        fill = QColor(SELECTED)
+        fill.setAlpha(40)
+        painter.setBrush(fill)
+        painter.drawRect(self.canvas.visible_scene_rect())
+
+    def mousePressEvent(self, event) -> None:
+        self.canvas.centerOn(self.mapToScene(event.position().toPoint()))
+        event.accept()
+
+    def mouseMoveEvent(self, event) -> None:
+        if event.buttons() & Qt.MouseButton.LeftButton:
+            self.canvas.centerOn(self.mapToScene(event.position().toPoint()))
+        event.accept()
+
+
 class QtCanvas(QGraphicsView):
     """Shows the document's network and turns drags and drops into document edits."""
 
     sig_message = Signal(str)
     """A refused edit's explanation, for the status bar."""
+    sig_zoomed = Signal(float)
+    """The zoom changed: the new scale (1.0 is 100%)."""
     sig_node_menu = Signal(str, QMenu)
     """A node's context menu is about to show: listeners add their actions for that layer."""
 
@@ -261,12 +391,18 @@ class QtCanvas(QGraphicsView):
         self.setDragMode(QGraphicsView.DragMode.RubberBandDrag)
         self.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
         self.setBackgroundBrush(QColor("#f4f6f8"))
-        self.node_x = 0.0
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.layout: Layout | None = None
+        self._auto_view = True
+        """The view is still the one the network opened with (the user has not zoomed)."""
         self.nodes: dict[str, NodeItem] = {}
         self.edges: list[EdgeItem] = []
         self._highlighted: EdgeItem | None = None
         self._syncing = False
         self.scene().selectionChanged.connect(self._on_scene_selection)
+        self.minimap = Minimap(self)
+        for bar in (self.horizontalScrollBar(), self.verticalScrollBar()):
+            bar.valueChanged.connect(lambda _value: self.minimap.refresh())
         document.events.changed.connect(self._on_changed)
         document.events.selected.connect(self._on_selected)
         self.rebuild()
@@ -282,39 +418,46 @@ class QtCanvas(QGraphicsView):
         self.nodes.clear()
         self.edges.clear()
         self._highlighted = None
-        self._add_node(INPUT, "Input", [], format_shape(spec.input_shape), "", [], 0)
-        for i, layer in enumerate(spec.layers):
+        size = self.viewport().size() if self.isVisible() else None
+        self.layout = layout(spec, *((size.width(), size.height()) if size and size.width() > 200 else ()))
+        self._add_node(INPUT, "Input", [], format_shape(spec.input_shape), "", [],
+                       f"Input {format_shape(spec.input_shape)}")
+        for layer in spec.layers:
             info = _layer_info(summary, layer.name)
             shape = format_shape(info.output_shape) if info is not None else "?"
             params = f"{format_count(info.params)} params" if info is not None else ""
             self._add_node(layer.name, layer.type, key_params(layer), shape, params,
-                           issues_for(summary, layer.name), i + 1, waiting_on(summary, layer.name))
+                           issues_for(summary, layer.name), compact_label(layer), waiting_on(summary, layer.name))
         self._add_edges(spec)
         self._syncing = False
         self._on_selected(self.document.selected)
         bounds = self.scene().itemsBoundingRect().adjusted(-40, -30, 40 + 24 * 3, 40)
         self.scene().setSceneRect(bounds)
 
-    def _add_node(self, name, type_name, lines, shape, params, issues, row, waiting=None) -> None:
-        node = NodeItem(self, name, type_name, lines, shape, params, issues, row, waiting)
-        node.setPos(self.node_x, row * PITCH)
+    def _add_node(self, name, type_name, lines, shape, params, issues, compact, waiting=None) -> None:
+        node = NodeItem(self, name, type_name, lines, shape, params, issues, compact, waiting)
+        node.home = QPointF(*self.layout.position(name))
+        node.setPos(node.home)
         self.scene().addItem(node)
         self.nodes[name] = node
 
     def _add_edges(self, spec: NetworkSpec) -> None:
-        """Chain edges go straight down; skips get their own lane to the right."""
-        busy: list[tuple[int, int, int]] = []
+        """Chain edges go straight down; skips within a column get their own lane to its right."""
+        busy: list[tuple[tuple[int, int], int, int, int]] = []
+        slots = self.layout.slots
         for i, layer in enumerate(spec.layers):
             for src in spec.inputs_of(i):
                 if src not in self.nodes:
                     continue
-                top, bottom = self.nodes[src].row, i + 1
+                a, b = slots[src], slots[layer.name]
+                top, bottom = a.row, b.row
                 lane = 0
-                if bottom - top > 1:
+                if (a.group, a.column) == (b.group, b.column) and bottom - top > 1:
                     lane = 1
-                    while any(ln == lane and t < bottom and top < b for t, b, ln in busy):
+                    key = (a.group, a.column)
+                    while any(k == key and ln == lane and t < bottom and top < bt for k, t, bt, ln in busy):
                         lane += 1
-                    busy.append((top, bottom, lane))
+                    busy.append((key, top, bottom, lane))
                 edge = EdgeItem(self.nodes[src], self.nodes[layer.name], lane)
                 self.scene().addItem(edge)
                 self.edges.append(edge)
@@ -333,6 +476,20 @@ class QtCanvas(QGraphicsView):
                 return item
         return None
 
+    def layer_index_at(self, node: NodeItem, y: float) -> int | None:
+        """The chain position a node dragged to height ``y`` in its column takes: that of the layer
+        whose slot is there (in its column, else in any column of its group), or None."""
+        slot = self.layout.slots[node.name]
+        row = max(0, round(y / PITCH))
+        names = [layer.name for layer in self.document.spec.layers]
+        for column in (slot.column, *range(0, 64)):
+            other = self.layout.at(slot.group, column, row)
+            if other == INPUT:
+                return 0
+            if other is not None:
+                return names.index(other)
+        return None
+
     def edge_at(self, scene_pos: QPointF) -> EdgeItem | None:
         for item in self.scene().items(scene_pos):
             if isinstance(item, EdgeItem):
@@ -340,6 +497,67 @@ class QtCanvas(QGraphicsView):
             if isinstance(item, NodeItem | OutputPort):
                 return None
         return None
+
+    # -- zoom ------------------------------------------------------------------------------
+
+    @property
+    def scale_factor(self) -> float:
+        return self.transform().m11()
+
+    def set_scale(self, scale: float, by_user: bool = True) -> None:
+        if by_user:
+            self._auto_view = False
+        scale = max(MIN_SCALE, min(MAX_SCALE, scale))
+        self.setTransform(QTransform.fromScale(scale, scale))
+        self.minimap.refresh()
+        self.sig_zoomed.emit(scale)
+
+    def visible_scene_rect(self) -> QRectF:
+        return self.mapToScene(self.viewport().rect()).boundingRect()
+
+    def zoom_in(self) -> None:
+        self.set_scale(self.scale_factor * ZOOM_STEP)
+
+    def zoom_out(self) -> None:
+        self.set_scale(self.scale_factor / ZOOM_STEP)
+
+    def actual_size(self) -> None:
+        self.set_scale(1.0)
+        self.centerOn(self.nodes[INPUT].sceneBoundingRect().center().x(), self.nodes[INPUT].y())
+
+    def fit_network(self) -> None:
+        """Show the whole network at the largest scale that fits (never above 100%, never below
+        MIN_SCALE, where the compact labels stay readable)."""
+        view = self.viewport().size()
+        self.set_scale(fit_scale(self.layout, view.width(), view.height()), by_user=False)
+        self.centerOn(self.scene().itemsBoundingRect().center())
+
+    def show_first(self) -> None:
+        """The view a network opens with: a small one at 100% from its top, a large one whole.
+
+        Until the user zooms, a resize of the window lays the network out again for the new size."""
+        if len(self.layout.group_x) > 1:
+            self.fit_network()
+        else:
+            self.set_scale(1.0, by_user=False)
+            self.centerOn(self.nodes[INPUT].sceneBoundingRect().center().x(), self.nodes[INPUT].y())
+        self._auto_view = True
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self._auto_view and self.isVisible():
+            self.rebuild()
+            self.show_first()
+        self.minimap.refresh()
+
+    def wheelEvent(self, event) -> None:
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            steps = event.angleDelta().y() / 120
+            if steps:
+                self.set_scale(self.scale_factor * ZOOM_STEP ** steps)
+            event.accept()
+            return
+        super().wheelEvent(event)
 
     # -- drops from the palette ----------------------------------------------------------
 
@@ -386,6 +604,12 @@ class QtCanvas(QGraphicsView):
         index = max(0, min(index, len(self.document.spec.layers) - 1))
         QTimer.singleShot(0, lambda: self._edit(self.document.move_layer, name, index) or self.rebuild())
 
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._auto_view:
+            self.rebuild()  # lay out for the real view size
+            self.show_first()
+
     def request_connect(self, src: str, dst: str) -> None:
         QTimer.singleShot(0, lambda: self._edit(self.document.connect, src, dst))
 
@@ -426,8 +650,10 @@ class QtCanvas(QGraphicsView):
 
     # -- selection ------------------------------------------------------------------------
 
-    def _on_changed(self, _label: str) -> None:
+    def _on_changed(self, label: str) -> None:
         self.rebuild()
+        if label == "Open":  # a new network: its own first view, not the last one's zoom
+            self.show_first()
 
     def _on_scene_selection(self) -> None:
         if self._syncing:

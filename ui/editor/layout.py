@@ -1,0 +1,145 @@
+"""Where each node of the canvas goes: branches side by side, long chains wrapped into columns.
+
+Pure arithmetic on the spec (no Qt), so it is tested without a window. A layer that reads
+a layer some earlier layer already reads starts a branch in the column to the right (a
+residual block's projection shortcut beside its main path); a merge sits below the lowest
+of its inputs. A long network is then cut into column groups at the layers everything flows
+through (a block's output), choosing the cut that lets the whole network fit the view at
+the largest scale, so VGG-16 and ResNet-18 show whole at first sight.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cnnstudio.network.spec import INPUT, NetworkSpec
+
+NODE_W = 250
+NODE_H = 76
+GAP = 40
+PITCH = NODE_H + GAP
+COLUMN_PITCH = NODE_W + 90
+"""A branch column's distance from the one before: room for the skip lanes in between."""
+GROUP_GAP = 150
+"""Extra room between two wrapped column groups, for the edge that climbs to the next one."""
+MARGIN = 40
+MAX_ROWS_UNWRAPPED = 12
+"""A network of at most this many rows stays one column: it is read top to bottom at full size."""
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A node's place: its column group, the branch column in it and the row in it."""
+
+    group: int
+    column: int
+    row: int
+
+
+@dataclass
+class Layout:
+    slots: dict[str, Slot]
+    group_x: list[float]
+    """Scene x of each group's first column."""
+
+    def position(self, name: str) -> tuple[float, float]:
+        """Top-left corner of node ``name`` in scene coordinates."""
+        slot = self.slots[name]
+        return self.group_x[slot.group] + slot.column * COLUMN_PITCH, slot.row * PITCH
+
+    def at(self, group: int, column: int, row: int) -> str | None:
+        for name, slot in self.slots.items():
+            if slot == Slot(group, column, row):
+                return name
+        return None
+
+    @property
+    def size(self) -> tuple[float, float]:
+        """Width and height the nodes take, in scene units."""
+        width = max(self.position(n)[0] for n in self.slots) + NODE_W
+        height = (max(s.row for s in self.slots.values()) + 1) * PITCH - GAP
+        return width, height
+
+
+def branch_slots(spec: NetworkSpec) -> dict[str, tuple[int, int]]:
+    """(column, row) of every node before wrapping: the chain down column 0, branches beside it."""
+    place: dict[str, tuple[int, int]] = {INPUT: (0, 0)}
+    taken: set[tuple[int, int]] = {(0, 0)}
+    readers: dict[str, int] = {}
+    for i, layer in enumerate(spec.layers):
+        srcs = [s for s in spec.inputs_of(i) if s in place]
+        if not srcs:
+            column, row = 0, max(r for _c, r in place.values()) + 1
+        elif len(srcs) > 1:
+            column, row = place[srcs[0]][0], max(place[s][1] for s in srcs) + 1
+        else:
+            src_column, src_row = place[srcs[0]]
+            column, row = src_column, src_row + 1
+            if readers.get(srcs[0], 0):
+                column = src_column + 1
+                while any((column, r) in taken for r in range(row, row + 2)):
+                    column += 1
+        while (column, row) in taken:
+            row += 1
+        for src in srcs:
+            readers[src] = readers.get(src, 0) + 1
+        place[layer.name] = (column, row)
+        taken.add((column, row))
+    return place
+
+
+def cut_rows(spec: NetworkSpec, place: dict[str, tuple[int, int]]) -> list[int]:
+    """Rows after which the network may wrap: a node in column 0 that every later edge leaves from
+    or passes below (nothing reaches over it), the output of a block."""
+    edges = [(place[src][1], place[layer.name][1]) for i, layer in enumerate(spec.layers)
+             for src in spec.inputs_of(i) if src in place]
+    rows = sorted({r for c, r in place.values() if c == 0})
+    occupied = {}
+    for c, r in place.values():
+        occupied.setdefault(r, set()).add(c)
+    last = max(rows)
+    return [r for r in rows if r < last and occupied[r] == {0}
+            and not any(top < r < bottom or (top == r and bottom > r + 1) for top, bottom in edges)]
+
+
+def layout(spec: NetworkSpec, view_width: float = 860, view_height: float = 560) -> Layout:
+    """The slots that fit the whole network in a view of this size at the largest scale (at most 1)."""
+    place = branch_slots(spec)
+    cuts = cut_rows(spec, place)
+    total = max(r for _c, r in place.values()) + 1
+    if total <= MAX_ROWS_UNWRAPPED:
+        return _wrap(place, [], total)
+    best = None
+    for rows in sorted({total, *range(4, total)}):
+        candidate = _wrap(place, cuts, rows)
+        key = (round(fit_scale(candidate, view_width, view_height), 3), -len(candidate.group_x))
+        if best is None or key > best[0]:
+            best = (key, candidate)
+    return best[1]
+
+
+def _wrap(place: dict[str, tuple[int, int]], cuts: list[int], max_rows: int) -> Layout:
+    """Cut the rows into groups of at most ``max_rows`` (where cuts allow) and place them side by side."""
+    total = max(r for _c, r in place.values()) + 1
+    starts, previous_end = [0], -1
+    for end in [*cuts, total - 1]:
+        if end + 1 - starts[-1] > max_rows and previous_end >= starts[-1]:
+            starts.append(previous_end + 1)
+        previous_end = end
+
+    def group_of(row: int) -> int:
+        return max(g for g, s in enumerate(starts) if s <= row)
+
+    slots = {name: Slot(group_of(r), c, r - starts[group_of(r)]) for name, (c, r) in place.items()}
+    widths = [1 + max((s.column for s in slots.values() if s.group == g), default=0) for g in range(len(starts))]
+    group_x, x = [], 0.0
+    for columns in widths:
+        group_x.append(x)
+        x += columns * COLUMN_PITCH + GROUP_GAP
+    return Layout(slots=slots, group_x=group_x)
+
+
+def fit_scale(layout_: Layout, view_width: float, view_height: float) -> float:
+    """The largest scale (at most 1) at which every node fits a view of this size."""
+    width, height = layout_.size
+    return min(1.0, (view_width - 2 * MARGIN) / width, (view_height - 2 * MARGIN) / height)

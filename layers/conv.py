@@ -31,7 +31,7 @@ from layers.formats import (
     shape_to_channels_last,
     to_channels_last,
 )
-from layers.windows import pad_for_windows, window_taps
+from layers.windows import axis_taps, pad_for_windows
 
 
 class _Conv(keras.layers.Layer):
@@ -259,12 +259,9 @@ def _convolve_rows(x, kernel, window, strides, dilation, pads, out_sizes):
     if sw > 1 and dw == 1:
         taps = _strided_width_taps(x, kw, sw, out_w)
     else:
-        taps = window_taps(x, (1, kw), (1, sw), (1, dw), (rows, out_w))
+        taps = axis_taps(x, 1, kw, sw, dw, out_w)
     wide = taps[0] if len(taps) == 1 else ops.concatenate(taps, axis=-1)
-    if kh == 1 and rows == out_h:
-        row_taps = [wide]
-    else:
-        row_taps = window_taps(wide, (kh, 1), (sh, 1), (dh, 1), (out_h, out_w))
+    row_taps = [wide] if kh == 1 and rows == out_h else axis_taps(wide, 0, kh, sh, dh, out_h)
     outputs = None
     for i, tap in enumerate(row_taps):
         row_kernel = ops.reshape(kernel[i], (kw * channels, filters))
@@ -305,7 +302,7 @@ def _convolve_banded(x, kernel, window, strides, dilation, pads, out_sizes):
     selector = ops.convert_to_tensor(selector, dtype=kernel.dtype)
     bands = ops.einsum("jvw,ijcf->ivcwf", selector, kernel)
     bands = ops.reshape(bands, (kh * width * channels, out_w * filters))
-    row_taps = window_taps(x, (kh, 1), (sh, 1), (dh, 1), (out_h, width))
+    row_taps = axis_taps(x, 0, kh, sh, dh, out_h)
     rows = ops.stack([ops.reshape(tap, (-1, out_h, width * channels)) for tap in row_taps], axis=2)
     outputs = ops.matmul(ops.reshape(rows, (-1, kh * width * channels)), bands)
     return ops.reshape(outputs, (-1, out_h, out_w, filters))

@@ -4,7 +4,7 @@ Max pooling with windows that do not overlap (the usual stride == pool size) tak
 tap once, remembers which one won and routes the gradient with one select. Overlapping
 windows are reduced one axis at a time (width, then height): a k x k window costs 2k taps
 instead of k*k. Either way, on ties the gradient goes to the first maximum in row-major
-order, as TensorFlow's max pooling does.
+order, as TensorFlow's max pooling does, and no tensor has more than 5 dimensions.
 
 Padding: "same" ignores the padded cells, like Keras (max pads with -inf, average divides
 by the number of real cells). An explicit int P pads P cells on each side: max pooling pads
@@ -34,7 +34,7 @@ from layers.formats import (
     shape_to_channels_last,
     to_channels_last,
 )
-from layers.windows import pad_for_windows, window_taps
+from layers.windows import axis_taps, pad_for_windows
 
 
 class _Pool(keras.layers.Layer):
@@ -119,10 +119,7 @@ def _pool(x, window, strides, padding, reduction):
     for axis in (1, 0):
         if window[axis] == 1 and strides[axis] == 1:
             continue
-        axis_window, axis_strides, axis_out = [1, 1], [1, 1], list(x.shape[1:-1])
-        axis_window[axis], axis_strides[axis] = window[axis], strides[axis]
-        axis_out[axis] = out_sizes[axis]
-        taps = window_taps(x, axis_window, axis_strides, (1, 1), axis_out)
+        taps = axis_taps(x, axis, window[axis], strides[axis], 1, out_sizes[axis])
         x = taps[0]
         for tap in taps[1:]:
             x = combine(x, tap)
@@ -137,23 +134,25 @@ def _pool(x, window, strides, padding, reduction):
 def _max_pool_disjoint(x, window, strides, out_sizes):
     """Max over windows that do not overlap (stride >= pool size), with a one-pass gradient.
 
-    The forward pass keeps, per output, the row-major index of the first maximum in its
-    window; the gradient is the upstream value wherever a cell's index matches, a single
-    broadcast select instead of the pads and sums that slicing's gradient would add up.
+    Each row of windows is one block of the batch: x (N, H, W, C) is viewed as
+    (N*out_h, sh, out_w, sw, C), five dimensions, as LiteRT allows. The forward pass keeps,
+    per output, the row-major index of the first maximum in its window; the gradient is the
+    upstream value wherever a cell's index matches, a single broadcast select instead of the
+    pads and sums that slicing's gradient would add up.
     """
     (kh, kw), (sh, sw), (out_h, out_w) = window, strides, out_sizes
     channels = x.shape[-1]
-    cell_index = np.full((1, 1, sh, 1, sw, 1), -1, dtype="int32")
-    cell_index[:, :, :kh, :, :kw, :] = np.arange(kh * kw).reshape(1, 1, kh, 1, kw, 1)
+    cell_index = np.full((1, sh, 1, sw, 1), -1, dtype="int32")
+    cell_index[:, :kh, :, :kw, :] = np.arange(kh * kw).reshape(1, kh, 1, kw, 1)
 
     @ops.custom_gradient
     def pool(x):
-        blocks = ops.reshape(x, (-1, out_h, sh, out_w, sw, channels))
-        batch = ops.shape(blocks)[0]
+        blocks = ops.reshape(x, (-1, sh, out_w, sw, channels))
+        rows = ops.shape(blocks)[0]
         best, winner = None, None
         for i in range(kh):
             for j in range(kw):
-                tap = ops.slice(blocks, [0, 0, i, 0, j, 0], [batch, out_h, 1, out_w, 1, channels])
+                tap = ops.slice(blocks, [0, i, 0, j, 0], [rows, 1, out_w, 1, channels])
                 if best is None:
                     best, winner = tap, ops.zeros_like(tap, dtype="int32")
                     continue
@@ -164,7 +163,7 @@ def _max_pool_disjoint(x, window, strides, out_sizes):
         def grad(*args, upstream=None):
             if upstream is None:
                 (upstream,) = args
-            upstream = ops.reshape(upstream, (-1, out_h, 1, out_w, 1, channels))
+            upstream = ops.reshape(upstream, (-1, 1, out_w, 1, channels))
             cells = ops.where(ops.equal(cell_index, winner), upstream, 0.0)
             return ops.reshape(cells, (-1, *x.shape[1:]))
 

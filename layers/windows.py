@@ -1,11 +1,17 @@
 """Sliding windows with ``keras.ops`` only: padding, and each window tap as one plain slice.
 
-A strided tap ``x[o::s]`` is taken without a strided slice (whose gradient is slow): the
-padded axis of length ``s*B`` is reshaped to ``(B, s)`` and the tap is the contiguous slice
-``[o//s : o//s + out]`` at phase ``o % s``. Its gradient is then a pad.
+Taps are taken one spatial axis at a time, and never through a tensor of more dimensions than
+the input (LiteRT runs slices and element-wise ops on at most 5-D tensors; ONNX converters
+prefer few dimensions too). A strided tap ``x[o::s]`` along an axis is taken without a
+strided slice (whose gradient is slow): the padded axis of length ``s*B`` is reshaped to
+``B`` with the stride's ``s`` phases folded into the trailing axes (so ``(N, H, W, C)``
+becomes ``(N, B, s*W*C)`` for the height, ``(N, H, B, s*C)`` for the width), and the tap is
+the contiguous slice ``[o//s : o//s + out]`` of phase ``o % s``. Its gradient is then a pad.
 """
 
 from __future__ import annotations
+
+import math
 
 from keras import ops
 
@@ -37,37 +43,42 @@ def pad_for_windows(x, pads, kernel, strides, dilation, out_sizes, value=0.0):
     return x
 
 
-def window_taps(x, kernel, strides, dilation, out_sizes):
-    """Every tap of the window over ``x`` from ``pad_for_windows``, in row-major kernel order.
+def axis_taps(x, axis, kernel, stride, dilation, out):
+    """The ``kernel`` taps of a window sliding along spatial ``axis`` (0-based) of ``x``.
 
-    Returns ``prod(kernel)`` tensors of shape (N, *out_sizes, C).
+    ``x`` is (N, *spatial, C) as ``pad_for_windows`` leaves it. Tap ``j`` holds, along that
+    axis, the cells ``j*dilation + stride*i`` for ``i < out``; the other axes are unchanged.
     """
-    batch, channels = ops.shape(x)[0], x.shape[-1]
-    folded = any(s > 1 for s in strides)
-    if folded:
-        fold = [-1]
-        for length, s in zip(x.shape[1:-1], strides, strict=True):
-            fold += [length // s, s]
-        x = ops.reshape(x, fold + [channels])
+    shape, batch = x.shape, ops.shape(x)[0]
+    position = axis + 1
+    if stride == 1:
+        taps = []
+        for j in range(kernel):
+            start = [0] * len(shape)
+            start[position] = j * dilation
+            size = [batch, *shape[1:]]
+            size[position] = out
+            taps.append(ops.slice(x, start, size))
+        return taps
+    outer, trailing = list(shape[1:position]), list(shape[position + 1 :])
+    inner = math.prod(trailing)
+    folded = ops.reshape(x, [-1, *outer, shape[position] // stride, stride * inner])
     taps = []
-    for index in _kernel_indices(kernel):
-        offsets = [i * d for i, d in zip(index, dilation, strict=True)]
-        if folded:
-            start = [0]
-            size = [batch]
-            for o, s, out in zip(offsets, strides, out_sizes, strict=True):
-                start += [o // s, o % s]
-                size += [out, 1]
-            tap = ops.slice(x, start + [0], size + [channels])
-            tap = ops.reshape(tap, [-1, *out_sizes, channels])
-        else:
-            tap = ops.slice(x, [0, *offsets, 0], [batch, *out_sizes, channels])
-        taps.append(tap)
+    for j in range(kernel):
+        offset = j * dilation
+        start = [0, *[0] * len(outer), offset // stride, (offset % stride) * inner]
+        tap = ops.slice(folded, start, [batch, *outer, out, inner])
+        taps.append(ops.reshape(tap, [-1, *outer, out, *trailing]))
     return taps
 
 
-def _kernel_indices(kernel):
-    indices = [()]
-    for k in kernel:
-        indices = [index + (i,) for index in indices for i in range(k)]
-    return indices
+def window_taps(x, kernel, strides, dilation, out_sizes):
+    """Every tap of the window over ``x`` from ``pad_for_windows``, in row-major kernel order.
+
+    Returns ``prod(kernel)`` tensors of shape (N, *out_sizes, C), taken one axis at a time
+    with ``axis_taps`` (so never through more dimensions than ``x`` has).
+    """
+    taps = [x]
+    for axis, (k, s, d, out) in enumerate(zip(kernel, strides, dilation, out_sizes, strict=True)):
+        taps = [tap for whole in taps for tap in axis_taps(whole, axis, k, s, d, out)]
+    return taps

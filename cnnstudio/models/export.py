@@ -35,7 +35,8 @@ import numpy as np
 from cnnstudio.network import catalog
 from cnnstudio.network.spec import INPUT, NetworkSpec
 
-FORMATS = ("savedmodel", "keras", "python")
+FORMATS = ("savedmodel", "keras", "python", "tflite", "onnx")
+"""Every export format; tflite and onnx live in ``cnnstudio.models.deploy``."""
 INPUT_NAME = "image"
 """The name of the SavedModel's serving input."""
 OUTPUT_NAME = "probabilities"
@@ -53,6 +54,8 @@ class ExportResult:
     path: Path
     format: str
     warnings: list[str] = field(default_factory=list)
+    verification: str | None = None
+    """How the exported file compared with the model in its own runtime (tflite, onnx)."""
 
 
 def untrained_warning(model: keras.Model | None = None, runs: list | None = None) -> str | None:

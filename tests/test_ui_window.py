@@ -235,3 +235,52 @@ def test_a_plain_wheel_scrolls_and_does_not_zoom(window):
                         Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
     QApplication.sendEvent(canvas.viewport(), event)
     assert canvas.scale_factor == 1.0
+
+
+def test_a_reopened_trained_project_restores_curves_timeline_results_and_activations(
+        trained_window, qtbot, tmp_path):
+    from ui.inspection.activations_view import SOURCE_TIMELINE, SOURCE_VALIDATION
+    from ui.inspection.tab import install_inspection
+    from ui.training.tab import install_training
+
+    trained = trained_window
+    project_file = tmp_path / "trained.cnnproj.json"
+    trained.document.save(project_file)
+    qtbot.waitUntil(lambda: trained.document.project.runs != [], timeout=10_000)
+    [run] = trained.document.project.runs
+    assert run["timeline_file"] and (tmp_path / run["timeline_file"]).exists()
+    history = run["history"]
+
+    fresh = QtMainWindow(settings=QSettings(str(tmp_path / "s3.ini"), QSettings.Format.IniFormat),
+                         recovery_dir=tmp_path / "recovery3")
+    install_training(fresh)
+    views = install_inspection(fresh)
+    fresh.show()
+    qtbot.waitExposed(fresh)
+    with qtbot.waitSignal(fresh.training_panel.sig_weights_loaded, timeout=60_000):
+        assert fresh.open_file(project_file, confirm=False)
+    qtbot.waitUntil(lambda: fresh.workspace.dataset is not None and fresh.workspace.timeline is not None,
+                    timeout=60_000)
+    workspace = fresh.workspace
+    assert workspace.model is not None and workspace.dataset.name.startswith("digits")
+    assert list(workspace.timeline.epochs) == [0, 1]
+
+    panel = fresh.training_panel  # the run's curves are drawn again
+    assert panel.runs_list.item(0).checkState() == Qt.CheckState.Checked
+    _, val_loss = panel._overlays["run-001"][1][1].getData()
+    assert list(val_loss) == pytest.approx(history["val_loss"])
+
+    combo = views.activations.source_combo
+    sources = [combo.itemText(i) for i in range(combo.count())]
+    assert SOURCE_VALIDATION in sources and SOURCE_TIMELINE in sources
+    filters = views.filters
+    filters.refresh()
+    assert filters.timeline._epochs == [0, 1]
+
+    results = views.results
+    qtbot.waitUntil(lambda: results.matrix is not None and results.matrix.sum() == len(workspace.dataset.x_val),
+                    timeout=60_000)
+    assert results.message.isHidden()
+    fresh.document.reset(fresh.document.spec)
+    assert fresh.close()
+    fresh.deleteLater()

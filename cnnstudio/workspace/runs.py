@@ -38,6 +38,8 @@ class RunRecord:
     images_per_second: float = 0.0
     device: str = ""
     resumed_from: str | None = None
+    timeline_file: str | None = None
+    """Beside the weights: the per-epoch conv kernels and activations of one input (a .npz)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -107,11 +109,14 @@ def record_run(
     started: str,
     resumed_from: str | None = None,
     save: bool = True,
+    timeline: Any = None,
 ) -> RunRecord:
     """Store ``result`` as the project's next run: weights to the runs folder, record to the list.
 
     The project must have a file (``project.path``). With ``save`` the project file is written
-    too (atomically), so the run and its weights are on disk together.
+    too (atomically), so the run and its weights are on disk together. A ``timeline``
+    (:class:`cnnstudio.inspection.probes.Timeline`) is kept beside them when it is not too
+    large, so a reopened project can scrub its epochs again.
     """
     if project.path is None:
         raise ProjectError("path", "the project has no file yet; save it before recording a run")
@@ -124,6 +129,10 @@ def record_run(
         save_weights_atomic(result.model, target)
         weights_file = os.path.relpath(target, Path(project.path).parent)
     record = describe_run(result, dataset, started, run_id, resumed_from, weights_file)
+    if timeline is not None and len(timeline) and weights_file is not None:
+        target = runs_folder(project.path) / f"{run_id}.timeline.npz"
+        if save_timeline(timeline, target):
+            record.timeline_file = os.path.relpath(target, Path(project.path).parent)
     project.runs.append(record.to_dict())
     if save:
         save_project(project)
@@ -150,6 +159,92 @@ def describe_run(result: TrainingResult, dataset: str, started: str, run_id: str
         device=result.device,
         resumed_from=resumed_from,
     )
+
+
+TIMELINE_LIMIT_BYTES = 64 * 2**20
+"""A timeline larger than this (a big network's activations for many epochs) is not kept."""
+
+
+def save_timeline(timeline, path: str | os.PathLike) -> bool:
+    """Write ``timeline`` as a compressed .npz, atomically; False (nothing written) when it is too large."""
+    import numpy as np
+
+    epochs, kernels, acts = timeline.epochs, timeline.kernels, timeline.activations
+    arrays = {"fixed_input": np.asarray(timeline.fixed_input), "epochs": np.asarray(epochs, dtype=np.int64)}
+    for index in range(len(epochs)):
+        arrays.update({f"kernel/{index}/{name}": np.asarray(v) for name, v in kernels[index].items()})
+        arrays.update({f"act/{index}/{name}": np.asarray(v) for name, v in acts[index].items()})
+    if sum(a.nbytes for a in arrays.values()) > TIMELINE_LIMIT_BYTES:
+        return False
+    with replacing(path, ".npz") as tmp:
+        np.savez_compressed(tmp, **arrays)
+    return True
+
+
+def load_timeline(path: str | os.PathLike):
+    """The :class:`cnnstudio.inspection.probes.Timeline` that :func:`save_timeline` wrote.
+
+    Raises ProjectError naming the file when it cannot be read."""
+    import numpy as np
+
+    from cnnstudio.inspection.probes import Timeline
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            timeline = Timeline(fixed_input=data["fixed_input"])
+            epochs = [int(e) for e in data["epochs"]]
+            kernels: list[dict] = [{} for _ in epochs]
+            acts: list[dict] = [{} for _ in epochs]
+            for key in data.files:
+                kind, _, rest = key.partition("/")
+                if kind in ("kernel", "act"):
+                    index, _, name = rest.partition("/")
+                    (kernels if kind == "kernel" else acts)[int(index)][name] = data[key]
+    except (OSError, ValueError, KeyError, IndexError) as exc:
+        raise ProjectError("runs", f"the timeline file {path} cannot be read ({exc}); train again to "
+                                   "record a new one") from None
+    for epoch, by_layer, by_layer_acts in zip(epochs, kernels, acts, strict=True):
+        timeline.record(epoch, by_layer, by_layer_acts)
+    return timeline
+
+
+@dataclass
+class RestoredViews:
+    """What a reopened project's latest run gives back to the inspection views."""
+
+    run_id: str
+    dataset: Any = None
+    timeline: Any = None
+    notes: list[str] = field(default_factory=list)
+
+
+def restore_views(project: Project, validation_split: float = 0.2) -> RestoredViews | None:
+    """The data set and timeline of the newest run with weights, loaded again; None without one.
+
+    The data set is loaded by the name the run recorded, with the run's seed, so its
+    validation split is the one the run was measured on. What cannot be loaded becomes a note.
+    """
+    from cnnstudio.training.data import DataError, load_dataset
+
+    found = latest_weights(project)
+    if found is None:
+        return None
+    record, _weights = found
+    restored = RestoredViews(run_id=record.id)
+    if record.dataset:
+        try:
+            restored.dataset = load_dataset(record.dataset, validation_split=validation_split,
+                                            seed=int(record.settings.get("seed", 0)),
+                                            input_shape=project.network.input_shape)
+        except DataError as exc:
+            restored.notes.append(f"The data set of {record.id} could not be loaded again: {exc}")
+    if record.timeline_file and project.path is not None:
+        path = Path(project.path).parent / record.timeline_file
+        try:
+            restored.timeline = load_timeline(path)
+        except ProjectError as exc:
+            restored.notes.append(str(exc))
+    return restored
 
 
 def project_settings(project: Project) -> tuple[TrainingSettings, str | None]:

@@ -66,6 +66,12 @@ class Workspace:
             self.timeline = timeline
         self.events.model.emit(model)
 
+    def restore_timeline(self, timeline: Any) -> None:
+        """A reopened run's timeline: the views showing the model refresh to offer it."""
+        self.timeline = timeline
+        if self._model is not None:
+            self.events.model.emit(self._model)
+
     def set_dataset(self, dataset: Any) -> None:
         self._dataset = dataset
         self.events.dataset.emit(dataset)

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 from ui.export.dialog import QtExportDialog
 from ui.inspection.activations_view import QtActivationsView
 from ui.inspection.filters_view import QtFiltersView
+from ui.inspection.restore import install_restore
 from ui.inspection.results_view import QtResultsView
 from ui.tasks import Task
 from ui.tensorflow_loader import after_tensorflow
@@ -57,6 +58,7 @@ def install_inspection(window: QMainWindow) -> InspectionViews:
     window.menu_file.insertAction(before, action_import)
     window.menu_file.insertAction(before, action_export)
     window.menu_file.insertSeparator(before)
+    install_restore(window)
     views = InspectionViews(filters, activations, results, action_export, action_import)
     window.inspection = views
     return views

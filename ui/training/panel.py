@@ -490,7 +490,7 @@ class QtTrainingPanel(QWidget):
 
         project = self.document.project
         record = record_run(project, outcome.result, outcome.job.data, outcome.started,
-                            resumed_from=outcome.job.resumed_from, save=False)
+                            resumed_from=outcome.job.resumed_from, save=False, timeline=outcome.timeline)
         self.document.add_run(record.to_dict())
         self.document.set_training({**outcome.job.settings.to_dict(), "dataset": outcome.job.data})
         return record
@@ -758,6 +758,8 @@ class QtTrainingPanel(QWidget):
             self.progress.setFormat("Ready")
         self._load_project_settings()
         self._refresh_runs()
+        if self.runs_list.count():  # a reopened project shows its latest run's curves
+            self.runs_list.item(self.runs_list.count() - 1).setCheckState(Qt.CheckState.Checked)
         self._load_latest_weights()
 
     def _load_project_settings(self) -> None:

@@ -3,16 +3,30 @@
 import pytest
 
 from cnnstudio.analysis.analyze import infer
-from cnnstudio.network import presets
+from cnnstudio.network import presets, tasks
 from cnnstudio.network.spec import NetworkSpec, SpecError
 
+CLASSIFIERS = [name for name in presets.names() if name != "denoising-autoencoder"]
 
-@pytest.mark.parametrize("name", presets.names())
-def test_every_preset_is_valid_and_ends_in_a_softmax_classifier(name):
+
+@pytest.mark.parametrize("name", CLASSIFIERS)
+def test_every_classifier_preset_is_valid_and_ends_in_a_softmax_classifier(name):
     spec = presets.get(name)
     summary = infer(spec, num_classes=spec.layers[-1].params["units"], loss_from_logits=False)
     assert summary.ok, [str(i) for i in summary.errors()]
+    assert tasks.task_of(spec.input_shape, summary.output.output_shape) == tasks.CLASSIFY
     assert spec.layers[-1].type == "Dense" and spec.layers[-1].params["activation"] == "softmax"
+    assert NetworkSpec.from_dict(spec.to_dict()).to_dict() == spec.to_dict()
+
+
+@pytest.mark.parametrize("input_shape", [None, (28, 28, 1), (32, 32, 3)])
+def test_the_denoising_autoencoder_gives_back_an_image_of_its_input_through_transposed_convolutions(input_shape):
+    spec = presets.get("denoising-autoencoder", input_shape=input_shape, num_classes=10)
+    summary = infer(spec, num_classes=10)
+    assert summary.ok and not summary.output.warnings, [str(i) for i in summary.output.warnings]
+    assert summary.output.output_shape == tuple(spec.input_shape)
+    assert tasks.task_of(spec.input_shape, summary.output.output_shape) == tasks.DENOISE
+    assert [layer.type for layer in spec.layers[2:]] == ["Conv2DTranspose", "Conv2DTranspose"]
     assert NetworkSpec.from_dict(spec.to_dict()).to_dict() == spec.to_dict()
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import layers.arithmetic as arithmetic
 from cnnstudio.analysis import fields
 from cnnstudio.analysis.shapes import NOTE, WARNING, Fix, LayerInfo, Summary, infer_shapes
-from cnnstudio.network import catalog
+from cnnstudio.network import catalog, tasks
 from cnnstudio.network.catalog import LintRule
 from cnnstudio.network.edits import apply_edit
 from cnnstudio.network.spec import NetworkSpec
@@ -42,7 +42,7 @@ def lint(spec: NetworkSpec, summary: Summary, num_classes: int | None = None,
     _receptive_field(summary)
     out = summary.output
     if out is not None and out.output_shape is not None:
-        _output_layer(out, known, num_classes, loss_from_logits)
+        _output_layer(out, known, num_classes, loss_from_logits, tuple(spec.input_shape))
     errors = len(summary.errors())
     for info in summary.layers:
         for issue in info.warnings:
@@ -165,7 +165,7 @@ def _receptive_field(summary: Summary) -> None:
 
 
 def _output_layer(out: LayerInfo, known: dict[str, LayerInfo], num_classes: int | None,
-                  loss_from_logits: bool | None) -> None:
+                  loss_from_logits: bool | None, input_shape: tuple) -> None:
     rules = _rules(out)
     if LintRule.NOT_AN_OUTPUT in rules:
         out.add(WARNING, f"{out.type} is the output layer: while training it zeroes some predictions "
@@ -185,6 +185,8 @@ def _output_layer(out: LayerInfo, known: dict[str, LayerInfo], num_classes: int 
                                                     "params": {"activation": "softmax"}})])
     if num_classes is None or out.output_shape == (num_classes,):
         return
+    if tasks.task_of(input_shape, out.output_shape) == tasks.DENOISE:
+        return  # an image-to-image network: its output is an image, not class scores
     if LintRule.CLASS_SCORES in rules and len(out.output_shape) == 1:
         units = catalog.get(out.type).channels_param
         out.add(WARNING, f"The output has {out.output_shape[0]} {units} but the data set has "

@@ -144,6 +144,30 @@ EMPTY_CELL = (40, 40, 40)
 """The grey of the unused cells after a vector's last value."""
 
 
+def side_by_side(pictures: list[np.ndarray], gap: int = 2,
+                 background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
+    """RGB pictures of any heights placed left to right, top-aligned, ``gap`` pixels apart."""
+    if not pictures:
+        raise ValueError("Nothing to place. Expected at least one picture. Received: pictures=[]")
+    pictures = [_as_rgb(p) for p in pictures]
+    height = max(p.shape[0] for p in pictures)
+    width = sum(p.shape[1] for p in pictures) + gap * (len(pictures) - 1)
+    out = np.empty((height, width, 3), np.uint8)
+    out[:] = background
+    left = 0
+    for p in pictures:
+        out[: p.shape[0], left : left + p.shape[1]] = p
+        left += p.shape[1] + gap
+    return out
+
+
+def reconstruction_tiles(clean: np.ndarray, noisy: np.ndarray, rebuilt: np.ndarray) -> list[np.ndarray]:
+    """One picture per example: the clean input, its noisy copy and the reconstruction, side by
+    side on one grey scale (0 black, 1 white), so that the three compare at a glance."""
+    return [side_by_side([input_picture(np.clip(image, 0.0, 1.0), 0.0, 1.0) for image in triple])
+            for triple in zip(clean, noisy, rebuilt, strict=True)]
+
+
 def activation_tiles(activation: np.ndarray, colormap: str = "viridis") -> list[np.ndarray]:
     """One sample's layer output as RGB uint8 tiles, each stretched to its own range.
 

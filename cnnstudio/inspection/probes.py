@@ -21,7 +21,7 @@ import numpy as np
 from cnnstudio.analysis import fields
 from cnnstudio.analysis.analyze import infer
 from cnnstudio.inspection import pictures
-from cnnstudio.network import catalog
+from cnnstudio.network import catalog, tasks
 from cnnstudio.network.spec import INPUT, NetworkSpec
 from cnnstudio.tasks import TaskState
 from layers import arithmetic
@@ -341,6 +341,49 @@ def evaluate(model: keras.Model, x, y, num_classes: int, limit: int = 20, batch_
             state.set_partial(matrix.copy())
     probs = np.concatenate(probs) if probs else np.zeros((0, size))
     return Evaluation(matrix, misclassified(model, None, truth, limit=limit, probs=probs))
+
+
+@dataclass
+class Reconstruction:
+    """A denoising network on clean images: mean squared errors and the first examples.
+
+    ``noisy_error`` is the noisy inputs' error against the clean images, ``error`` the
+    reconstructions'; a network that denoises has ``error < noisy_error``. ``clean``,
+    ``noisy`` and ``rebuilt`` hold the shown examples, ``example_errors`` their errors.
+    """
+
+    noisy_error: float
+    error: float
+    clean: np.ndarray
+    noisy: np.ndarray
+    rebuilt: np.ndarray
+    example_errors: np.ndarray
+
+
+def reconstruct(model: keras.Model, x, limit: int = 24, batch_size: int = 256,
+                state: TaskState | None = None) -> Reconstruction:
+    """Denoise noisy copies of the clean images ``x`` (the training's validation noise) batch by batch."""
+    clean, _ = _as_batch(model, x)
+    noisy = tasks.noisy(clean, tasks.VALIDATION_SEED)
+    noisy_total = rebuilt_total = 0.0
+    shown = []
+    for start in range(0, len(clean), batch_size):
+        if state is not None:
+            state.check()
+        stop = min(start + batch_size, len(clean))
+        rebuilt = np.asarray(model.predict(noisy[start:stop], batch_size=batch_size, verbose=0), np.float32)
+        axes = tuple(range(1, clean.ndim))
+        rebuilt_total += float(np.sum(np.mean((rebuilt - clean[start:stop]) ** 2, axis=axes)))
+        noisy_total += float(np.sum(np.mean((noisy[start:stop] - clean[start:stop]) ** 2, axis=axes)))
+        if sum(len(b) for b in shown) < limit:
+            shown.append(rebuilt[: limit - sum(len(b) for b in shown)])
+        if state is not None:
+            state.set_progress(stop / len(clean), f"Reconstructed {stop} of {len(clean)} examples")
+    count = max(len(clean), 1)
+    rebuilt = np.concatenate(shown) if shown else np.zeros((0, *clean.shape[1:]), np.float32)
+    n = len(rebuilt)
+    errors = np.mean((rebuilt - clean[:n]) ** 2, axis=tuple(range(1, clean.ndim))) if n else np.zeros(0)
+    return Reconstruction(noisy_total / count, rebuilt_total / count, clean[:n], noisy[:n], rebuilt, errors)
 
 
 # ---------------------------------------------------------------------------- receptive fields

@@ -1,7 +1,8 @@
 """Ready-made networks: the classics to study and two small ones to train in seconds.
 
 Each factory takes ``input_shape`` and ``num_classes`` (None: the network's own) and returns
-a fresh :class:`NetworkSpec` whose output is ``Dense(num_classes, softmax)``. With their
+a fresh :class:`NetworkSpec` whose output is ``Dense(num_classes, softmax)``, except the
+denoising autoencoder, whose output is an image of its input's shape. With their
 published input and 1000 classes the classics match their published parameter counts:
 LeNet-5 61,706 (32x32x1, 10 classes); AlexNet 61,100,840 (torchvision's single-tower layout:
 11x11/4 pad 2, 64-192-384-256-256, the adaptive 6x6 pool being the identity at 224);
@@ -149,6 +150,23 @@ def mnist1d_cnn(input_shape=None, num_classes=None) -> NetworkSpec:
     return c.spec
 
 
+def denoising_autoencoder(input_shape=None, num_classes=None) -> NetworkSpec:
+    """Two strided convolutions encode, two transposed ones decode back to the input's size.
+
+    Trained on noisy copies of the images to reproduce the clean ones (mean squared error);
+    the sigmoid keeps the reconstruction in [0, 1] like the pixels. ``num_classes`` is
+    ignored: the output is an image of the input's shape. Height and width must divide by 4.
+    """
+    shape = _shape(input_shape, (8, 8, 1), 2)
+    c = _Chain(shape, "denoising-autoencoder")
+    c.add("Conv2D", "encode1", filters=16, kernel_size=3, strides=2, padding="same")
+    c.add("Conv2D", "encode2", filters=32, kernel_size=3, strides=2, padding="same")
+    c.add("Conv2DTranspose", "decode1", filters=16, kernel_size=3, strides=2, padding="same")
+    c.add("Conv2DTranspose", "decode2", filters=shape[-1], kernel_size=3, strides=2, padding="same",
+          activation="sigmoid")
+    return c.spec
+
+
 Factory = Callable[..., NetworkSpec]
 
 PRESETS: dict[str, tuple[str, Factory]] = {
@@ -159,6 +177,8 @@ PRESETS: dict[str, tuple[str, Factory]] = {
                  resnet18),
     "digits-cnn": ("A small CNN for scikit-learn's 8x8 digits; trains in seconds.", digits_cnn),
     "mnist1d-cnn": ("A 1D CNN for MNIST-1D sequences of 40 steps.", mnist1d_cnn),
+    "denoising-autoencoder": ("An encoder-decoder that learns to denoise 8x8 digits with transposed "
+                              "convolutions (image to image, mean squared error).", denoising_autoencoder),
 }
 
 

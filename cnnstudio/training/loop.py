@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnstudio.network import tasks
 from cnnstudio.network.spec import suggest
 from cnnstudio.training import devices
 from cnnstudio.training.data import DataError, Dataset, check_compatible
@@ -419,7 +420,15 @@ def train(
             model, original = _prepare_model(model_or_spec, settings, placement)
             if initial_weights is not None:
                 _load_weights(model, initial_weights)
-            check_compatible(dataset, model.input_shape[1:], model.output_shape[-1])
+            denoise = tasks.model_task(model) == tasks.DENOISE
+            check_compatible(dataset, model.input_shape[1:], None if denoise else model.output_shape[-1])
+            if denoise and (settings.augment_shift or settings.augment_flip):
+                raise SettingsError(
+                    "augment_shift",
+                    "A denoising network learns to give back its own input, so shifting or flipping only "
+                    "the input would teach it a different image. Expected augmentation off for an "
+                    "image-to-image network.",
+                )
             fit_model = _with_augmentation(model, settings, dataset.input_shape)
             no_xla = None
             if settings.jit_compile and not placement.allows_xla:
@@ -430,18 +439,20 @@ def train(
                 notes.append(f"XLA was off for this run: {no_xla}.")
             fit_model.compile(
                 optimizer=make_optimizer(settings),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not _outputs_probabilities(model)),
-                metrics=["accuracy"],
+                loss=(keras.losses.MeanSquaredError() if denoise else
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=not _outputs_probabilities(model))),
+                metrics=[] if denoise else ["accuracy"],
                 jit_compile=settings.jit_compile and not no_xla,
             )
         callback = _callback_class()(state, model, settings, len(dataset.x_train), label)
         with placement.fit_scope():
+            x_train, y_train, validation = _fit_data(dataset, denoise, settings.seed)
             fit_model.fit(
-                dataset.x_train,
-                dataset.y_train,
+                x_train,
+                y_train,
                 batch_size=settings.batch_size,
                 epochs=settings.epochs,
-                validation_data=(dataset.x_val, dataset.y_val) if len(dataset.x_val) else None,
+                validation_data=validation,
                 callbacks=[*callbacks, callback],
                 verbose=0,
                 shuffle=True,
@@ -474,6 +485,16 @@ def train(
         best_epoch=callback.best_epoch if callback else None,
         notes=notes,
     )
+
+
+def _fit_data(dataset: Dataset, denoise: bool, seed: int):
+    """(inputs, targets, validation pair or None): labels, or for denoising the clean images
+    as targets of noisy copies (the validation copies drawn as the Results tab draws them)."""
+    if not denoise:
+        validation = (dataset.x_val, dataset.y_val) if len(dataset.x_val) else None
+        return dataset.x_train, dataset.y_train, validation
+    validation = (tasks.noisy(dataset.x_val, tasks.VALIDATION_SEED), dataset.x_val) if len(dataset.x_val) else None
+    return tasks.noisy(dataset.x_train, seed + tasks.VALIDATION_SEED + 1), dataset.x_train, validation
 
 
 def make_optimizer(settings: TrainingSettings):

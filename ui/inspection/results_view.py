@@ -1,5 +1,8 @@
 """The Results tab: after training, which classes the network confuses and on which examples.
 
+For a denoising (image-to-image) network it shows instead each validation image, its noisy
+copy and the reconstruction side by side, with the errors of both against the clean image.
+
 The confusion matrix counts the validation examples by true class (rows) and predicted
 class (columns); the gallery shows the examples it got wrong, most confidently wrong first.
 The engine (``probes.evaluate``) predicts them on a task's thread; the matrix fills in as
@@ -125,6 +128,14 @@ def evaluate_validation(state, model, dataset, limit: int):
     return evaluation, [pictures.input_picture(dataset.x_val[m.index]) for m in evaluation.wrong]
 
 
+def reconstruct_validation(state, model, dataset, limit: int):
+    """A denoising model's Reconstruction of the validation images and one picture per example."""
+    from cnnstudio.inspection import probes
+
+    result = probes.reconstruct(model, dataset.x_val, limit=limit, state=state)
+    return result, pictures.reconstruction_tiles(result.clean, result.noisy, result.rebuilt)
+
+
 class QtResultsView(QWidget):
     """Confusion matrix and misclassified gallery of the workspace's model on its validation set."""
 
@@ -181,10 +192,16 @@ class QtResultsView(QWidget):
         if model is None or dataset is None or len(dataset.x_val) == 0:
             return None
         try:
-            check_compatible(dataset, model.input_shape[1:], model.output_shape[-1])
+            check_compatible(dataset, model.input_shape[1:], None if self._denoises(model) else model.output_shape[-1])
         except DataError:
             return None
         return dataset
+
+    @staticmethod
+    def _denoises(model) -> bool:
+        from cnnstudio.network import tasks
+
+        return tasks.model_task(model) == tasks.DENOISE
 
     def refresh(self) -> None:
         """Predict the validation set on a task's thread, then redraw the matrix and the gallery."""
@@ -203,6 +220,13 @@ class QtResultsView(QWidget):
         self.accuracy_label.setText(PREDICTING)
         self.gallery.set_tiles([])
         self.gallery_label.setText("")
+        if self._denoises(model):
+            self.matrix_view.hide()
+            self.runner.submit(reconstruct_validation, model, dataset, GALLERY_LIMIT,
+                               on_done=lambda result: self._show_reconstruction(dataset, *result),
+                               on_error=self._show_failure)
+            return
+        self.matrix_view.show()
         self.runner.submit(evaluate_validation, model, dataset, GALLERY_LIMIT,
                            on_partial=lambda matrix: self._show_matrix(matrix, dataset, final=False),
                            on_done=lambda result: self._show_evaluation(dataset, *result),
@@ -227,6 +251,18 @@ class QtResultsView(QWidget):
         self.matrix, self.wrong = evaluation.matrix, evaluation.wrong
         self._show_matrix(evaluation.matrix, dataset, final=True)
         self._draw_gallery(dataset, evaluation.total - evaluation.right, thumbnails)
+        self.sig_updated.emit()
+
+    def _show_reconstruction(self, dataset, result, tiles: list[np.ndarray]) -> None:
+        better = "better than" if result.error < result.noisy_error else "no better than"
+        self.accuracy_label.setText(
+            f"<b>{dataset.name}</b> validation set, denoised: the reconstructions' mean squared error is "
+            f"<b>{result.error:.4f}</b>, {better} the noisy inputs' {result.noisy_error:.4f}.")
+        self.gallery_label.setText(f"<b>The first {len(tiles)} validation images</b>: input, noisy input "
+                                   "and the network's reconstruction, side by side.")
+        captions = [f"error {error:.4f}" for error in result.example_errors]
+        cell = max(1, THUMB_TARGET_PX // tiles[0].shape[0]) if tiles else 1
+        self.gallery.set_tiles(tiles, captions, cell=cell)
         self.sig_updated.emit()
 
     def _show_failure(self, exc: BaseException) -> None:

@@ -1,12 +1,17 @@
 """The Filters, Activations and Results tabs under qtbot, on a digits model trained one epoch."""
 
+import gc
+import threading
+import time
+
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 
 from cnnstudio.inspection import pictures, probes
 from cnnstudio.models.builder import build_model
 from cnnstudio.network import presets
+from cnnstudio.network.spec import LayerSpec, NetworkSpec
 from cnnstudio.training.data import Dataset, load_dataset
 from cnnstudio.workspace.document import NetworkDocument
 from cnnstudio.workspace.session import Workspace
@@ -14,6 +19,7 @@ from ui.inspection.activations_view import SOURCE_FILE, SOURCE_TIMELINE, QtActiv
 from ui.inspection.filters_view import QtFiltersView
 from ui.inspection.results_view import QtResultsView
 from ui.resource_files import SAMPLES
+from ui.tensorflow_loader import keep_out_of_collections
 
 
 @pytest.fixture(scope="module")
@@ -281,3 +287,99 @@ def test_results_say_what_is_missing(qtbot, trained):
     workspace.set_model(model)
     settle(qtbot, view)
     assert view.message.isVisible() and "no validation data" in view.message.text()
+
+
+# ---------------------------------------------------------------------------- never on the GUI thread
+
+
+class GapMeter:
+    """A 5 ms precise QTimer recording the longest wait between its ticks: how long the event loop stalled."""
+
+    def __init__(self, interval_ms: int = 5):
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self._tick)
+        self.last = None
+        self.longest = 0.0
+        self.ticks = 0
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        if self.last is not None:
+            self.longest = max(self.longest, now - self.last)
+        self.last = now
+        self.ticks += 1
+
+    def __enter__(self):
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.timer.stop()
+
+
+def tiny_network_and_big_validation_set(count: int = 10_000):
+    spec = NetworkSpec((8, 8, 1), [LayerSpec("conv", "Conv2D", {"filters": 4, "kernel_size": 3}),
+                                   LayerSpec("flat", "Flatten"),
+                                   LayerSpec("out", "Dense", {"units": 10, "activation": "softmax"})], "tiny")
+    rng = np.random.default_rng(0)
+    x = rng.random((count + 16, 8, 8, 1), dtype=np.float32)
+    y = rng.integers(0, 10, count + 16)
+    data = Dataset("noise", x[:16], y[:16], x[16:], y[16:], [str(i) for i in range(10)])
+    return spec, data
+
+
+@pytest.fixture
+def collector_as_in_the_window():
+    """The window takes what is alive once TensorFlow is loaded out of the garbage collector's sight
+    (a full collection over it stalls every thread); so does this test, and gives it back after."""
+    keep_out_of_collections()
+    yield
+    gc.unfreeze()
+
+
+def test_the_results_view_fills_for_10000_examples_without_stalling_the_event_loop(qtbot, collector_as_in_the_window):
+    spec, data = tiny_network_and_big_validation_set()
+    small = Dataset("few", data.x_train, data.y_train, data.x_val[:300], data.y_val[:300], data.class_names)
+    workspace = Workspace(NetworkDocument(spec))
+    workspace.set_dataset(small)
+    view = show(qtbot, QtResultsView(workspace), (900, 600))
+    model = build_model(spec, seed=0)
+    with qtbot.waitSignal(view.sig_updated, timeout=TASK_TIMEOUT_MS):  # a first fill: painted once, the model run
+        workspace.set_model(model)
+    assert view.matrix.sum() == 300
+    partial = []
+    with GapMeter() as meter, qtbot.waitSignal(view.sig_updated, timeout=TASK_TIMEOUT_MS):
+        workspace.set_dataset(data)
+        assert view.matrix is None and view.accuracy_label.text() == "Predicting the validation set…"
+        view.runner.latest.sig_partial.connect(partial.append)
+    assert view.matrix.sum() == 10_000
+    np.testing.assert_array_equal(view.matrix, probes.confusion(model, data.x_val, data.y_val, 10))
+    assert partial and partial[-1].sum() == 10_000  # the matrix filled in batch by batch, the last one complete
+    assert all(a.sum() <= b.sum() for a, b in zip(partial, partial[1:], strict=False))
+    assert meter.ticks > 10
+    assert meter.longest < 0.050, f"the event loop stalled {1000 * meter.longest:.0f} ms"
+
+
+def test_the_activations_view_runs_the_model_off_the_gui_thread_and_only_for_the_latest_input(
+        qtbot, workspace, dataset, monkeypatch):
+    view = show(qtbot, QtActivationsView(workspace), (1200, 800))
+    ran = []
+    real = probes.activations
+
+    def recording(model, x):
+        ran.append((threading.get_ident(), np.asarray(x).copy()))
+        return real(model, x)
+
+    monkeypatch.setattr(probes, "activations", recording)
+    with GapMeter() as meter:
+        for index in range(1, 21):  # turning the spin box quickly: twenty requests
+            view.example_spin.setValue(index)
+        settle(qtbot, view)
+    assert threading.get_ident() not in {thread for thread, _ in ran}
+    assert len(ran) == 2  # the first request, then only the latest of the nineteen that waited
+    np.testing.assert_array_equal(ran[-1][1], dataset.x_val[20])
+    np.testing.assert_array_equal(view.sample, dataset.x_val[20])
+    assert "Validation example 20 of" in view.truth_label.text()
+    assert meter.longest < 0.250

@@ -46,15 +46,35 @@ def test_progress_partial_results_and_the_result_arrive_in_order_on_the_gui_thre
             state.set_progress((i + 1) / count, f"step {i + 1}")
         return count * 10
 
-    task = Task(work, 3)
+    task = Task(work, 3, report_interval=0)
     seen = run(qtbot, task)
-    assert [(kind, args) for kind, args, _ in seen] == [
-        ("partial", (0,)), ("progress", (1 / 3, "step 1")), ("partial", (1,)), ("progress", (2 / 3, "step 2")),
-        ("partial", (2,)), ("progress", (1.0, "step 3")), ("done", (30,)), ("finished", ())]
+    kinds = [kind for kind, _, _ in seen]
+    assert kinds[-2:] == ["done", "finished"] and set(kinds[:-2]) == {"partial", "progress"}
+    partials = [args[0] for kind, args, _ in seen if kind == "partial"]
+    assert partials == sorted(set(partials)) and partials[-1] == 2  # a slow window skips to the latest
+    assert [args for kind, args, _ in seen if kind == "progress"][-1] == (1.0, "step 3")
+    assert seen[-2][1] == (30,)
     assert all(on_gui_thread for _, _, on_gui_thread in seen)
     assert worker_threads[0] != threading.get_ident()
     assert task.outcome == "done" and task.result == 30 and not task.is_running
     assert task.state.progress == (1.0, "step 3")
+
+
+def test_reports_come_at_most_every_interval_and_the_last_one_always(qtbot):
+    first_shown = threading.Event()
+
+    def work(state: TaskState) -> str:
+        state.set_partial(0)
+        assert first_shown.wait(5)
+        for i in range(1, 20_000):
+            state.set_partial(i)
+        return "done"
+
+    task = Task(work, report_interval=3600)
+    task.sig_partial.connect(lambda _value: first_shown.set())
+    seen = run(qtbot, task)
+    assert [(kind, args) for kind, args, _ in seen] == [("partial", (0,)), ("partial", (19_999,)),
+                                                      ("done", ("done",)), ("finished", ())]
 
 
 def test_an_exception_is_delivered_as_an_error_and_finished_still_follows(qtbot):

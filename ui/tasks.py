@@ -18,6 +18,7 @@ window calls it when it closes, so no thread outlives it for long.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +28,8 @@ from PySide6.QtCore import QObject, Qt, Signal
 
 from cnnstudio.tasks import Cancelled, TaskState
 
+REPORT_INTERVAL_S = 0.1
+"""Progress and partial results reach the GUI at most this often (the latest one; the last always)."""
 SHUTDOWN_TIMEOUT_S = 10.0
 """How long closing the window waits for running work before leaving it behind."""
 
@@ -54,12 +57,19 @@ class Task(QObject):
     _report = Signal(str, object)
     """(kind, value) from the working thread, delivered to the GUI thread by the event loop."""
 
-    def __init__(self, work: Callable[..., Any], *args, name: str | None = None, **kwargs):
+    def __init__(self, work: Callable[..., Any], *args, name: str | None = None,
+                 report_interval: float = REPORT_INTERVAL_S, **kwargs):
         super().__init__()
         self.name = name or getattr(work, "__name__", "task")
         self._work, self._args, self._kwargs = work, args, kwargs
-        self.state = TaskState(on_progress=lambda fraction, message: self._report.emit("progress", (fraction, message)),
-                               on_partial=lambda value: self._report.emit("partial", value))
+        self.report_interval = report_interval
+        self.state = TaskState(on_progress=lambda fraction, message: self._offer("progress", (fraction, message)),
+                               on_partial=lambda value: self._offer("partial", value))
+        self._reports_lock = threading.Lock()
+        self._unsent: dict[str, Any] = {}
+        """The latest progress and partial result not delivered yet, by kind."""
+        self._in_flight: set[str] = set()
+        self._sent_at: dict[str, float] = {}
         self._report.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
         self._thread: threading.Thread | None = None
         self._claimed = False
@@ -111,22 +121,46 @@ class Task(QObject):
 
     # -- the working thread -----------------------------------------------------------------------
 
+    def _offer(self, kind: str, value: Any, last: bool = False) -> None:
+        """Pass a progress or partial report on, unless one is on its way or was sent just now.
+
+        A report held back is replaced by the next one, so a slow window sees the latest
+        report rather than a queue of old ones; ``last`` sends what is held back (the work ended).
+        """
+        now = time.monotonic()
+        with self._reports_lock:
+            if not last:
+                self._unsent[kind] = value
+            if kind not in self._unsent or kind in self._in_flight:
+                return
+            if not last and now - self._sent_at.get(kind, -math.inf) < self.report_interval:
+                return
+            self._in_flight.add(kind)
+            self._sent_at[kind] = now
+        self._report.emit(kind, None)
+
     def _run(self) -> None:
         try:
             result = self._work(self.state, *self._args, **self._kwargs)
         except Cancelled:
-            self._report.emit("cancelled", None)
+            outcome, result = "cancelled", None
         except Exception as exc:  # delivered as sig_error: a failure is shown, never lost in a thread
-            self._report.emit("error", exc)
+            outcome, result = "error", exc
         else:
-            self._report.emit("cancelled" if self.state.is_cancelled else "done", result)
-        finally:
-            self._report.emit("finished", None)
+            outcome = "cancelled" if self.state.is_cancelled else "done"
+        for kind in ("progress", "partial"):
+            self._offer(kind, None, last=True)
+        self._report.emit(outcome, result)
+        self._report.emit("finished", None)
 
     # -- the GUI thread ------------------------------------------------------------------------------
 
     def _deliver(self, kind: str, value: Any) -> None:
         cancelled = self.state.is_cancelled
+        if kind in ("progress", "partial"):
+            with self._reports_lock:
+                value = self._unsent.pop(kind)
+                self._in_flight.discard(kind)
         if kind == "progress" and not cancelled:
             self.sig_progress.emit(*value)
         elif kind == "partial" and not cancelled:
@@ -160,6 +194,11 @@ class LatestRunner(QObject):
         super().__init__(parent)
         self._running: Task | None = None
         self._waiting: Task | None = None
+
+    @property
+    def latest(self) -> Task | None:
+        """The request that will be answered: the waiting one, else the running one."""
+        return self._waiting or self._running
 
     @property
     def busy(self) -> bool:

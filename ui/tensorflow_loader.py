@@ -7,6 +7,7 @@ building a model) calls :func:`after_tensorflow`, which runs its callback once
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 
@@ -48,6 +49,7 @@ class TensorFlowLoader(QObject):
         self._task.start()
 
     def _on_done(self, _result) -> None:
+        keep_out_of_collections()
         self.sig_ready.emit()
 
     def _on_error(self, exc: BaseException) -> None:
@@ -56,6 +58,13 @@ class TensorFlowLoader(QObject):
     def wait(self, timeout: float = SHUTDOWN_TIMEOUT_S) -> bool:
         """Wait (at most ``timeout`` seconds) for a running import to end; True if none is left."""
         return self._task is None or self._task.wait(timeout)
+
+
+def keep_out_of_collections() -> None:
+    """Take every object alive now (TensorFlow's and Keras' modules above all) out of the garbage
+    collector's sight. A full collection walks them all while holding the GIL, 100-500 ms in
+    which no other thread (the window's) runs; they live as long as the process anyway."""
+    gc.freeze()
 
 
 def after_tensorflow(loader: TensorFlowLoader | None, callback, on_failed=None) -> bool:

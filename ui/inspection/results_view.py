@@ -42,16 +42,22 @@ class QtConfusionMatrix(QWidget):
         super().__init__(parent)
         self.matrix = np.zeros((0, 0), np.int64)
         self.class_names: list[str] = []
+        self._label_px = 12
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def set_matrix(self, matrix: np.ndarray, class_names: list[str]) -> None:
-        self.matrix = np.asarray(matrix, np.int64)
-        self.class_names = [str(c) for c in class_names]
-        self.updateGeometry()
+        """Show new counts; the layout changes only with the classes (counts arrive batch by batch)."""
+        matrix = np.asarray(matrix, np.int64)
+        names = [str(c) for c in class_names]
+        resized = names != self.class_names or matrix.shape != self.matrix.shape
+        self.matrix, self.class_names = matrix, names
+        if resized:
+            self._label_px = max((self.fontMetrics().horizontalAdvance(n) for n in names), default=0) + 12
+            self.updateGeometry()
         self.update()
 
     def _label_width(self) -> int:
-        return max((self.fontMetrics().horizontalAdvance(n) for n in self.class_names), default=0) + 12
+        return self._label_px
 
     def _layout(self) -> tuple[int, int, int]:
         """(cell size, left, top) of the grid."""
@@ -87,7 +93,7 @@ class QtConfusionMatrix(QWidget):
         for t in range(n):
             for p in range(n):
                 rgb = (LOW + (HIGH - LOW) * share[t, p]).astype(int)
-                rect = self.cell_rect(t, p)
+                rect = QRect(left + p * cell, top + t * cell, cell, cell)
                 painter.fillRect(rect, QColor(*rgb))
                 if t == p:
                     painter.setPen(QColor(40, 40, 40))

@@ -51,6 +51,8 @@ class QtTileGrid(QWidget):
         self._highlights: dict[int, tuple[int, int, int, int]] = {}
         self._viewport: QWidget | None = None
         self._slack = 0
+        self._slot = QSize(0, 0)
+        """One tile's box with its caption: measured once per set_tiles, not per tile painted."""
 
     # -- content ---------------------------------------------------------------------------
 
@@ -67,6 +69,7 @@ class QtTileGrid(QWidget):
         self._captions = list(captions or [])
         self._tile_shape = shapes.pop() if shapes else (0, 0)
         self._cell = max(1, int(cell))
+        self._slot = self._measure_slot()
         count = len(tiles)
         self._columns = max(1, min(count, columns or math.ceil(math.sqrt(count)))) if count else 1
         self._highlights.clear()
@@ -132,6 +135,9 @@ class QtTileGrid(QWidget):
         return lines * self.fontMetrics().height() + (2 if lines else 0)
 
     def _slot_size(self) -> QSize:
+        return self._slot
+
+    def _measure_slot(self) -> QSize:
         height, width = self._tile_shape
         caption_width = max((self.fontMetrics().horizontalAdvance(line) for c in self._captions
                              for line in c.split("\n")), default=0)
@@ -196,6 +202,12 @@ class QtTileGrid(QWidget):
             painter.drawRect(QRect(rect.x() + left * self._cell, rect.y() + top * self._cell,
                                    (right - left) * self._cell, (bottom - top) * self._cell))
         painter.end()
+
+    def changeEvent(self, event) -> None:
+        if event.type() == QEvent.Type.FontChange:
+            self._slot = self._measure_slot()
+            self.updateGeometry()
+        super().changeEvent(event)
 
     def mouseMoveEvent(self, event) -> None:
         found = self.hit(event.position().toPoint())

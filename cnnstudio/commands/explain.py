@@ -5,6 +5,7 @@ Examples:
   cnnstudio explain conv2d --input "1,1,1,0,0;0,1,1,1,0;0,0,1,1,1;0,0,1,1,0;0,1,1,0,0" \\
       --kernel "1,0,1;0,1,0;1,0,1"
   cnnstudio explain maxpool2d --input "1,3,2,4;5,6,1,2;7,2,3,0;1,2,9,4" --pool-size 2
+  cnnstudio explain conv1dtranspose --input 1,2 --kernel 1,-1,3 --stride 2
 
 Rows are separated by semicolons. "Convolution" here is cross-correlation, as in Keras: the
 kernel is not flipped. Exit status 2 means the input or a setting could not be used.
@@ -17,7 +18,8 @@ import json
 import re
 import sys
 
-OPERATION_NAMES = ("conv1d", "conv2d", "maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d")
+OPERATION_NAMES = ("conv1d", "conv2d", "maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d",
+                   "conv1dtranspose", "conv2dtranspose")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--padding", default="valid",
                         help='"valid" (default), "same", or P zeros on each side (P or H,W)')
     parser.add_argument("--dilation", help="gap between kernel taps: N, or H,W for 2D (default 1)")
+    parser.add_argument("--output-padding", help="transposed convolutions: extra output cells (< stride), "
+                                                 "N or H,W for 2D (default: from the padding)")
     parser.add_argument("--json", action="store_true",
                         help='print {"output": ..., "output_shape": ...} and the windows as JSON')
 
@@ -68,7 +72,15 @@ def _padding(text: str) -> str | int | tuple[int, ...]:
 
 def run(args: argparse.Namespace) -> int:
     from cnnstudio.inspection import explainer as engine
+    from cnnstudio.inspection import transposed_explainer
 
+    if args.operation in transposed_explainer.OPERATIONS:
+        return _run_transposed(args)
+    if args.output_padding is not None:
+        print(f"cnnstudio explain: --output-padding is for transposed convolutions. Expected no "
+              f"--output-padding for {args.operation}. Received: --output-padding={args.output_padding!r}",
+              file=sys.stderr)
+        return 2
     kind, rank = engine.OPERATIONS[args.operation]
     try:
         if kind == "conv":
@@ -111,6 +123,48 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(explanation.to_dict(), indent=2))
         return 0
     _print_text(explanation)
+    return 0
+
+
+def _run_transposed(args: argparse.Namespace) -> int:
+    """Each input value's scaled kernel copy, then the sums per output cell."""
+    from cnnstudio.inspection import explainer as engine
+    from cnnstudio.inspection import transposed_explainer as transposed
+
+    rank = transposed.OPERATIONS[args.operation]
+    try:
+        if args.pool_size is not None:
+            raise ValueError(f"--pool-size is for pooling; {args.operation} takes its kernel from --kernel. "
+                             f"Expected --kernel only. Received: --pool-size={args.pool_size!r}")
+        if args.kernel is None:
+            raise ValueError(f"{args.operation} needs the kernel's weights. Expected --kernel, e.g. "
+                             f"{'1,-1' if rank == 1 else '1,0;0,1'}. Received: no --kernel")
+        e = transposed.explain_conv_transpose(
+            engine.parse_values(args.input, rank, "input"),
+            engine.parse_values(args.kernel, rank, "kernel"),
+            strides=1 if args.stride is None else _ints(args.stride, "--stride"),
+            padding=_padding(args.padding),
+            output_padding=_ints(args.output_padding, "--output-padding"),
+            dilation_rate=1 if args.dilation is None else _ints(args.dilation, "--dilation"),
+        )
+    except ValueError as exc:
+        print(f"cnnstudio explain: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(e.to_dict(), indent=2))
+        return 0
+    print(f"{e.operation} with layers.Conv{rank}DTranspose: {transposed.explained_sizes(e)}")
+    print("each input value scatters a scaled copy of the kernel:")
+    for scatter in e.scatters:
+        print(f"  {scatter.equation}")
+    print("the copies add up:")
+    for line in e.sums:
+        print(f"  {line}")
+    print(f"output: {engine.format_values(e.output)}")
+    print(f"output shape: {list(e.output.shape)}")
+    axis_names = ("length",) if rank == 1 else ("height", "width")
+    for name, formula in zip(axis_names, e.formulas, strict=True):
+        print(f"output {name}: {formula}")
     return 0
 
 

@@ -5,15 +5,18 @@ without it these tests are skipped and the error naming the extra is checked ins
 """
 
 import importlib.util
+import re
 import sys
 
 import numpy as np
 import pytest
 
+from cnnstudio.cli import main
 from cnnstudio.models import builder, deploy, export
 from cnnstudio.network import presets
 from cnnstudio.network.spec import LayerSpec, NetworkSpec
 from cnnstudio.training.data import load_dataset
+from cnnstudio.workspace.project import Project, save_project
 
 HAS_DEPLOY = all(
     importlib.util.find_spec(name) for name in ("ai_edge_litert", "tf2onnx", "onnxruntime")
@@ -150,3 +153,60 @@ def test_a_missing_runtime_names_the_extra(monkeypatch):
     with pytest.raises(export.ExportError, match=r"ONNX export needs the optional package 'tf2onnx'.*"
                                                 r"pip install 'cnnstudio\[deploy\]'"):
         deploy.require("tf2onnx", "ONNX export")
+
+
+@pytest.fixture(scope="module")
+def trained_project(tmp_path_factory):
+    """A digits-cnn project trained for two epochs by `cnnstudio train`: it names its data set."""
+    folder = tmp_path_factory.mktemp("deploy-cli")
+    project = folder / "digits.cnnproj"
+    save_project(Project(network=presets.get("digits-cnn")), project)
+    assert main(["train", str(project), "--dataset", "digits", "--epochs", "2", "--seed", "0"]) == 0
+    return project
+
+
+@needs_deploy
+def test_cli_exports_a_project_as_int8_tflite_calibrated_on_its_own_data(trained_project, tmp_path, capsys):
+    capsys.readouterr()
+    out = tmp_path / "digits-int8.tflite"
+    assert main(["export", str(trained_project), "--format", "tflite", "--quantize", "int8", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"Exported tflite to {out}" in printed
+    assert re.search(rf"digits-int8\.tflite: {out.stat().st_size:,} bytes, verified in LiteRT on 359 inputs: "
+                     r"max \|difference\| \S+; accuracy \S+% against \S+% for the float model", printed), printed
+
+
+@needs_deploy
+def test_cli_exports_onnx_verified_on_the_named_data(trained_project, tmp_path, capsys):
+    capsys.readouterr()
+    out = tmp_path / "digits.onnx"
+    assert main(["export", str(trained_project), "--format", "onnx", "--data", "digits", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"digits\.onnx: [\d,]+ bytes, verified in ONNX Runtime on 32 inputs: max \|difference\| "
+                     r"\S+ \(allowed 1e-05\)", printed), printed
+
+
+def test_cli_refuses_quantize_outside_tflite(trained_project, tmp_path, capsys):
+    out = tmp_path / "d.onnx"
+    assert main(["export", str(trained_project), "--format", "onnx", "--quantize", "int8", str(out)]) == 2
+    assert "--quantize applies to LiteRT exports only. Expected --format tflite." in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_tf_serving_rest_body_goes_through_the_savedmodel_signature(trained_digits, digits, tmp_path):
+    """The README's request: {"instances": [image, ...]} in TF Serving's row format."""
+    import json
+
+    import tensorflow as tf
+
+    result = export.export_savedmodel(trained_digits, tmp_path / "digits")
+    body = json.dumps({"instances": digits.x_val[:3].tolist()})
+    instances = json.loads(body)["instances"]
+    serve = tf.saved_model.load(str(result.path)).signatures["serving_default"]
+    outputs = serve(image=tf.constant(instances, dtype=tf.float32))
+    response = json.loads(json.dumps({"predictions": outputs["probabilities"].numpy().tolist()}))
+    predictions = np.asarray(response["predictions"])
+    assert predictions.shape == (3, 10)
+    np.testing.assert_allclose(predictions.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(predictions, trained_digits.predict(digits.x_val[:3], verbose=0),
+                               rtol=1e-5, atol=1e-6)

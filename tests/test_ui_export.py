@@ -1,5 +1,7 @@
 """File > Export… and File > Import .keras… in the real window, with real files in tmp_path."""
 
+import importlib.util
+
 import keras
 import numpy as np
 import pytest
@@ -111,6 +113,38 @@ def test_a_failed_export_shows_why_and_leaves_nothing(qtbot, dialog, tmp_path):
     assert "does not exist" in error and dialog.error_label.text() == error
     assert list(tmp_path.iterdir()) == []
     assert dialog.export_button.isEnabled()
+
+
+needs_deploy = pytest.mark.skipif(
+    not all(importlib.util.find_spec(m) for m in ("ai_edge_litert", "tf2onnx", "onnxruntime")),
+    reason="the deploy extra is not installed",
+)
+
+
+@needs_deploy
+def test_tflite_and_onnx_exports_show_their_verification(qtbot, dialog, tmp_path):
+    dialog.workspace.set_dataset(load_dataset("digits"))
+    dialog.set_format("tflite")
+    assert dialog.quantize_combo.isVisible()
+    dialog.set_quantize("int8")
+    result, error = export(qtbot, dialog, "tflite", tmp_path / "digits.tflite")
+    assert error is None and result.path.is_file()
+    status = dialog.status_label.text()
+    assert f"({result.path.stat().st_size:,} bytes), verified in LiteRT on 359 inputs" in status
+    assert "against" in status and "for the float model" in status
+    result, error = export(qtbot, dialog, "onnx", tmp_path / "digits.onnx")
+    assert error is None and not dialog.quantize_combo.isVisible()
+    assert "verified in ONNX Runtime on 32 inputs" in dialog.status_label.text()
+    assert dialog.path_edit.text().endswith("digits.onnx")
+
+
+@needs_deploy
+def test_a_quantized_export_without_data_says_so_and_writes_nothing(qtbot, dialog, tmp_path):
+    dialog.set_format("tflite")
+    dialog.set_quantize("dynamic")
+    result, error = export(qtbot, dialog, "tflite", tmp_path / "q.tflite")
+    assert result is None and "Expected a data set" in error and dialog.error_label.text() == error
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_an_untrained_network_warns_and_without_a_model_only_a_script_exports(qtbot, trained, tmp_path):

@@ -202,8 +202,8 @@ def export_tflite(model: keras.Model, out: str | os.PathLike, force: bool = Fals
     if quantize is not None:
         if data is None:
             raise ExportError(f"A {quantize}-quantized export is verified on validation accuracy and int8 "
-                              f"calibrates on training data. Expected a data set (--data on the command line). "
-                              f"Received: none")
+                              f"calibrates on training data. Expected a data set (train on one first, or "
+                              f"--data on the command line). Received: none")
         _check_data(model, data)
     representative = data.x_train if data is not None else None
     content = litert_bytes(model, quantize, representative)

@@ -1,4 +1,7 @@
-"""File > Export…: the network as a SavedModel, a .keras archive or a Python script.
+"""File > Export…: the network as a SavedModel, a .keras archive, a Python script, LiteRT or ONNX.
+
+LiteRT and ONNX exports are verified by the engine in their own runtimes before they are
+written; the dialog shows the figures (or why the verification failed).
 
 The export itself runs as a :class:`ui.tasks.Task`, so writing a large model never freezes
 the window; ``sig_finished`` reports the result. The engine writes atomically,
@@ -34,15 +37,33 @@ FORMATS = {
     "keras": ("Keras archive (.keras)", ".keras", "Reloads in Keras with CNN Studio's layers installed."),
     "python": ("Python script (.py)", ".py", "A readable script that rebuilds the network; its weights "
                "are saved beside it as NAME.weights.h5."),
+    "tflite": ("LiteRT model (.tflite)", ".tflite", "For phones and boards (the LiteRT interpreter), builtin ops "
+               "only. Verified in LiteRT on validation data before it is written."),
+    "onnx": ("ONNX model (.onnx)", ".onnx", "For ONNX Runtime and the tools that read ONNX. Verified in "
+             "ONNX Runtime on validation data before it is written."),
 }
-NEEDS_MODEL = ("Train the network first (Train tab): a SavedModel or a .keras archive holds trained "
-               "weights. A Python script can still be exported; it builds the untrained network.")
+NEEDS_MODEL = ("Train the network first (Train tab): a SavedModel, a .keras archive, a LiteRT or an ONNX "
+               "model holds trained weights. A Python script can still be exported; it builds the untrained "
+               "network.")
+QUANTIZATIONS = {
+    None: "float32 (exact: within 1e-5 of the model)",
+    "dynamic": "dynamic: int8 weights (within 1 point of accuracy)",
+    "int8": "int8 weights and activations, calibrated on the training data (within 1 point)",
+}
 
 
-def export_model(state, fmt: str, model, spec, out: Path, force: bool):
-    """Write the export (on the task's thread): ``fmt`` is a key of FORMATS."""
-    from cnnstudio.models import export
+def export_model(state, fmt: str, model, spec, out: Path, force: bool, quantize=None, data=None):
+    """Write the export (on the task's thread): ``fmt`` is a key of FORMATS.
 
+    ``data`` (the workspace's data set, or None) verifies LiteRT and ONNX exports and
+    calibrates int8.
+    """
+    from cnnstudio.models import deploy, export
+
+    if fmt == "tflite":
+        return deploy.export_tflite(model, out, force=force, quantize=quantize, data=data)
+    if fmt == "onnx":
+        return deploy.export_onnx(model, out, force=force, data=data)
     if fmt == "savedmodel":
         return export.export_savedmodel(model, out, force=force)
     if fmt == "keras":
@@ -69,6 +90,10 @@ class QtExportDialog(QDialog):
             self.format_combo.setItemData(self.format_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         self.format_help = QLabel()
         self.format_help.setWordWrap(True)
+        self.quantize_combo = QComboBox()
+        for key, label in QUANTIZATIONS.items():
+            self.quantize_combo.addItem(label, key)
+        self.quantize_label = QLabel("Numbers:")
         self.path_edit = QLineEdit()
         self.path_edit.setMinimumWidth(420)
         self.browse_button = QPushButton("Browse…")
@@ -89,6 +114,7 @@ class QtExportDialog(QDialog):
         form = QFormLayout()
         form.addRow("Format:", self.format_combo)
         form.addRow("", self.format_help)
+        form.addRow(self.quantize_label, self.quantize_combo)
         form.addRow("Save to:", path_row)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -110,6 +136,14 @@ class QtExportDialog(QDialog):
     def set_format(self, key: str) -> None:
         self.format_combo.setCurrentIndex(self.format_combo.findData(key))
 
+    @property
+    def quantize(self) -> str | None:
+        """None (float32), "dynamic" or "int8"; LiteRT only."""
+        return self.quantize_combo.currentData() if self.format == "tflite" else None
+
+    def set_quantize(self, key: str | None) -> None:
+        self.quantize_combo.setCurrentIndex(self.quantize_combo.findData(key))
+
     def _default_path(self) -> str:
         name = self.workspace.document.spec.name or "network"
         stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
@@ -117,18 +151,22 @@ class QtExportDialog(QDialog):
 
     def _on_format(self) -> None:
         self.format_help.setText(FORMATS[self.format][2])
+        self.quantize_label.setVisible(self.format == "tflite")
+        self.quantize_combo.setVisible(self.format == "tflite")
         current = self.path_edit.text().strip()
         if not current:
             self.path_edit.setText(self._default_path())
         else:
             path = Path(current)
-            stem = path.name.removesuffix(".keras").removesuffix(".py")
+            stem = path.name
+            for suffix in (s for _label, s, _tip in FORMATS.values() if s):
+                stem = stem.removesuffix(suffix)
             self.path_edit.setText(str(path.with_name(stem + FORMATS[self.format][1])))
         self._update_warning()
 
     def _update_warning(self) -> None:
         model = self.workspace.model
-        needs_model = self.format in ("savedmodel", "keras")
+        needs_model = self.format != "python"
         self.export_button.setEnabled(not (needs_model and model is None) and self._task is None)
         if model is None:
             self.warning_label.setText(NEEDS_MODEL)
@@ -167,10 +205,11 @@ class QtExportDialog(QDialog):
                 return False
             force = True
         model, spec = self.workspace.model, self.workspace.document.spec
-        if self.format in ("savedmodel", "keras") and model is None:
+        if self.format != "python" and model is None:
             self.error_label.setText(NEEDS_MODEL)
             return False
-        self._task = Task(export_model, self.format, model, spec, out, force)
+        self._task = Task(export_model, self.format, model, spec, out, force, self.quantize,
+                          self.workspace.dataset)
         self._task.sig_done.connect(self._on_exported)
         self._task.sig_error.connect(self._on_failed)
         self.export_button.setEnabled(False)
@@ -181,7 +220,11 @@ class QtExportDialog(QDialog):
     def _on_exported(self, result) -> None:
         self._task = None
         self._update_warning()
-        self.status_label.setText(f"Exported to {result.path}.")
+        if result.verification:
+            size = result.path.stat().st_size
+            self.status_label.setText(f"Exported to {result.path} ({size:,} bytes), {result.verification}.")
+        else:
+            self.status_label.setText(f"Exported to {result.path}.")
         self.warning_label.setText("\n".join(result.warnings))
         self.sig_finished.emit(result, None)
 

@@ -134,7 +134,7 @@ def test_a_failed_verification_is_reported_and_leaves_nothing(trained_digits, di
 
 @needs_deploy
 def test_quantizing_without_data_says_what_is_needed(trained_digits, tmp_path):
-    with pytest.raises(export.ExportError, match=r"Expected a data set \(--data"):
+    with pytest.raises(export.ExportError, match=r"Expected a data set \(train on one first, or --data"):
         deploy.export_tflite(trained_digits, tmp_path / "q.tflite", quantize="int8")
     with pytest.raises(export.ExportError, match=r"Unknown quantization 'int4'"):
         deploy.litert_bytes(trained_digits, quantize="int4")

@@ -383,3 +383,24 @@ def test_the_activations_view_runs_the_model_off_the_gui_thread_and_only_for_the
     np.testing.assert_array_equal(view.sample, dataset.x_val[20])
     assert "Validation example 20 of" in view.truth_label.text()
     assert meter.longest < 0.250
+
+def test_clicking_a_filter_shows_its_top_patches_and_a_synthetic_image_off_the_gui_thread(qtbot, workspace, dataset):
+    from ui import tasks
+
+    view = show(qtbot, QtFiltersView(workspace))
+    view.layer_combo.setCurrentText("conv2")
+    panel = view.detector
+    point = view.grid.cell_center(3, 0, 0)
+    qtbot.mouseClick(view.grid, Qt.MouseButton.LeftButton, pos=point)
+    assert panel.title.text() == "What filter #3 of conv2 detects"
+    qtbot.waitUntil(lambda: panel.report is not None, timeout=20000)
+    report = panel.report
+    assert (report.layer, report.channel) == ("conv2", 3) and len(report.patches) == 9
+    assert panel.patches.count() == 9 and panel.synthesis.count() == 1
+    activations = [p.activation for p in report.patches]
+    assert activations == sorted(activations, reverse=True)
+    assert report.synthesis.activations[-1] > report.synthesis.activations[0]
+    assert "receptive field of 5x5 pixels" in panel.patches_label.text()
+    view.layer_combo.setCurrentText("conv1")
+    assert panel.report is None and panel.patches.count() == 0
+    qtbot.waitUntil(lambda: not tasks.running(), timeout=20000)

@@ -170,3 +170,32 @@ def patches_picture(patches: list[Patch], value_range: tuple[float, float] | Non
         value_range = (min(float(p.pixels.min()) for p in patches), max(float(p.pixels.max()) for p in patches))
     tiles = [pictures.input_picture(p.pixels, *value_range) for p in patches]
     return pictures.grid(tiles, columns=columns, scale=scale, gap=2)
+
+
+@dataclass(frozen=True)
+class ChannelReport:
+    """What a view shows for one channel: its top patches (none without data) and a synthetic image."""
+
+    layer: str
+    channel: int
+    patches: list[Patch]
+    synthesis: Synthesis
+    value_range: tuple[float, float]
+
+
+def channel_report(state, model: keras.Model, summary: Summary, layer_name: str, channel: int,
+                   images: np.ndarray | None, steps: int = 60) -> ChannelReport:
+    """Top patches over ``images`` (may be None) and a gradient-ascent image, for a task runner.
+
+    ``state`` is a :class:`cnnstudio.tasks.TaskState`: progress is reported and a cancel is
+    honoured between the two parts.
+    """
+    value_range = (0.0, 1.0) if images is None or not len(images) else \
+        (float(np.min(images)), float(np.max(images)))
+    state.set_progress(0.0, "Finding the patches that excite it most")
+    patches = [] if images is None else top_patches(model, summary, layer_name, channel, images)
+    state.check()
+    state.set_progress(0.5, "Making an image by gradient ascent")
+    synthesis = synthesize(model, layer_name, channel, steps=steps, value_range=value_range)
+    state.check()
+    return ChannelReport(layer_name, channel, patches, synthesis, value_range)

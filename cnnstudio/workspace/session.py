@@ -52,6 +52,13 @@ class Workspace:
         """The ``cnnstudio.training.data.Dataset`` last trained on or chosen, or None."""
         return self._dataset
 
+    def validation_images(self) -> Any:
+        """The data set's validation inputs when they fit the trained model's input, else None."""
+        model, dataset = self._model, self._dataset
+        if model is None or dataset is None or not len(dataset.x_val):
+            return None
+        return dataset.x_val if tuple(dataset.input_shape) == tuple(model.input_shape[1:]) else None
+
     def training_started(self, model: Any, timeline: Any) -> None:
         """A run began on ``model``: views that refresh per epoch (filters) can show it live."""
         self.training_model = model

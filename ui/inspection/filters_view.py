@@ -10,12 +10,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QHBoxLayout,
     QLabel,
     QScrollArea,
+    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -23,6 +25,7 @@ from PySide6.QtWidgets import (
 from cnnstudio.inspection import pictures
 from cnnstudio.network import catalog
 from cnnstudio.workspace.session import Workspace
+from ui.inspection.detector_panel import QtDetectorPanel
 from ui.inspection.tile_grid import QtTileGrid
 from ui.inspection.timeline_slider import QtTimelineSlider
 from ui.workspace_signals import QtWorkspaceSignals
@@ -132,16 +135,22 @@ class QtFiltersView(QWidget):
             body.addWidget(w)
         body.addLayout(controls)
         body.addWidget(self.timeline)
-        body.addWidget(self.scroll, 1)
+        self.detector = QtDetectorPanel()
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.scroll)
+        split.addWidget(self.detector)
+        split.setStretchFactor(0, 1)
+        body.addWidget(split, 1)
         body.addWidget(self.value_label)
         layout = QVBoxLayout(self)
         layout.addWidget(self.message)
         layout.addWidget(self.content, 1)
 
-        self.layer_combo.currentTextChanged.connect(lambda _name: self.refresh())
+        self.layer_combo.currentTextChanged.connect(lambda _name: self._on_layer_changed())
         self.shared_check.toggled.connect(lambda _on: self.refresh())
         self.timeline.sig_index_changed.connect(lambda _i: self.refresh())
         self.grid.sig_hovered.connect(self._on_hovered)
+        self.grid.sig_clicked.connect(lambda tile, _row, _col: self.explain_filter(tile))
         self.signals.sig_model.connect(lambda _model: self.reload())
         self.signals.sig_epoch.connect(lambda _epoch, _logs: self._on_epoch())
         self.reload()
@@ -150,6 +159,7 @@ class QtFiltersView(QWidget):
 
     def reload(self) -> None:
         """Re-read the model's convolution layers (a new or discarded model)."""
+        self.detector.clear()
         model = self._model()
         names = []
         if model is not None:
@@ -182,6 +192,19 @@ class QtFiltersView(QWidget):
         if timeline is None or len(timeline) == 0 or layer not in timeline.at(0)[1]:
             return []
         return [timeline.at(i)[0] for i in range(len(timeline))]
+
+    def _on_layer_changed(self) -> None:
+        self.detector.clear()
+        self.refresh()
+
+    def explain_filter(self, index: int) -> None:
+        """Show what filter ``index`` of the chosen layer detects (once training has ended)."""
+        model, layer = self.workspace.model, self.layer_combo.currentText()
+        if model is None or not layer:
+            self.detector.title.setText("What a filter detects is shown once training has ended.")
+            return
+        self.detector.show_channel(model, self.workspace.document.summary, layer, index,
+                                   self.workspace.validation_images())
 
     def refresh(self) -> None:
         """Redraw the chosen layer's filters at the chosen snapshot and scaling."""

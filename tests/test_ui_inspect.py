@@ -404,3 +404,28 @@ def test_clicking_a_filter_shows_its_top_patches_and_a_synthetic_image_off_the_g
     view.layer_combo.setCurrentText("conv1")
     assert panel.report is None and panel.patches.count() == 0
     qtbot.waitUntil(lambda: not tasks.running(), timeout=20000)
+
+
+def test_the_shift_sliders_move_the_input_and_the_plots_show_equivariance_and_invariance(qtbot, workspace, dataset):
+    from cnnstudio.inspection import equivariance
+
+    view = QtActivationsView(workspace)
+    panel = view.shift_panel
+    with qtbot.waitSignal(panel.sig_measured, timeout=20000):
+        show(qtbot, view)
+    x_curve = panel.curves["x"]
+    conv1 = x_curve.layer("conv1")
+    assert all(conv1.exact) and max(conv1.error) < 1e-5
+    pool = x_curve.layer("pool")
+    assert [e for e, exact in zip(pool.error, pool.exact, strict=True) if not exact] and max(pool.error) > 1e-3
+    assert set(panel.curves) == {"x", "y"} and len(x_curve.prediction_change) == 9
+    assert len(panel.error_plot.getPlotItem().listDataItems()) == 3  # conv1, conv2, pool
+    qtbot.waitUntil(lambda: view.sample is not None)
+    with qtbot.waitSignal(view.sig_updated, timeout=20000):
+        panel.dx.setValue(2)
+    np.testing.assert_array_equal(view.sample, equivariance.shift_input(dataset.x_val[0], 2, 0))
+    assert "shifted by (+2, +0) pixels" in view.truth_label.text()
+    assert panel.markers[0].value() == 2
+    with qtbot.waitSignal(panel.sig_measured, timeout=20000):
+        panel.mode_combo.setCurrentText("wrap")
+    assert panel.curves["x"].mode == "wrap"

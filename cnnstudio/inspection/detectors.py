@@ -63,7 +63,8 @@ def top_patches(model: keras.Model, summary: Summary, layer_name: str, channel: 
     probe = channel_model(model, layer_name)
     best_values, best_positions = [], []
     for i in range(0, len(images), batch_size):
-        maps = keras.ops.convert_to_numpy(probe(images[i:i + batch_size], training=False))[..., channel]
+        with probes.MODEL_LOCK:
+            maps = keras.ops.convert_to_numpy(probe(images[i:i + batch_size], training=False))[..., channel]
         flat = maps.reshape(len(maps), -1)
         where = np.argmax(flat, axis=1)
         best_values.append(flat[np.arange(len(flat)), where])
@@ -121,13 +122,15 @@ def synthesize(model: keras.Model, layer_name: str, channel: int, steps: int = 6
 
     history = []
     for _ in range(steps):
-        value, grad = _value_and_input_gradient(objective, x)
+        with probes.MODEL_LOCK:
+            value, grad = _value_and_input_gradient(objective, x)
         history.append(value)
         rms = float(np.sqrt(np.mean(grad ** 2)))
         if rms == 0.0:
             break
         x = np.clip(x + step_size * (hi - lo) * grad / rms, lo, hi).astype(np.float32)
-    history.append(float(keras.ops.convert_to_numpy(objective(x))))
+    with probes.MODEL_LOCK:
+        history.append(float(keras.ops.convert_to_numpy(objective(x))))
     return Synthesis(x[0], history)
 
 

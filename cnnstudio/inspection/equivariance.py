@@ -169,3 +169,21 @@ def _compare(plain: np.ndarray, shifted: np.ndarray, move: tuple[int, int], star
     scale = float(np.max(np.abs(plain))) or 1.0
     count = int(np.prod([len(k) for k in keep_shifted]))
     return float(np.max(np.abs(b - a)) / scale), exact, count
+
+
+def shift_curves(state, model: keras.Model, summary: Summary, sample: np.ndarray, mode: str = "zeros",
+                 radius: int = 4) -> dict[str, ShiftTest]:
+    """Shift tests across ("x") and, for images, down ("y"), from -``radius`` to ``radius`` pixels.
+
+    ``state`` is a :class:`cnnstudio.tasks.TaskState` (a cancel is honoured between the two).
+    """
+    steps = range(-radius, radius + 1)
+    axes = {"x": [(s, 0) for s in steps]}
+    if np.asarray(sample).ndim == 3:
+        axes["y"] = [(0, s) for s in steps]
+    result = {}
+    for k, (axis, shifts) in enumerate(axes.items()):
+        state.check()
+        state.set_progress(k / len(axes), f"Shifting the input along {axis}")
+        result[axis] = shift_test(model, summary, sample, shifts, mode)
+    return result

@@ -149,6 +149,9 @@ def _reads_input(model: keras.Model, layer_name: str) -> bool:
 
 _PROBES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _PROBES_LOCK = threading.Lock()
+MODEL_LOCK = threading.RLock()
+"""Held while a model runs. Two views' tasks running TensorFlow's eager ops at once crashed
+the process here ("none_dealloc: deallocating None", TF 2.21 on Python 3.11), so they take turns."""
 
 
 def _probe(model: keras.Model) -> tuple[keras.Model, list[str]]:
@@ -184,7 +187,8 @@ def activations(model: keras.Model, x) -> dict[str, np.ndarray]:
     """
     batch, single = _as_batch(model, x)
     probe, names = _probe(model)
-    outputs = probe(batch, training=False)
+    with MODEL_LOCK:
+        outputs = probe(batch, training=False)
     if not isinstance(outputs, (list, tuple)):
         outputs = [outputs]
     result = {}
@@ -216,10 +220,11 @@ def probabilities(model: keras.Model, x, batch_size: int = 256) -> np.ndarray:
     Outputs that are not already a distribution (a last layer without softmax) go through one.
     """
     batch, single = _as_batch(model, x)
-    out = np.concatenate(
-        [keras.ops.convert_to_numpy(model(batch[i : i + batch_size], training=False))
-         for i in range(0, len(batch), batch_size)]
-    ) if len(batch) else np.zeros((0, model.output_shape[-1]), np.float32)
+    with MODEL_LOCK:
+        out = np.concatenate(
+            [keras.ops.convert_to_numpy(model(batch[i : i + batch_size], training=False))
+             for i in range(0, len(batch), batch_size)]
+        ) if len(batch) else np.zeros((0, model.output_shape[-1]), np.float32)
     out = as_probabilities(out.reshape(len(batch), -1))
     return out[0] if single else out
 

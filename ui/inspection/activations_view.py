@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from cnnstudio.inspection import pictures
 from cnnstudio.workspace.session import Workspace
+from ui.inspection.shift_panel import QtShiftPanel
 from ui.inspection.tile_grid import QtTileGrid
 from ui.inspection.timeline_slider import QtTimelineSlider
 from ui.resource_files import samples_folder
@@ -138,7 +139,12 @@ class QtActivationsView(QWidget):
         left_layout.addWidget(self.input_grid, 0, Qt.AlignmentFlag.AlignHCenter)
         for w in (self.truth_label, self.prediction_label, self.receptive_label, self.error_label):
             left_layout.addWidget(w)
+        self.shift_panel = QtShiftPanel()
+        left_layout.addWidget(self.shift_panel)
         left_layout.addStretch(1)
+        left_scroll = QScrollArea()
+        left_scroll.setWidgetResizable(True)
+        left_scroll.setWidget(left)
         self.maps = QWidget()
         self.maps_layout = QVBoxLayout(self.maps)
         self.maps_layout.setAlignment(Qt.AlignmentFlag.AlignTop)
@@ -152,7 +158,7 @@ class QtActivationsView(QWidget):
         right_layout.addWidget(self.scroll, 1)
         right_layout.addWidget(self.value_label)
         self.content = QSplitter(Qt.Orientation.Horizontal)
-        self.content.addWidget(left)
+        self.content.addWidget(left_scroll)
         self.content.addWidget(right)
         self.content.setStretchFactor(1, 1)
         self.content.setSizes([380, 800])
@@ -167,6 +173,7 @@ class QtActivationsView(QWidget):
         self.signals.sig_model.connect(lambda _model: self.reload())
         self.signals.sig_dataset.connect(lambda _dataset: self.reload())
         self.signals.sig_epoch.connect(lambda _epoch, _logs: self._on_epoch())
+        self.shift_panel.sig_shift_changed.connect(self.show_input)
         self.reload()
 
     # -- what to show --------------------------------------------------------------------------
@@ -190,6 +197,7 @@ class QtActivationsView(QWidget):
         self.message.setVisible(model is None)
         self.content.setVisible(model is not None)
         self._clear_sections()
+        self.shift_panel.forget()
         if model is None:
             self.runner.cancel()
             self.sample, self.acts = None, {}
@@ -212,6 +220,7 @@ class QtActivationsView(QWidget):
             self.example_spin.setRange(0, len(dataset.x_val) - 1)
             self.example_spin.blockSignals(False)
         self.open_button.setEnabled(len(model.input_shape) == 4)
+        self.shift_panel.set_rank(len(model.input_shape) - 2)
         self._on_source()
 
     def _on_source(self) -> None:
@@ -265,6 +274,15 @@ class QtActivationsView(QWidget):
             self.sig_updated.emit()
             return
         sample, text, truth, acts = request
+        self.shift_panel.setEnabled(acts is None)
+        if acts is None:  # a live input, not a recorded snapshot: it can be shifted
+            key = (id(model), source, self.example_spin.value() if source == SOURCE_VALIDATION else self.image_path,
+                   self.shift_panel.mode)
+            self.shift_panel.measure(model, self.workspace.document.summary, sample, key)
+            dx, dy = self.shift_panel.shift
+            sample = self.shift_panel.apply(sample)
+            if dx or dy:
+                text += f", shifted by ({dx:+d}, {dy:+d}) pixels"
         self.runner.submit(look_inside, model, sample, text, truth, acts, on_done=self._show_look,
                            on_error=self._show_failure)
 

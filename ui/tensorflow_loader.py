@@ -33,7 +33,8 @@ class TensorFlowLoader(QObject):
 
     @property
     def is_ready(self) -> bool:
-        return "keras" in sys.modules and "tensorflow" in sys.modules and not self.is_loading
+        imported = "keras" in sys.modules and "tensorflow" in sys.modules
+        return imported and (not self.is_loading or self._task.outcome == "done")
 
     @property
     def is_loading(self) -> bool:

@@ -36,10 +36,12 @@ class QtDetectorPanel(QWidget):
         self.synthesis_label.setWordWrap(True)
         self.synthesis = QtTileGrid()
         layout = QVBoxLayout(self)
-        for w in (self.title, self.patches_label, self.patches, self.synthesis_label, self.synthesis):
-            layout.addWidget(w, 0, Qt.AlignmentFlag.AlignLeft)
+        for label, grid in ((self.patches_label, self.patches), (self.synthesis_label, self.synthesis)):
+            layout.addWidget(label)
+            layout.addWidget(grid, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.insertWidget(0, self.title)
         layout.addStretch(1)
-        self.setMinimumWidth(260)
+        self.setMinimumWidth(300)
 
     def clear(self) -> None:
         self.runner.cancel()

@@ -75,7 +75,7 @@ class QtShiftPanel(QGroupBox):
         plot.setTitle(title, size="9pt")
         plot.setLabel("bottom", "shift (pixels)")
         plot.setLabel("left", unit)
-        plot.setMinimumHeight(150)
+        plot.setFixedHeight(170)
         plot.setMouseEnabled(False, False)
         plot.hideButtons()
         return plot

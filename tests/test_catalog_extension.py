@@ -76,3 +76,32 @@ def test_every_rule_the_catalog_names_has_its_implementation():
     assert set(shapes.RULES) == set(catalog.ShapeRule.ALL)
     for layer_type in catalog.CATALOG.values():
         assert layer_type.shape_rule in shapes.RULES
+
+
+DATA_FILES = {"cnnstudio/network/catalog.py", "cnnstudio/network/presets.py", "cnnstudio/teaching/exercises.py"}
+"""The catalog itself, and network data: the presets and the generated shape exercises."""
+
+
+def _string_literals(path):
+    """Every string constant of a module except its docstrings, with its line."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {id(node.value) for node in ast.walk(tree)
+                  if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)}
+    return [(node.lineno, node.value) for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
+
+
+def test_no_module_outside_the_catalog_names_a_layer_type():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    names = set(catalog.CATALOG) | {alias for t in catalog.CATALOG.values() for alias in t.keras_names}
+    found = []
+    for path in sorted([*root.glob("cnnstudio/**/*.py"), *root.glob("ui/**/*.py")]):
+        relative = path.relative_to(root).as_posix()
+        if relative in DATA_FILES:
+            continue
+        found += [f"{relative}:{line}: {text!r}" for line, text in _string_literals(path) if text in names]
+    assert not found, "ask the catalog instead of naming these types:\n" + "\n".join(found)

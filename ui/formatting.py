@@ -74,8 +74,7 @@ def issues_for(summary, name: str) -> list:
     return [*info.errors, *info.warnings]
 
 
-_SHORT_WORDS = (("Normalization", "Norm"), ("Concatenate", "Concat"), ("Spatial", "Sp"), ("Padding", "Pad"),
-                ("Global", "G"))
+_SHORT_WORDS = (("Normalization", "Norm"), ("Spatial", "Sp"), ("Padding", "Pad"), ("Global", "G"))
 
 
 def compact_label(layer: LayerSpec) -> str:
@@ -96,7 +95,7 @@ def compact_label(layer: LayerSpec) -> str:
         values = value if isinstance(value, list) else [value] * rank
         return f" /{values[0]}" if value not in (None, 1) and len(set(values)) == 1 else ""
 
-    short = layer.type
+    short = layer_type.short_name or layer.type
     for word, abbreviation in _SHORT_WORDS:
         short = short.replace(word, abbreviation)
     if layer_type.rank and short[-2:] in ("1D", "2D"):

@@ -206,6 +206,8 @@ class LayerType:
     purposes: tuple[str, ...] = ()
     explain: str = ""
     """The explainer's operation kind for it (see :class:`Explain`); empty: not explained."""
+    short_name: str = ""
+    """The name a node seen from afar shows; empty: the name, with its words shortened."""
 
     def __post_init__(self):
         problems = []
@@ -697,6 +699,7 @@ _TYPES = [
         max_inputs=8,
         keras_class="keras.layers.Concatenate",
         keras_axis="axis",
+        short_name="Concat",
         shape_rule=ShapeRule.CONCATENATE,
         purposes=(Purpose.JOIN_CHANNELS,),
     ),

@@ -24,6 +24,12 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     if args.screenshot:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from ui.platform_check import advice, missing_xcb_packages
+
+    missing = missing_xcb_packages()
+    if missing:  # Qt would abort the process with a hint few users can act on
+        print(advice(missing), file=sys.stderr)
+        return 1
     from ui import app
 
     return app.run(args.target, screenshot=args.screenshot, select=args.select)

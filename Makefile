@@ -4,7 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint bench install clean smoke
+SMOKE_DIR ?= /tmp/smoke
 
 install: $(STAMP)
 
@@ -26,6 +27,11 @@ test: lint
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# A real window under Xvfb (xcb platform, not offscreen), driven with xdotool: drag a layer, train one
+# epoch, screenshots to $(SMOKE_DIR). Needs xvfb, xdotool, x11-apps, imagemagick (openbox optional).
+smoke: $(STAMP)
+	SMOKE_DIR=$(SMOKE_DIR) PY=$(PY) bash scripts/smoke.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -41,3 +41,13 @@ def test_one_bad_layer_is_one_root_error_and_the_layers_below_wait_on_it():
     assert len(summary.errors()) == 6
     assert [waiting_on(summary, name) for name in ("conv1", "conv2", "pool", "output")] == \
         [None, "conv1", "conv1", "conv1"]
+
+
+def test_every_layer_of_a_fixed_rank_checks_its_input():
+    from cnnstudio.network.spec import LayerSpec
+
+    spec = presets.get("digits-cnn")
+    spec.layers.append(LayerSpec("drop", "SpatialDropout2D", {}))  # after the output vector
+    [error] = infer(spec).errors()
+    assert error.layer == "drop" and "SpatialDropout2D expects an image" in error.message
+    assert [fix.label for fix in error.fixes] == ['Remove layer "drop"']

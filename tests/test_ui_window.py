@@ -284,3 +284,15 @@ def test_a_reopened_trained_project_restores_curves_timeline_results_and_activat
     fresh.document.reset(fresh.document.spec)
     assert fresh.close()
     fresh.deleteLater()
+
+
+def test_tab_and_find_shortcuts_through_real_key_events(window, qtbot):
+    extra = QLabel("extra")
+    window.add_view("Extra", extra)
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_2, Qt.KeyboardModifier.AltModifier)
+    assert window.tabs.currentWidget() is extra
+    qtbot.keyClick(extra, Qt.Key.Key_1, Qt.KeyboardModifier.AltModifier)
+    assert window.tabs.currentWidget() is window.network_split
+    qtbot.keyClick(window.canvas, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert window.palette_view.search.hasFocus()

@@ -99,10 +99,16 @@ class QtMainWindow(QMainWindow):
     def add_view(self, name: str, widget: QWidget) -> int:
         """Add ``widget`` as a tab of the central area; returns its index."""
         index = self.tabs.addTab(widget, name)
-        action = QAction(f"Show {name}", self)
-        action.triggered.connect(lambda: self.tabs.setCurrentWidget(widget))
-        self.menu_view.addAction(action)
+        self.menu_view.addAction(self._show_tab_action(name, widget, index))
         return index
+
+    def _show_tab_action(self, name: str, widget: QWidget, index: int) -> QAction:
+        """View > Show NAME, on Alt+1 for the first tab, Alt+2 for the second and so on."""
+        action = QAction(f"Show {name}", self)
+        if index < 9:
+            action.setShortcut(QKeySequence(f"Alt+{index + 1}"))
+        action.triggered.connect(lambda: self.tabs.setCurrentWidget(widget))
+        return action
 
     def add_dock(self, name: str, widget: QWidget,
                  area: Qt.DockWidgetArea = Qt.DockWidgetArea.BottomDockWidgetArea) -> QDockWidget:
@@ -149,6 +155,8 @@ class QtMainWindow(QMainWindow):
         e.addSeparator()
         self.action_delete = self._action(e, "&Delete Layer", self.canvas.delete_selected, None,
                                           "Remove the selected layer and reconnect its neighbours")
+        self.action_find_layer = self._action(e, "&Find Layer Type…", self._find_layer_type,
+                                              QKeySequence.StandardKey.Find, "Search the palette's layer types")
 
         for name in presets.names():
             description = presets.PRESETS[name][0]
@@ -166,6 +174,7 @@ class QtMainWindow(QMainWindow):
         self.action_fit = self._action(v, "&Fit Network", self.canvas.fit_network, "Ctrl+0",
                                        "Show the whole network, at most at 100%")
         self.menu_view.addSeparator()
+        self.menu_view.addAction(self._show_tab_action("Network", self.network_split, 0))
 
         self._action(self.menu_help, "&About CNN Studio", self._about)
         self._update_recent_menu()
@@ -322,6 +331,11 @@ class QtMainWindow(QMainWindow):
     def _update_title(self) -> None:
         name = Path(self.document.path).name if self.document.path else f"{self.document.spec.name} (unsaved)"
         self.setWindowTitle(f"{name}{' *' if self.document.dirty else ''} — CNN Studio")
+
+    def _find_layer_type(self) -> None:
+        self.tabs.setCurrentWidget(self.network_split)
+        self.palette_view.search.setFocus()
+        self.palette_view.search.selectAll()
 
     def _append_from_palette(self, type_name: str) -> None:
         try:

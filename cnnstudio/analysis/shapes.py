@@ -666,6 +666,10 @@ def infer_shapes(spec: NetworkSpec) -> Summary:
         srcs = _wire(info, lt, known, position, spec)
         if srcs is None:
             continue
+        # every type of a fixed rank checks its input's, whatever its shape rule (SpatialDropout2D
+        # after a Dense was let through and failed in Keras)
+        if lt.rank is not None and not lt.is_merge and not _check_rank(info, lt, layer, srcs[0]):
+            continue
         if not info.receptive_field:
             info.receptive_field = srcs[0].receptive_field
             info.jump = srcs[0].jump

@@ -328,8 +328,11 @@ class QtTrainingPanel(QWidget):
             return False
         summary = self.document.summary
         if not summary.ok:
-            self._show_error(f"The network has {len(summary.errors())} error(s). Fix them in the Network "
-                             f"tab before training: {summary.errors()[0].message}")
+            from cnnstudio.analysis.triage import root_errors
+
+            roots = root_errors(summary)
+            self._show_error(f"The network has {len(roots)} error(s). Fix them in the Network "
+                             f"tab before training: {roots[0].message}")
             return False
         try:
             settings = self.settings()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from PySide6.QtGui import QAction, QKeySequence
+
 from ui.training.environment_dialog import QtEnvironmentDialog
 from ui.training.panel import QtTrainingPanel
 
@@ -15,6 +17,13 @@ def install_training(window) -> QtTrainingPanel:
     window.sig_closing.connect(panel.shutdown)
     panel.sig_message.connect(window.show_message)
     window.autosaver.pending_runs = panel.unsaved_run_records
+    train = QAction("&Train", window)
+    train.setShortcut(QKeySequence("Ctrl+Return"))
+    train.setStatusTip("Train the network with the Train tab's settings")
+    train.triggered.connect(lambda: (window.tabs.setCurrentWidget(panel), panel.start_training()))
+    window.addAction(train)
+    panel.train_button.setToolTip("Train the network (Ctrl+Return)")
+    window.action_train = train
     window.menu_help.addSeparator()
     action = window.menu_help.addAction("&Environment…")
     action.setStatusTip("Python, TensorFlow, the devices it sees and why a GPU is or is not used")

@@ -1,0 +1,30 @@
+"""Before Qt starts: a missing xcb library is named with the package to install, not a Qt abort."""
+
+import sys
+from pathlib import Path
+
+from ui import launcher, platform_check
+
+
+def test_debian_package_names_follow_the_soname():
+    assert platform_check.debian_package("libxcb-cursor.so.0") == "libxcb-cursor0"
+    assert platform_check.debian_package("libxcb-icccm.so.4") == "libxcb-icccm4"
+    assert platform_check.debian_package("libxkbcommon-x11.so.0") == "libxkbcommon-x11-0"
+
+
+def test_offscreen_needs_no_x_libraries():
+    assert platform_check.missing_xcb_packages("offscreen") == []
+
+
+def test_ldd_reports_what_a_binary_cannot_find():
+    assert platform_check.unresolved_libraries(Path(sys.executable).resolve()) == []
+    assert platform_check.xcb_plugin() is None or platform_check.xcb_plugin().name == "libqxcb.so"
+
+
+def test_the_window_command_names_the_package_instead_of_starting_qt(monkeypatch, capsys):
+    monkeypatch.setattr(platform_check, "missing_xcb_packages", lambda: ["libxcb-cursor0"])
+    monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
+    assert launcher.main(["gui", "digits-cnn"]) == 1
+    err = capsys.readouterr().err
+    assert "libxcb-cursor0, which is not installed" in err
+    assert "sudo apt-get install libxcb-cursor0" in err

@@ -130,15 +130,14 @@ def _check_input_rank(input_shape, rank, layer_name, what):
     return input_shape
 
 
-def require_known_input(input_shape, rank, layer_name, channels=False) -> None:
-    """Refuse to build on unknown spatial sizes (and unknown channels, where weights need them)."""
-    unknown = any(length is None for length in tuple(input_shape)[1:-1])
-    if unknown or (channels and input_shape[-1] is None):
+def require_known_channels(input_shape, rank, layer_name) -> None:
+    """Refuse to build weights on an unknown number of channels (height and width may be None)."""
+    if tuple(input_shape)[-1] is None:
         names = ", ".join(AXIS_NAMES[rank])
         raise ValueError(
-            f"{layer_name}: the input's {names}{' and channels' if channels else ''} must be known to "
-            f"build the layer. Expected an input shape like (batch, {names}, channels) with numbers. "
-            f"Received: input_shape={tuple(input_shape)}"
+            f"{layer_name}: the input's channels must be known to build the layer's weights. "
+            f"Expected an input shape like (batch, {names}, channels) with a number of channels "
+            f"(the {names} may be None). Received: input_shape={tuple(input_shape)}"
         )
 
 

@@ -17,10 +17,9 @@ import numpy as np
 from keras import ops
 
 from layers.arithmetic import (
-    axis_padding,
     conv_output_shape,
     normalize_padding,
-    require_known_input,
+    require_known_channels,
 )
 from layers.arithmetic import normalize_tuple as _normalize_tuple
 from layers.formats import (
@@ -31,7 +30,7 @@ from layers.formats import (
     shape_to_channels_last,
     to_channels_last,
 )
-from layers.windows import axis_taps, pad_for_windows
+from layers.windows import axis_taps, pad_for_windows, window_geometry
 
 
 class _Conv(keras.layers.Layer):
@@ -112,7 +111,7 @@ class _Conv(keras.layers.Layer):
     def build(self, input_shape):
         self.compute_output_shape(input_shape)
         input_shape = shape_to_channels_last(input_shape, self.data_format)
-        require_known_input(input_shape, self.rank, self._label, channels=True)
+        require_known_channels(input_shape, self.rank, self._label)
         channels = input_shape[-1]
         self.input_spec = keras.InputSpec(
             ndim=self.rank + 2, axes={channel_axis(self.data_format): channels}
@@ -218,21 +217,16 @@ def _convolve(x, kernel, window, strides, dilation, padding):
     and the rows are short, and otherwise width taps concatenated along the channels with
     one matmul per kernel row.
     """
-    spatial = x.shape[1:-1]
-    pads, out_sizes = [], []
-    for axis, length in enumerate(spatial):
-        pad = padding if isinstance(padding, str) else padding[axis]
-        before, after = axis_padding(length, window[axis], strides[axis], dilation[axis], pad)
-        pads.append((before, after))
-        extent = dilation[axis] * (window[axis] - 1) + 1
-        out_sizes.append((length + before + after - extent) // strides[axis] + 1)
+    spatial = ops.shape(x)[1:-1]
+    pads, out_sizes = window_geometry(x, window, strides, dilation, padding)
     channels, filters = x.shape[-1], kernel.shape[-1]
-    if window == (1, 1) and strides == (1, 1) and not any(a or b for a, b in pads):
+    if window == (1, 1) and strides == (1, 1) and pads == [(0, 0), (0, 0)]:
         matrix = ops.reshape(kernel, (channels, filters))
         return ops.reshape(
             ops.matmul(ops.reshape(x, (-1, channels)), matrix), (-1, *spatial, filters)
         )
-    if _banded_is_cheaper(channels, spatial[1] + sum(pads[1]), window[1]):
+    width = spatial[1] + pads[1][0] + pads[1][1]
+    if isinstance(width, int) and _banded_is_cheaper(channels, width, window[1]):
         return _convolve_banded(x, kernel, window, strides, dilation, pads, out_sizes)
     return _convolve_rows(x, kernel, window, strides, dilation, pads, out_sizes)
 
@@ -255,13 +249,13 @@ def _convolve_rows(x, kernel, window, strides, dilation, pads, out_sizes):
     (kh, kw), (sh, sw), (dh, dw), (out_h, out_w) = window, strides, dilation, out_sizes
     channels, filters = x.shape[-1], kernel.shape[-1]
     x = pad_for_windows(x, pads, window, strides, dilation, out_sizes)
-    rows = x.shape[1]
     if sw > 1 and dw == 1:
         taps = _strided_width_taps(x, kw, sw, out_w)
     else:
         taps = axis_taps(x, 1, kw, sw, dw, out_w)
     wide = taps[0] if len(taps) == 1 else ops.concatenate(taps, axis=-1)
-    row_taps = [wide] if kh == 1 and rows == out_h else axis_taps(wide, 0, kh, sh, dh, out_h)
+    # pad_for_windows leaves out_h rows when the window is one row at stride 1
+    row_taps = [wide] if kh == 1 and sh == 1 else axis_taps(wide, 0, kh, sh, dh, out_h)
     outputs = None
     for i, tap in enumerate(row_taps):
         row_kernel = ops.reshape(kernel[i], (kw * channels, filters))
@@ -273,7 +267,7 @@ def _convolve_rows(x, kernel, window, strides, dilation, pads, out_sizes):
 def _strided_width_taps(x, kw, sw, out_w):
     """Width taps at stride ``sw`` as few wide slices: with the stride's phases folded into
     the channels, the taps ``b*sw ... b*sw + sw - 1`` are one contiguous run of channels."""
-    batch, rows, width, channels = ops.shape(x)[0], x.shape[1], x.shape[2], x.shape[3]
+    batch, rows, width, channels = ops.shape(x)
     folded = ops.reshape(x, (-1, rows, width // sw, sw * channels))
     taps = []
     for block in range(-(-kw // sw)):

@@ -14,11 +14,10 @@ import keras
 from keras import ops
 
 from layers.arithmetic import (
-    axis_padding,
     conv_output_shape,
     normalize_padding,
     normalize_tuple,
-    require_known_input,
+    require_known_channels,
 )
 from layers.formats import (
     channel_axis,
@@ -28,7 +27,7 @@ from layers.formats import (
     shape_to_channels_last,
     to_channels_last,
 )
-from layers.windows import pad_for_windows
+from layers.windows import pad_for_windows, window_geometry, window_taps
 
 
 class _DepthwiseConv(keras.layers.Layer):
@@ -92,7 +91,7 @@ class _DepthwiseConv(keras.layers.Layer):
     def build(self, input_shape):
         self.compute_output_shape(input_shape)
         input_shape = shape_to_channels_last(input_shape, self.data_format)
-        require_known_input(input_shape, self.rank, self._label, channels=True)
+        require_known_channels(input_shape, self.rank, self._label)
         channels = input_shape[-1]
         self.input_spec = keras.InputSpec(
             ndim=self.rank + 2, axes={channel_axis(self.data_format): channels}
@@ -179,50 +178,16 @@ class _DepthwiseConv(keras.layers.Layer):
 def depthwise_convolve(x, kernel, window, strides, dilation, padding):
     """Depthwise 2D convolution of x (N, H, W, C) with a kernel (kh, kw, C, M)."""
     channels, multiplier = kernel.shape[-2], kernel.shape[-1]
-    pads, out_sizes = [], []
-    for axis, length in enumerate(x.shape[1:-1]):
-        pad = padding if isinstance(padding, str) else padding[axis]
-        before, after = axis_padding(length, window[axis], strides[axis], dilation[axis], pad)
-        pads.append((before, after))
-        extent = dilation[axis] * (window[axis] - 1) + 1
-        out_sizes.append((length + before + after - extent) // strides[axis] + 1)
+    pads, out_sizes = window_geometry(x, window, strides, dilation, padding)
     if multiplier > 1:
         x = ops.repeat(x, multiplier, axis=-1)
     rows = ops.reshape(kernel, (window[0], window[1], channels * multiplier))
     x = pad_for_windows(x, pads, window, strides, dilation, out_sizes)
     outputs = None
-    for i, row in enumerate(_axis_taps(x, 1, window[0], strides[0], dilation[0], out_sizes[0])):
-        for j, tap in enumerate(_axis_taps(row, 2, window[1], strides[1], dilation[1], out_sizes[1])):
-            product = ops.multiply(tap, rows[i, j])
-            outputs = product if outputs is None else ops.add(outputs, product)
+    for index, tap in enumerate(window_taps(x, window, strides, dilation, out_sizes)):
+        product = ops.multiply(tap, rows[index // window[1], index % window[1]])
+        outputs = product if outputs is None else ops.add(outputs, product)
     return outputs
-
-
-def _axis_taps(x, axis, kernel, stride, dilation, out):
-    """The taps ``j*dilation + stride*o`` (o < out) along ``axis`` of a 4-D ``x``, as slices.
-
-    A strided axis (its length a multiple of the stride) is folded with its stride's phases
-    into the next axis, so each tap is one contiguous slice of a 4-D tensor.
-    """
-    shape = list(ops.shape(x))
-    taps = []
-    if stride == 1:
-        for j in range(kernel):
-            start, size = [0] * 4, list(shape)
-            start[axis], size[axis] = j * dilation, out
-            taps.append(ops.slice(x, start, size))
-        return taps
-    inner = shape[axis + 1] * (shape[3] if axis + 1 < 3 else 1)
-    folded_shape = [*shape[:axis], shape[axis] // stride, stride * inner]
-    folded = ops.reshape(x, folded_shape)
-    for j in range(kernel):
-        block, phase = divmod(j * dilation, stride)
-        start = [0] * len(folded_shape)
-        start[axis], start[axis + 1] = block, phase * inner
-        size = list(folded_shape)
-        size[axis], size[axis + 1] = out, inner
-        taps.append(ops.reshape(ops.slice(folded, start, size), [*shape[:axis], out, *shape[axis + 1:]]))
-    return taps
 
 
 @keras.saving.register_keras_serializable(package="cnnstudio")

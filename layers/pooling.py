@@ -20,12 +20,9 @@ from keras import ops
 
 from layers.arithmetic import (
     AXIS_NAMES,
-    axis_output_length,
-    axis_padding,
     normalize_padding,
     normalize_tuple,
     pool_output_shape,
-    require_known_input,
 )
 from layers.formats import (
     from_channels_last,
@@ -34,7 +31,7 @@ from layers.formats import (
     shape_to_channels_last,
     to_channels_last,
 )
-from layers.windows import axis_taps, pad_for_windows
+from layers.windows import axis_taps, pad_for_windows, window_geometry
 
 
 class _Pool(keras.layers.Layer):
@@ -77,7 +74,6 @@ class _Pool(keras.layers.Layer):
     def call(self, inputs):
         self.compute_output_shape(inputs.shape)
         inputs = to_channels_last(inputs, self.data_format)
-        require_known_input(inputs.shape, self.rank, self._label)
         if self.rank == 1:
             x = ops.expand_dims(inputs, 1)
             window, strides = (1, *self.pool_size), (1, *self.strides)
@@ -103,19 +99,25 @@ class _Pool(keras.layers.Layer):
 
 def _pool(x, window, strides, padding, reduction):
     """Pool x (N, H, W, C) with ``reduction`` "max" or "avg", one spatial axis at a time."""
-    pads, out_sizes, counts = [], [], []
-    for axis, length in enumerate(x.shape[1:-1]):
-        pad = padding if isinstance(padding, str) else padding[axis]
-        before, after = axis_padding(length, window[axis], strides[axis], 1, pad)
-        pads.append((before, after))
-        out = axis_output_length(length, window[axis], strides[axis], 1, pad)
-        out_sizes.append(out)
-        counts.append(_real_cells(length, window[axis], strides[axis], before, out, pad))
+    lengths = ops.shape(x)[1:-1]
+    pads, out_sizes = window_geometry(x, window, strides, (1, 1), padding)
     value = float("-inf") if reduction == "max" else 0.0
+    divisor = None
+    if reduction == "avg" and padding == "same":
+        divisor = _real_cells(x, lengths, window, strides, pads, out_sizes)
     x = pad_for_windows(x, pads, window, strides, (1, 1), out_sizes, value)
     if reduction == "max" and all(s >= k for s, k in zip(strides, window, strict=True)):
         return _max_pool_disjoint(x, window, strides, out_sizes)
-    combine = ops.maximum if reduction == "max" else ops.add
+    x = _sum_or_max(x, window, strides, out_sizes, ops.maximum if reduction == "max" else ops.add)
+    if reduction == "max":
+        return x
+    if divisor is not None:
+        return ops.divide(x, ops.cast(divisor, x.dtype))
+    return ops.divide(x, ops.cast(window[0] * window[1], x.dtype))
+
+
+def _sum_or_max(x, window, strides, out_sizes, combine):
+    """Reduce the windows of a padded ``x`` with ``combine``, the width first, then the height."""
     for axis in (1, 0):
         if window[axis] == 1 and strides[axis] == 1:
             continue
@@ -123,12 +125,7 @@ def _pool(x, window, strides, padding, reduction):
         x = taps[0]
         for tap in taps[1:]:
             x = combine(x, tap)
-    if reduction == "max":
-        return x
-    if padding == "same":
-        divisor = np.outer(counts[0], counts[1])[None, :, :, None]
-        return ops.divide(x, ops.convert_to_tensor(divisor, dtype=x.dtype))
-    return ops.divide(x, ops.cast(window[0] * window[1], x.dtype))
+    return x
 
 
 def _max_pool_disjoint(x, window, strides, out_sizes):
@@ -165,19 +162,27 @@ def _max_pool_disjoint(x, window, strides, out_sizes):
                 (upstream,) = args
             upstream = ops.reshape(upstream, (-1, 1, out_w, 1, channels))
             cells = ops.where(ops.equal(cell_index, winner), upstream, 0.0)
-            return ops.reshape(cells, (-1, *x.shape[1:]))
+            return ops.reshape(cells, (-1, *ops.shape(x)[1:]))
 
         return ops.reshape(best, (-1, out_h, out_w, channels)), grad
 
     return pool(x)
 
 
-def _real_cells(length, window, stride, before, out, padding):
-    """How many input cells (not padding) each output's window covers along one axis."""
-    starts = np.arange(out) * stride - before
-    if padding != "same":
-        return np.full(out, window, dtype="float64")
-    return (np.minimum(starts + window, length) - np.maximum(starts, 0)).astype("float64")
+def _real_cells(x, lengths, window, strides, pads, out_sizes):
+    """How many input cells (not padding) each output's window covers, shaped (1, H, W, 1).
+
+    Known lengths count in numpy; unknown ones pool a map of ones padded with zeros.
+    """
+    if all(isinstance(n, int) for n in lengths):
+        counts = []
+        for length, k, s, (before, _), out in zip(lengths, window, strides, pads, out_sizes, strict=True):
+            starts = np.arange(out) * s - before
+            counts.append(np.minimum(starts + k, length) - np.maximum(starts, 0))
+        return ops.convert_to_tensor(np.outer(*counts)[None, :, :, None].astype("float32"))
+    ones = ops.ones_like(ops.slice(x, [0, 0, 0, 0], [1, *lengths, 1]))
+    ones = pad_for_windows(ones, pads, window, strides, (1, 1), out_sizes)
+    return _sum_or_max(ones, window, strides, out_sizes, ops.add)
 
 
 class _GlobalPool(keras.layers.Layer):

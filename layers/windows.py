@@ -7,6 +7,10 @@ strided slice (whose gradient is slow): the padded axis of length ``s*B`` is res
 ``B`` with the stride's ``s`` phases folded into the trailing axes (so ``(N, H, W, C)``
 becomes ``(N, B, s*W*C)`` for the height, ``(N, H, B, s*C)`` for the width), and the tap is
 the contiguous slice ``[o//s : o//s + out]`` of phase ``o % s``. Its gradient is then a pad.
+
+Lengths may be unknown when the graph is traced (a network built for any image size, run
+in a ``tf.function`` that generalises over sizes): every length here is then the tensor
+``ops.shape`` gives, and the same arithmetic runs on it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,33 @@ import math
 
 from keras import ops
 
+from layers.arithmetic import axis_padding, effective_kernel_size
+
+
+def _known(*values) -> bool:
+    return all(isinstance(v, int) for v in values)
+
+
+def window_geometry(x, window, strides, dilation, padding):
+    """(pads, out_sizes) of a window over each spatial axis of ``x`` (N, *spatial, C).
+
+    ``pads`` holds the zeros (before, after) per axis, ``out_sizes`` the output lengths; each
+    is an int, or a tensor where the input's length is only known when the graph runs.
+    """
+    pads, out_sizes = [], []
+    for axis, length in enumerate(ops.shape(x)[1:-1]):
+        pad = padding if isinstance(padding, str) else padding[axis]
+        k, s, d = window[axis], strides[axis], dilation[axis]
+        extent = effective_kernel_size(k, d)
+        if _known(length) or pad != "same":
+            before, after = axis_padding(length if _known(length) else 0, k, s, d, pad)
+        else:
+            total = ops.maximum((-(-length // s) - 1) * s + extent - length, 0)
+            before, after = total // 2, total - total // 2
+        pads.append((before, after))
+        out_sizes.append((length + before + after - extent) // s + 1)
+    return pads, out_sizes
+
 
 def pad_for_windows(x, pads, kernel, strides, dilation, out_sizes, value=0.0):
     """Pad (or crop) each spatial axis of ``x`` (N, *spatial, C) to what the taps read.
@@ -22,25 +53,33 @@ def pad_for_windows(x, pads, kernel, strides, dilation, out_sizes, value=0.0):
     ``pads`` holds the (before, after) padding per axis; the length each axis ends up with
     is ``s * ((k-1)*d // s + out)``, a multiple of the stride, so that it can be folded.
     """
-    spatial = x.shape[1:-1]
-    widths = [(0, 0)]
+    shape = list(ops.shape(x))
+    spatial = shape[1:-1]
+    widths, sizes = [(0, 0)], []
     crop = False
     for length, (before, _), k, s, d, out in zip(
         spatial, pads, kernel, strides, dilation, out_sizes, strict=True
     ):
         needed = s * ((k - 1) * d // s + out)
         after = needed - length - before
-        crop = crop or after < 0
+        if _known(after):
+            crop = crop or after < 0
+        else:  # unknown length: pad what may be missing, then cut what may be too much
+            crop, after = True, ops.maximum(after, 0)
         widths.append((before, after))
+        sizes.append(needed)
     widths.append((0, 0))
-    if crop:
-        inner = zip(spatial, widths[1:-1], strict=True)
-        sizes = [min(length, length + after) for length, (_, after) in inner]
-        x = ops.slice(x, [0] * len(x.shape), [ops.shape(x)[0], *sizes, x.shape[-1]])
+    if not crop:
+        return ops.pad(x, widths, constant_values=value) if any(
+            not _known(b, a) or b or a for b, a in widths) else x
+    if _known(*spatial, *sizes):
+        kept = [min(length, needed - before) for length, needed, (before, _) in zip(
+            spatial, sizes, widths[1:-1], strict=True)]
+        x = ops.slice(x, [0] * len(shape), [shape[0], *kept, shape[-1]])
         widths = [(b, max(a, 0)) for b, a in widths]
-    if any(b or a for b, a in widths):
-        x = ops.pad(x, widths, constant_values=value)
-    return x
+        return ops.pad(x, widths, constant_values=value) if any(b or a for b, a in widths) else x
+    x = ops.pad(x, [(b, max(a, 0) if _known(a) else a) for b, a in widths], constant_values=value)
+    return ops.slice(x, [0] * len(shape), [shape[0], *sizes, shape[-1]])
 
 
 def axis_taps(x, axis, kernel, stride, dilation, out):
@@ -49,7 +88,8 @@ def axis_taps(x, axis, kernel, stride, dilation, out):
     ``x`` is (N, *spatial, C) as ``pad_for_windows`` leaves it. Tap ``j`` holds, along that
     axis, the cells ``j*dilation + stride*i`` for ``i < out``; the other axes are unchanged.
     """
-    shape, batch = x.shape, ops.shape(x)[0]
+    shape = list(ops.shape(x))
+    batch = shape[0]
     position = axis + 1
     if stride == 1:
         taps = []

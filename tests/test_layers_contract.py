@@ -150,3 +150,38 @@ def test_bad_groups_and_output_padding_are_refused_with_the_fix():
     with pytest.raises(ValueError, match=r"Conv1DTranspose 't': cropping 3 cells from each side of axis "
                                          r"length leaves no output"):
         layers.Conv1DTranspose(2, 3, strides=1, padding=3, name="t")(keras.Input((2, 1)))
+
+
+def _fully_convolutional():
+    inputs = keras.Input((None, None, 2))
+    x = layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    x = layers.Conv2D(6, 3, strides=2, padding="same", groups=2)(x)
+    x = layers.MaxPool2D(2, padding="same")(x)
+    x = layers.AvgPool2D(3, strides=1, padding="same")(x)
+    x = layers.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2)(x)
+    x = layers.Conv2DTranspose(4, 3, strides=2, padding="same")(x)
+    x = layers.Conv2DTranspose(3, 4, strides=2, padding=1)(x)
+    x = layers.Conv2D(2, 3, padding=1, dilation_rate=2)(x)
+    return keras.Model(inputs, x)
+
+
+SIZES = [(16, 16), (13, 21), (32, 8)]
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+def test_a_fully_convolutional_network_runs_on_any_size_and_its_keras_file_reloads(tmp_path):
+    import tensorflow as tf
+
+    model = _fully_convolutional()
+    assert model.output_shape == (None, None, None, 2)
+    any_size = tf.function(model, input_signature=[tf.TensorSpec((None, None, None, 2))])
+    path = tmp_path / "fcn.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    for size in SIZES:
+        x = np.random.default_rng(sum(size)).normal(size=(2, *size, 2)).astype("float32")
+        expected = np.asarray(model(x))
+        assert expected.shape == model.compute_output_shape(x.shape)
+        np.testing.assert_allclose(any_size(x).numpy(), expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+

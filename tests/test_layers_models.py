@@ -159,13 +159,13 @@ def test_kernel_or_window_larger_than_the_input_is_refused_when_called():
         layers.MaxPool2D(3, name="p")(keras.Input((2, 5, 1)))
 
 
-def test_unknown_spatial_size_is_refused_at_build_with_the_fix():
+def test_unknown_channels_are_refused_at_build_with_the_fix():
     with pytest.raises(ValueError, match=(
-        r"Conv1D 'c': the input's length and channels must be known to build the layer\. "
-        r"Expected an input shape like \(batch, length, channels\) with numbers\. "
-        r"Received: input_shape=\(None, None, 3\)"
+        r"Conv1D 'c': the input's channels must be known to build the layer's weights\. "
+        r"Expected an input shape like \(batch, length, channels\) with a number of channels "
+        r"\(the length may be None\)\. Received: input_shape=\(None, None, None\)"
     )):
-        layers.Conv1D(2, 3, name="c")(keras.Input((None, 3)))
+        layers.Conv1D(2, 3, name="c").build((None, None, None))
 
 
 def test_layers_use_no_framework_convolution_or_pooling():

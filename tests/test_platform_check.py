@@ -28,3 +28,35 @@ def test_the_window_command_names_the_package_instead_of_starting_qt(monkeypatch
     err = capsys.readouterr().err
     assert "libxcb-cursor0, which is not installed" in err
     assert "sudo apt-get install libxcb-cursor0" in err
+
+
+def test_quitting_the_window_ends_the_process_without_the_slow_teardown(tmp_path):
+    import json
+    import os
+    import subprocess
+
+    from cnnstudio.network import presets
+    from cnnstudio.workspace.project import Project, save_project
+
+    project = tmp_path / "p.cnnproj.json"
+    save_project(Project(network=presets.get("digits-cnn")), project)
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('finalised', flush=True))\n"
+        "from PySide6.QtCore import QTimer\n"
+        "import ui.app\n"
+        "show = ui.app.QtMainWindow.show\n"
+        "def show_then_quit(self):\n"
+        "    show(self)\n"
+        "    QTimer.singleShot(200, self.close)\n"
+        "ui.app.QtMainWindow.show = show_then_quit\n"
+        "from ui.launcher import main\n"
+        f"sys.exit(main(['gui', {str(project)!r}]))\n"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "finalised" not in out.stdout  # the teardown that can hang was skipped
+    settings = next(tmp_path.rglob("cnnstudio.conf")).read_text()
+    assert str(project) in settings  # the settings were written before the process ended
+    assert json.loads(project.read_text())["network"]["name"] == "digits-cnn"

@@ -69,4 +69,6 @@ def run(target: str | None = None, screenshot: str | None = None, select: str | 
         window.hide()  # not close(): that would discard a recovery file left by a crashed session
         return 0
     window.show()
-    return app.exec()
+    code = app.exec()
+    window.settings.sync()
+    return code

@@ -220,15 +220,29 @@ def _convolve(x, kernel, window, strides, dilation, padding):
     spatial = ops.shape(x)[1:-1]
     pads, out_sizes = window_geometry(x, window, strides, dilation, padding)
     channels, filters = x.shape[-1], kernel.shape[-1]
-    if window == (1, 1) and strides == (1, 1) and pads == [(0, 0), (0, 0)]:
+    algorithm = conv_algorithm(channels, spatial, window, strides, dilation, pads)
+    if algorithm == "matmul":
         matrix = ops.reshape(kernel, (channels, filters))
         return ops.reshape(
             ops.matmul(ops.reshape(x, (-1, channels)), matrix), (-1, *spatial, filters)
         )
-    width = spatial[1] + pads[1][0] + pads[1][1]
-    if isinstance(width, int) and _banded_is_cheaper(channels, width, window[1]):
+    if algorithm == "banded":
         return _convolve_banded(x, kernel, window, strides, dilation, pads, out_sizes)
     return _convolve_rows(x, kernel, window, strides, dilation, pads, out_sizes)
+
+
+def conv_algorithm(channels, spatial, window, strides, dilation, pads):
+    """Which form ``_convolve`` uses: "matmul" (1x1, stride 1, no padding), "banded",
+    "rows" (width taps, one slice each) or "rows-strided" (width taps at a stride, as few
+    wide slices of the folded phases). The tests name the cases that reach each. A width
+    known only when the graph runs (a tensor) never takes the banded form, whose matrix
+    needs it."""
+    if window == (1, 1) and strides == (1, 1) and pads == [(0, 0), (0, 0)]:
+        return "matmul"
+    width = spatial[1] + pads[1][0] + pads[1][1]
+    if isinstance(width, int) and _banded_is_cheaper(channels, width, window[1]):
+        return "banded"
+    return "rows-strided" if strides[1] > 1 and dilation[1] == 1 else "rows"
 
 
 def _banded_is_cheaper(channels, padded_width, kernel_width):

@@ -4,6 +4,15 @@ Hypothesis sweeps batch, sizes from 1 up, channels, kernels, strides (also large
 kernel), dilations and every padding form. Explicit padding P is checked against padding
 the input by hand and using "valid"; Keras refuses a stride together with a dilation, so
 those cases are checked against the stride-1 dilated convolution, subsampled.
+
+Which test reaches which algorithm (see ``layers.conv.conv_algorithm``): the Conv2D and
+Conv1D sweeps (channels 1-4) reach the banded matmul in about 72% of their cases, width
+taps ("rows") in about 20% and strided width taps ("rows-strided") in about 6%; the fixed
+EDGE_CASES assert which algorithm each case takes and hold every one, "matmul" (1x1) and
+"rows-strided" included. Row taps at a stride and at a dilation (layers.windows.axis_taps'
+folded and plain slices) come with every strided or dilated case. The pooling sweeps reach
+disjoint max pooling (stride >= pool size: the one-select gradient) and the per-axis
+overlapping reduction; the tie tests check both against Keras' first-maximum rule.
 """
 
 import keras
@@ -14,6 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import layers
+from layers.arithmetic import axis_padding
+from layers.conv import conv_algorithm
 
 SWEEP = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -148,23 +159,35 @@ def test_conv1d_matches_keras_forward_and_gradients(case):
     _check_conv(case, rank=1)
 
 
+EDGE_CASES = [
+    # lengths, channels, kernel, strides, dilation, padding, the algorithm conv.py picks
+    ((7, 7), 3, (7, 7), (1, 1), (1, 1), "valid", "banded"),  # kernel == input
+    ((6, 5), 3, (3, 3), (2, 2), (1, 1), "same", "banded"),  # even and odd sizes
+    ((8, 8), 3, (3, 3), (2, 2), (2, 2), "same", "banded"),  # dilation with stride
+    ((9, 9), 3, (2, 2), (5, 5), (1, 1), 1, "rows-strided"),  # stride larger than the kernel
+    ((1, 1), 3, (1, 1), (1, 1), (1, 1), "valid", "matmul"),  # single pixel
+    ((5, 5), 3, (1, 1), (1, 1), (1, 1), "valid", "matmul"),  # 1x1 convolution as a matmul
+    ((7, 7), 3, (3, 3), (1, 1), (1, 1), 2, "banded"),  # padding larger than half the kernel
+    ((12, 12), 1, (5, 5), (2, 3), (1, 2), 1, "banded"),  # one channel: the banded matmul
+    ((4, 70), 1, (3, 3), (1, 2), (1, 1), "same", "rows-strided"),  # one channel, wide rows
+    ((10, 14), 6, (5, 5), (1, 1), (1, 1), "valid", "banded"),  # few channels, short rows
+    ((5, 40), 3, (3, 3), (2, 1), (1, 2), 1, "rows"),  # few channels, long rows: row taps
+    ((9, 12), 16, (3, 3), (2, 2), (1, 1), "same", "rows-strided"),  # VGG/ResNet's stride 2
+    ((8, 8), 16, (3, 3), (1, 1), (2, 2), "same", "rows"),  # dilated, many channels
+]
+
+
 @pytest.mark.parametrize(
-    ("lengths", "channels", "kernel", "strides", "dilation", "padding"),
-    [
-        ((7, 7), 3, (7, 7), (1, 1), (1, 1), "valid"),  # kernel == input
-        ((6, 5), 3, (3, 3), (2, 2), (1, 1), "same"),  # even and odd sizes
-        ((8, 8), 3, (3, 3), (2, 2), (2, 2), "same"),  # dilation with stride
-        ((9, 9), 3, (2, 2), (5, 5), (1, 1), 1),  # stride larger than the kernel
-        ((1, 1), 3, (1, 1), (1, 1), (1, 1), "valid"),  # single pixel
-        ((5, 5), 3, (1, 1), (1, 1), (1, 1), "valid"),  # 1x1 convolution as a matmul
-        ((7, 7), 3, (3, 3), (1, 1), (1, 1), 2),  # padding larger than half the kernel
-        ((12, 12), 1, (5, 5), (2, 3), (1, 2), 1),  # one channel: the banded matmul
-        ((4, 70), 1, (3, 3), (1, 2), (1, 1), "same"),  # one channel, wide rows: row taps
-        ((10, 14), 6, (5, 5), (1, 1), (1, 1), "valid"),  # few channels, short rows: banded
-        ((5, 40), 3, (3, 3), (2, 1), (1, 2), 1),  # few channels, long rows: row taps
-    ],
+    ("lengths", "channels", "kernel", "strides", "dilation", "padding", "algorithm"), EDGE_CASES
 )
-def test_conv2d_fixed_edge_cases_match(lengths, channels, kernel, strides, dilation, padding):
+def test_conv2d_fixed_edge_cases_match(
+    lengths, channels, kernel, strides, dilation, padding, algorithm
+):
+    pads = [
+        axis_padding(n, k, s, d, padding)
+        for n, k, s, d in zip(lengths, kernel, strides, dilation, strict=True)
+    ]
+    assert conv_algorithm(channels, lengths, kernel, strides, dilation, pads) == algorithm
     case = {
         "batch": 2, "lengths": lengths, "channels": channels, "filters": 2, "kernel": kernel,
         "strides": strides, "dilation": dilation, "padding": padding, "use_bias": True,

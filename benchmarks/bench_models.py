@@ -1,0 +1,152 @@
+"""Train whole networks of our layers against the same networks of ``keras.layers``.
+
+Four networks, each built twice from the same code (``layers`` or ``keras.layers`` for the
+convolutions and poolings, which share their names): LeNet-5 on 28x28x1, a small VGG on
+32x32x3 (conv 32-32-pool-64-64-pool, 3x3 "same"), a 1D CNN on 40x1 (``mnist1d-cnn``'s
+layout) and a ResNet-style network on 32x32x3 (a stem and two basic residual blocks with
+batch normalization, the second strided with a projection shortcut). Ours train as the app
+trains them, compiled with XLA (``jit_compile=True``, the default of ``TrainingSettings``);
+the built-in ones as a Keras user trains them, with ``compile``'s defaults (on a CPU-only
+machine Keras then runs without XLA). Both: Adam, sparse cross-entropy, batch 64, one epoch
+of 2,048 random images per round (``fit``, after a warm-up epoch that compiles).
+
+Rounds interleave every network and both variants (alternating which goes first), since the
+machine is shared; each row gives the median images/s of each and the median of the rounds'
+time ratios (ours / built-in; below 1 means ours is faster). The last line is the geometric
+mean of those ratios. The studio's own per-batch callback is left out here (see
+``bench_training.py`` for its overhead).
+
+Usage: ``python benchmarks/bench_models.py [--rounds N] [--network NAME ...]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import layers  # noqa: E402
+
+BATCH = 64
+IMAGES = 2048
+
+
+def lenet5(nn):
+    inputs = keras.Input((28, 28, 1))
+    x = nn.MaxPool2D(2)(nn.Conv2D(6, 5, padding="same", activation="relu")(inputs))
+    x = nn.MaxPool2D(2)(nn.Conv2D(16, 5, activation="relu")(x))
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(120, activation="relu")(x)
+    x = keras.layers.Dense(84, activation="relu")(x)
+    return keras.Model(inputs, keras.layers.Dense(10)(x))
+
+
+def small_vgg(nn):
+    inputs = keras.Input((32, 32, 3))
+    x = inputs
+    for filters in (32, 64):
+        x = nn.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        x = nn.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        x = nn.MaxPool2D(2)(x)
+    x = keras.layers.Dense(128, activation="relu")(keras.layers.Flatten()(x))
+    return keras.Model(inputs, keras.layers.Dense(10)(x))
+
+
+def cnn1d(nn):
+    inputs = keras.Input((40, 1))
+    x = nn.MaxPool1D(2)(nn.Conv1D(32, 5, padding="same", activation="relu")(inputs))
+    x = nn.MaxPool1D(2)(nn.Conv1D(64, 3, padding="same", activation="relu")(x))
+    x = nn.Conv1D(64, 3, padding="same", activation="relu")(x)
+    x = keras.layers.Dense(64, activation="relu")(keras.layers.Flatten()(x))
+    return keras.Model(inputs, keras.layers.Dense(10)(x))
+
+
+def resnet_blocks(nn):
+    def conv_bn(x, filters, strides=1, kernel=3):
+        x = nn.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False)(x)
+        return keras.layers.BatchNormalization()(x)
+
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Activation("relu")(conv_bn(inputs, 16))
+    for filters, strides in ((16, 1), (32, 2)):
+        y = keras.layers.Activation("relu")(conv_bn(x, filters, strides))
+        y = conv_bn(y, filters)
+        shortcut = x if strides == 1 else conv_bn(x, filters, strides, kernel=1)
+        x = keras.layers.Activation("relu")(keras.layers.Add()([y, shortcut]))
+    x = nn.GlobalAvgPool2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(10)(x))
+
+
+NETWORKS = {"lenet5": lenet5, "small_vgg": small_vgg, "cnn1d": cnn1d, "resnet_blocks": resnet_blocks}
+
+
+def _fitter(make, nn, jit_compile, x, y):
+    keras.utils.set_random_seed(0)
+    model = make(nn)
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        **({"jit_compile": True} if jit_compile else {}),
+    )
+
+    def fit():
+        model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=False)
+
+    fit()  # compiles
+    return fit
+
+
+def _time(fit):
+    start = time.perf_counter()
+    fit()
+    return time.perf_counter() - start
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5, help="timed epochs per variant")
+    parser.add_argument("--network", nargs="*", choices=sorted(NETWORKS), help="networks to run")
+    args = parser.parse_args(argv)
+    names = args.network or list(NETWORKS)
+    rng = np.random.default_rng(0)
+    fits = {}
+    for name in names:
+        shape = NETWORKS[name](keras.layers).input_shape[1:]
+        x = rng.random((IMAGES, *shape)).astype("float32")
+        y = rng.integers(0, 10, IMAGES)
+        fits[name] = {
+            "builtin": _fitter(NETWORKS[name], keras.layers, False, x, y),
+            "ours": _fitter(NETWORKS[name], layers, True, x, y),
+        }
+    times = {name: {"builtin": [], "ours": []} for name in names}
+    for round_index in range(args.rounds):
+        for name in names:
+            order = ("builtin", "ours") if round_index % 2 == 0 else ("ours", "builtin")
+            for key in order:
+                times[name][key].append(_time(fits[name][key]))
+    print(f"{'network':<15} {'keras img/s':>12} {'ours img/s':>12} {'ratio':>7} {'spread':>12}")
+    ratios = []
+    for name in names:
+        builtin, ours = times[name]["builtin"], times[name]["ours"]
+        round_ratios = [o / b for o, b in zip(ours, builtin, strict=True)]
+        ratio = statistics.median(round_ratios)
+        ratios.append(ratio)
+        spread = f"{min(round_ratios):.2f}-{max(round_ratios):.2f}"
+        print(f"{name:<15} {IMAGES / statistics.median(builtin):12,.0f} "
+              f"{IMAGES / statistics.median(ours):12,.0f} {ratio:7.2f} {spread:>12}", flush=True)
+    mean = float(np.exp(np.mean(np.log(ratios))))
+    print(f"geometric mean ours/keras time ratio: {mean:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -36,7 +36,24 @@ class ExplainerLauncher:
         dataset = self.window.workspace.dataset
         if dataset is not None and spec.inputs_of(spec.index(name)) == [INPUT]:
             view.set_input(dataset.x_val[0])
+        kernel = self._trained_kernel(name)
+        if kernel is not None:
+            view.set_kernel(kernel)
+            view.setWindowTitle(f"Explain {name}: its trained kernel (filter 1, input channel 1)")
         return self._show(view)
+
+    def _trained_kernel(self, name: str):
+        """Filter 1, input channel 1 of layer ``name``'s kernel in the trained model, if it has one
+        the view can show (square, as the view's size box is)."""
+        model = self.window.workspace.model
+        if model is None:
+            return None
+        from cnnstudio.inspection import probes
+
+        if name not in probes.conv_layers(model):
+            return None
+        first = probes.kernels(model, name)[0][..., 0]
+        return first if len(set(first.shape)) == 1 else None
 
     def add_node_actions(self, name: str, menu: QMenu) -> None:
         layer = self.window.document.spec.layer(name)
@@ -51,6 +68,7 @@ class ExplainerLauncher:
         view.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         view.destroyed.connect(lambda _=None, v=view: self._forget(v))
         view.resize(1000, 700)
+        view.move(self.window.frameGeometry().center() - view.rect().center())  # over the window, not at the screen's edge
         view.show()
         self.view = view
         return view

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPen
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -65,7 +65,14 @@ def _draw_cell(painter: QPainter, rect: QRectF, text: str, background: QColor,
     painter.drawRect(rect)
     if text:
         painter.setPen(text_color or QColor("#000000"))
+        font = QFont(painter.font())
+        room = rect.width() - 4
+        while font.pixelSize() > 6 and QFontMetrics(font).horizontalAdvance(text) > room:
+            font.setPixelSize(font.pixelSize() - 1)  # "-0.0625" shrinks to fit, never clipped to ".0625"
+        painter.save()
+        painter.setFont(font)
         painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+        painter.restore()
 
 
 def _cell_font(cell: float) -> QFont:
@@ -429,6 +436,20 @@ class QtExplainView(QWidget):
     def operation(self) -> str:
         return self.operation_combo.currentText()
 
+    def keyPressEvent(self, event) -> None:
+        if event.key() == Qt.Key.Key_Escape and self.isWindow():  # a dialog-like window: Escape closes it
+            self.close()
+            return
+        super().keyPressEvent(event)
+
+    def set_kernel(self, values) -> None:
+        """Explain with a given kernel (a layer's trained one): a vector or a square grid of numbers."""
+        array = np.asarray(values, dtype=np.float64)
+        self._updating = True
+        self.size_spin.setValue(int(array.shape[0]))
+        self._updating = False
+        self.kernel_edit.setPlainText(engine.format_values(array).replace("; ", "\n"))
+
     def set_input(self, values) -> None:
         """Explain on a real sample: a vector, a grid, or (H, W, C)/(L, C) whose first channel is used."""
         array = np.asarray(values, dtype=np.float64)
@@ -507,6 +528,7 @@ class QtExplainView(QWidget):
         self.formula_label.setText("\n".join(lines))
         self.warning_label.setText("\n".join(f"⚠ {w} (marked red)" for w in e.warnings))
         self.step_slider.setRange(0, len(e.windows) - 1)
+        self._enable_matrix_tab(kind == "conv" and rank == 1)
         if kind == "conv" and rank == 1:
             self.matrix_canvas.show_matrix(e.kernel, engine.conv1d_weight_indices(
                 e.window_shape[0], e.input.shape[0], e.strides[0], self._padding(), e.dilation[0]))
@@ -542,6 +564,14 @@ class QtExplainView(QWidget):
         self.step = 0
         self._updating = False
         self.recompute()
+
+    def _enable_matrix_tab(self, on: bool) -> None:
+        index = self.tabs.indexOf(self.matrix_canvas)
+        self.tabs.setTabEnabled(index, on)
+        self.tabs.setTabToolTip(index, "" if on else "The equivalent matrix is drawn for 1D convolutions: "
+                                                     "choose conv1d to see it.")
+        if not on and self.tabs.currentIndex() == index:
+            self.tabs.setCurrentIndex(0)
 
     def _resized_kernel(self, size: int) -> str:
         """The kernel's text cropped or zero-extended to ``size`` (square in 2D), keeping its numbers."""

@@ -164,20 +164,34 @@ def test_python_export_refuses_a_missing_weights_file_and_a_broken_spec(spec, tm
     assert list(tmp_path.iterdir()) == []
 
 
-def test_an_existing_export_needs_force(trained, tmp_path):
+def test_an_existing_export_needs_force_and_force_replaces_only_our_export(trained, tmp_path):
     out = tmp_path / "m.keras"
     out.write_text("older")
     with pytest.raises(export.ExportError, match=r"already exists. Expected a new path, or force=True"):
         export.export_keras(trained, out)
+    with pytest.raises(export.ExportError, match=r"is a file that is not an earlier keras export by CNN Studio, "
+                                                 r"so --force does not replace it; it was left untouched"):
+        export.export_keras(trained, out, force=True)
     assert out.read_text() == "older"
+    out.unlink()
+    export.export_keras(trained, out)
+    first = out.stat().st_mtime_ns
     export.export_keras(trained, out, force=True)
+    assert out.stat().st_mtime_ns >= first
     assert keras.saving.load_model(out).count_params() == trained.count_params()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras"]
 
 
-def test_savedmodel_replaces_an_existing_folder_with_force(savedmodel, trained, tmp_path):
+def test_savedmodel_replaces_only_an_earlier_savedmodel_export_with_force(savedmodel, trained, tmp_path):
     out = tmp_path / "sm"
     out.mkdir()
+    (out / "mine.txt").write_text("the user's")
+    with pytest.raises(export.ExportError, match=r"is a folder that is not an earlier savedmodel export"):
+        export.export_savedmodel(trained, out, force=True)
+    assert (out / "mine.txt").read_text() == "the user's"
+    (out / "mine.txt").unlink()
+    out.rmdir()
+    export.export_savedmodel(trained, out)
     (out / "stale.txt").write_text("old")
     export.export_savedmodel(trained, out, force=True)
     assert not (out / "stale.txt").exists() and (out / "saved_model.pb").is_file()
@@ -200,7 +214,8 @@ def test_a_read_only_folder_gives_a_clear_error_and_leaves_nothing(trained, tmp_
 def test_a_refused_rename_gives_a_clear_error_and_keeps_the_old_export(trained, tmp_path, monkeypatch):
     """The read-only case as root sees it too (root ignores folder permissions): EACCES at the rename."""
     out = tmp_path / "m.keras"
-    out.write_text("older")
+    export.export_keras(trained, out)
+    older = out.read_bytes()
     real_replace = os.replace
 
     def refuse_new(src, dst):
@@ -211,7 +226,7 @@ def test_a_refused_rename_gives_a_clear_error_and_keeps_the_old_export(trained, 
     monkeypatch.setattr(os, "replace", refuse_new)
     with pytest.raises(export.ExportError, match=r"no permission to write in .*nothing was left behind.*errno=13"):
         export.export_keras(trained, out, force=True)
-    assert out.read_text() == "older"
+    assert out.read_bytes() == older
     assert [p.name for p in tmp_path.iterdir()] == ["m.keras"]
 
 

@@ -83,7 +83,9 @@ def test_python_export_writes_the_script_and_its_weights(qtbot, dialog, tmp_path
 
 def test_an_existing_export_is_replaced_only_when_the_user_agrees(qtbot, dialog, tmp_path, monkeypatch):
     target = tmp_path / "model.keras"
-    target.write_bytes(b"old")
+    export(qtbot, dialog, "keras", target)  # an earlier export: --force / Replace only ever replaces ours
+    old = target.read_bytes()
+    inode = target.stat().st_ino
     asked = []
 
     def answer(button):
@@ -96,13 +98,13 @@ def test_an_existing_export_is_replaced_only_when_the_user_agrees(qtbot, dialog,
     dialog.set_format("keras")
     dialog.path_edit.setText(str(target))
     assert not dialog.export()
-    assert target.read_bytes() == b"old"
+    assert target.read_bytes() == old
     assert asked == [f"{target} already exists. Replace it?"]
     assert "existing file was kept" in dialog.status_label.text()
 
     monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
     result, error = export(qtbot, dialog, "keras", target)
-    assert error is None and target.read_bytes() != b"old"
+    assert error is None and target.stat().st_ino != inode
     assert len(asked) == 2
 
 

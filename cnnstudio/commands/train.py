@@ -44,6 +44,7 @@ def run(args) -> int:
     from cnnstudio.training.loop import SettingsError, TrainingSettings, TrainingState, train
     from cnnstudio.workspace.project import ProjectError, load_project
     from cnnstudio.workspace.runs import (
+        check_model_destination,
         latest_weights,
         now,
         project_settings,
@@ -67,6 +68,11 @@ def run(args) -> int:
         return _fail(f"Cannot use {args.target}: {exc}")
     except KeyError as exc:
         return _fail(f"{exc.args[0] if exc.args else exc} (or give the path of a project file)")
+    if args.save:
+        try:
+            check_model_destination(args.save)
+        except ValueError as exc:
+            return _fail(f"Cannot save the model there, so nothing was trained: {exc}")
     overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
                  "optimizer": args.optimizer, "device": args.device, "seed": args.seed,
                  "jit_compile": args.xla}
@@ -109,10 +115,23 @@ def run(args) -> int:
         print(f"Stopped after {result.epochs_completed} whole epoch(s); the weights were kept.", file=sys.stderr)
     if _is_chief():
         if project is not None:
-            record = record_run(project, result, dataset_name, started, resumed_from=resumed_from)
-            print(f"Recorded {record.id} in {project.path}", file=sys.stderr)
-        if args.save and result.model is not None:
-            print(f"Saved the model to {save_model_atomic(result.model, args.save)}", file=sys.stderr)
+            try:
+                record = record_run(project, result, dataset_name, started, resumed_from=resumed_from)
+                print(f"Recorded {record.id} in {project.path}", file=sys.stderr)
+            except (ProjectError, OSError) as exc:
+                print(f"cnnstudio train: the run could not be recorded in {project.path}: {exc}", file=sys.stderr)
+                result.status = "failed" if result.status != "failed" else result.status
+        if args.save and result.status == "failed":
+            kept = "the existing file was kept" if os.path.exists(args.save) else "nothing was written"
+            print(f"The run failed, so the model was not saved to {args.save}: {kept}.", file=sys.stderr)
+        elif args.save and result.model is not None:
+            try:
+                print(f"Saved the model to {save_model_atomic(result.model, args.save)}", file=sys.stderr)
+            except OSError as exc:
+                print(f"cnnstudio train: cannot save the model to {args.save} ({exc.strerror or exc}); "
+                      f"{'the existing file was kept' if os.path.exists(args.save) else 'nothing was written'}.",
+                      file=sys.stderr)
+                return 1
     if args.json:
         total = len(dataset.x_train) * result.epochs_completed
         summary = {

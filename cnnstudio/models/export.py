@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gc
+import json
 import keyword
 import os
 import shutil
-import tempfile
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +34,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from cnnstudio import files
 from cnnstudio.network import catalog
 from cnnstudio.network.spec import INPUT, NetworkSpec
 
@@ -105,7 +108,7 @@ def export_savedmodel(model: keras.Model, out: str | os.PathLike, force: bool = 
     archive.track(model)
     signature = keras.InputSpec(shape=(None, *model.input_shape[1:]), dtype="float32", name=INPUT_NAME)
     archive.add_endpoint("serving_default", serve, input_signature=[signature])
-    with _staged(out, force) as target:
+    with _staged(out, force, "savedmodel", 2 * _weights_bytes(model)) as target:
         archive.write_out(str(target), verbose=False)
     return ExportResult(out, "savedmodel", warnings)
 
@@ -117,7 +120,7 @@ def export_keras(model: keras.Model, out: str | os.PathLike, force: bool = False
         raise ExportError(f"A Keras archive's name must end in .keras. Expected a path like "
                           f"{out.with_suffix('.keras').name!r}. Received: out={str(out)!r}")
     warnings = _warnings(model)
-    with _staged(out, force) as target:
+    with _staged(out, force, "keras", _weights_bytes(model, with_optimizer=True)) as target:
         model.save(target)
     return ExportResult(out, "keras", warnings)
 
@@ -149,8 +152,10 @@ def export_python(
     if model is not None:
         warnings = _warnings(model)
         weights_path = written = out.with_suffix(".weights.h5")
-        with _staged(written, force) as target:
-            model.save_weights(target)
+        needed = _weights_bytes(model)
+        with _staged(written, force, "weights", needed) as target, files.written_in_memory(target, needed) as h5:
+            model.save_weights(h5)
+            _mark_h5(h5, "weights")
     elif weights_path is None:
         warnings.append("No weights given: the script builds the network with fresh, untrained weights.")
     else:
@@ -161,7 +166,7 @@ def export_python(
     if weights_path is not None:
         source = python_source(spec, _weights_reference(Path(weights_path), out))
     try:
-        with _staged(out, force) as target:
+        with _staged(out, force, "python", len(source.encode()) + 1024 * 1024) as target:
             target.write_text(source, encoding="utf-8")
     except BaseException:
         if written is not None:
@@ -191,35 +196,166 @@ def _ends_in_probabilities(model: keras.Model) -> bool:
     return name in ("softmax", "sigmoid")
 
 
+MARKER_NAME = "cnnstudio-export.json"
+"""What marks an export as ours: a file of this name inside a folder export or a ``.keras`` zip, a
+comment line in a script, an HDF5 attribute in a weights file. ``force`` replaces only a marked
+export of the same kind, never a user's own file or folder."""
+SCRIPT_MARKER = "# cnnstudio-export: python"
+_H5_MARKER = "cnnstudio-export"
+
+
+def _marker_json(kind: str) -> str:
+    return json.dumps({"format": "cnnstudio-export", "kind": kind, "version": 1})
+
+
+def _read_marker(text) -> str | None:
+    try:
+        data = json.loads(text)
+    except (ValueError, TypeError, RecursionError):
+        return None
+    return data.get("kind") if isinstance(data, dict) and data.get("format") == "cnnstudio-export" else None
+
+
+def _mark_folder(path: Path, kind: str) -> None:
+    (path / MARKER_NAME).write_text(_marker_json(kind), encoding="utf-8")
+
+
+def _folder_kind(path: Path) -> str | None:
+    marker = path / MARKER_NAME
+    if not path.is_dir() or not marker.is_file() or marker.stat().st_size > 4096:
+        return None
+    return _read_marker(marker.read_text(encoding="utf-8", errors="replace"))
+
+
+def _mark_zip(path: Path, kind: str) -> None:
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr(MARKER_NAME, _marker_json(kind))
+
+
+def _zip_kind(path: Path) -> str | None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo(MARKER_NAME)
+            return _read_marker(archive.read(info)) if info.file_size <= 4096 else None
+    except (OSError, KeyError, zipfile.BadZipFile, EOFError, ValueError):
+        return None
+
+
+def _script_kind(path: Path) -> str | None:
+    try:
+        with path.open("r", encoding="utf-8", errors="replace") as handle:
+            head = handle.read(8192)
+    except OSError:
+        return None
+    return "python" if SCRIPT_MARKER in head.splitlines() else None
+
+
+def _mark_h5(path: Path, kind: str) -> None:
+    import h5py
+
+    with h5py.File(path, "a") as handle:
+        handle.attrs[_H5_MARKER] = kind
+
+
+def _h5_kind(path: Path) -> str | None:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            value = handle.attrs.get(_H5_MARKER)
+    except Exception:  # h5py raises OSError, KeyError or its own errors for a file that is not HDF5
+        return None
+    return value.decode() if isinstance(value, bytes) else value
+
+
+EXPORT_KINDS: dict[str, tuple] = {
+    # kind -> (is a folder, mark(path, kind), kind_of(path) -> the kind it was exported as, or None)
+    "savedmodel": (True, _mark_folder, _folder_kind),
+    "keras": (False, _mark_zip, _zip_kind),
+    "python": (False, lambda path, kind: None, _script_kind),  # python_source writes SCRIPT_MARKER
+    "weights": (False, lambda path, kind: None, _h5_kind),  # marked in memory by export_python
+}
+"""Every format goes through :func:`_staged` with its kind; a new format registers how it is marked."""
+
+
 @contextlib.contextmanager
-def _staged(out: Path, force: bool) -> Iterator[Path]:
-    """A path to write the export to; moved onto ``out`` if the block succeeds, else removed."""
+def _staged(out: Path, force: bool, kind: str, needed_bytes: int = 0) -> Iterator[Path]:
+    """A path to write the export to; moved onto ``out`` if the block succeeds, else removed.
+
+    Before anything is written: ``out`` must be new, or (with ``force``) an earlier export of
+    the same ``kind`` (see MARKER_NAME); the folder must exist and have ``needed_bytes`` free.
+    The block's result is marked and swapped in atomically (``files.replace_path``): a kill at
+    any moment leaves the old export or the new one at ``out``, and the next export cleans up
+    what the killed one left. Any failure is an ExportError saying why; nothing is left behind.
+    """
+    is_folder, mark, kind_of = EXPORT_KINDS[kind]
     parent = out.parent
-    if out.exists() and not force:
-        raise ExportError(f"{str(out)!r} already exists. Expected a new path, or force=True "
-                          f"(--force on the command line) to replace it. Received: out={str(out)!r}")
+    shown = repr(str(out))
+    if os.path.lexists(out):
+        if not force:
+            raise ExportError(f"{shown} already exists. Expected a new path, or force=True "
+                              f"(--force on the command line) to replace it. Received: out={shown}")
+        if out.is_symlink() or out.is_dir() != is_folder or kind_of(out) != kind:
+            what = "folder" if out.is_dir() else "file"
+            raise ExportError(f"{shown} is a {what} that is not an earlier {kind} export by CNN Studio, so "
+                              f"--force does not replace it; it was left untouched. Expected a new path, or one "
+                              f"CNN Studio exported as {kind}. Received: out={shown}")
     if not parent.is_dir():
         raise ExportError(f"The folder {str(parent)!r} does not exist. Expected an existing folder "
-                          f"to export into. Received: out={str(out)!r}")
+                          f"to export into. Received: out={shown}")
     try:
-        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=parent))
-    except OSError as exc:
-        raise ExportError(_describe(exc, out)) from exc
+        free = shutil.disk_usage(parent).free
+    except OSError:
+        free = None
+    if free is not None and free < needed_bytes:
+        raise ExportError(f"Cannot write the export to {shown}: the disk is full (it needs about "
+                          f"{needed_bytes:,} bytes, {free:,} are free). Free some space or export to another "
+                          "disk; nothing was written.")
+    message = None
     try:
-        target = stage / out.name
-        yield target
-        if out.exists():
-            os.replace(out, stage / "previous")
-        try:
-            os.replace(target, out)
-        except OSError:
-            if (stage / "previous").exists():
-                os.replace(stage / "previous", out)
-            raise
-    except OSError as exc:
-        raise ExportError(_describe(exc, out)) from exc
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        with files.staging_folder(out) as stage:
+            target = stage / out.name
+            yield target
+            mark(target, kind)
+            files.replace_path(target, out)
+    except ExportError:
+        raise
+    except Exception as exc:  # TensorFlow, Keras and h5py raise their own types for a failed write
+        message = _failure_message(exc, out)
+        _release(exc)
+    if message is not None:
+        raise ExportError(message)
+
+
+def _failure_message(exc: Exception, out: Path) -> str:
+    if isinstance(exc, OSError):
+        return _describe(exc, out)
+    if "No space left" in str(exc) or "ENOSPC" in str(exc) or "errno = 28" in str(exc):
+        return _describe(OSError(errno.ENOSPC, "No space left on device"), out)
+    return (f"Cannot write the export to {str(out)!r}: {type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:300]}; nothing was left behind.")
+
+
+def _release(exc: BaseException) -> None:
+    """Let go of what a failed library write still holds (open files, tensors) now, while the
+    libraries are alive, rather than through the traceback's frames at exit."""
+    tb = exc.__traceback__
+    while tb is not None:
+        with contextlib.suppress(RuntimeError):
+            tb.tb_frame.clear()
+        tb = tb.tb_next
+    exc.__traceback__ = exc.__context__ = exc.__cause__ = None
+    del exc, tb
+    gc.collect()
+
+
+def _weights_bytes(model: keras.Model, with_optimizer: bool = False) -> int:
+    """About what a save of ``model`` writes: its weights (and the optimizer's), plus room for metadata."""
+    weights = sum(int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize for w in model.weights)
+    optimizer = getattr(model, "optimizer", None)
+    if with_optimizer and optimizer is not None:
+        weights += sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in optimizer.variables)
+    return weights + 1024 * 1024
 
 
 def _describe(exc: OSError, out: Path) -> str:
@@ -264,7 +400,9 @@ def python_source(spec: NetworkSpec, weights: str | None = None) -> str:
     else:
         weights_line = f"WEIGHTS = Path(__file__).with_name({weights!r})"
     body = "\n".join(lines)
-    return f'''"""{spec.name}: the network rebuilt with CNN Studio's layers (exported by CNN Studio {__version__}).
+    title = "".join(c if c.isprintable() and c not in "\\\"" else "_" for c in spec.name)
+    return f'''{SCRIPT_MARKER}
+"""{title}: the network rebuilt with CNN Studio's layers (exported by CNN Studio {__version__}).
 
 Needs CNN Studio installed, for its ``layers`` package. ``python {{this file}}`` prints the
 summary; ``from this_module import build_model`` gives the model to train or predict with.

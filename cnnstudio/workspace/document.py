@@ -17,13 +17,26 @@ from typing import Any
 from cnnstudio.analysis.analyze import infer
 from cnnstudio.network import catalog, edits
 from cnnstudio.network.spec import INPUT, LayerSpec, NetworkSpec, suggest
-from cnnstudio.workspace.project import Project, load_project, save_project
+from cnnstudio.workspace.project import (
+    Project,
+    ProjectError,
+    disk_stamp,
+    load_project,
+    merge_runs,
+    project_lock,
+    save_project,
+)
 
 UNDO_LIMIT = 200
 
 
 class DocumentError(ValueError):
     """An edit the document refuses; the message says what is wrong and how to fix it."""
+
+
+class ChangedOnDisk(DocumentError):
+    """The project file's network was saved by someone else since this document read it:
+    saving would overwrite their edit. Save with ``overwrite=True`` to replace it anyway."""
 
 
 class Signal:
@@ -83,6 +96,8 @@ class NetworkDocument:
         self._summary = None
         self._project = Project(network=self._spec.copy())
         """The project's other fields (training settings, runs), kept for saving."""
+        self._disk: tuple = (disk_stamp(path), None)
+        """The file as last read or written here: its stamp and network, to notice others' saves."""
 
     # -- state ---------------------------------------------------------------------------
 
@@ -316,15 +331,39 @@ class NetworkDocument:
 
     def open(self, path: str | os.PathLike) -> None:
         """Load a project file; a broken file raises ProjectError and leaves the document as it was."""
+        stamp = disk_stamp(path)
         loaded = load_project(path)
         self.reset(loaded.network, path=os.fspath(path), project=loaded)
+        self._disk = (stamp, loaded.network.to_dict())
 
-    def save(self, path: str | os.PathLike | None = None) -> None:
-        """Write the project atomically to ``path`` (or its own file) and mark it saved."""
+    def save(self, path: str | os.PathLike | None = None, overwrite: bool = False) -> None:
+        """Write the project atomically to ``path`` (or its own file) and mark it saved.
+
+        When the file changed on disk since it was opened or saved here (``cnnstudio train``
+        recorded a run, another window saved), its runs are merged in, never wiped; if its
+        network changed too, ChangedOnDisk is raised unless ``overwrite``.
+        """
         target = path if path is not None else self._path
         if target is None:
             raise DocumentError("The network has no file yet. Expected a path to save it to (use Save As).")
-        save_project(self.project, target)
+        with project_lock(target):
+            stamp, network_read = self._disk if self._path is not None else (None, None)
+            same_file = self._path is not None and os.path.abspath(target) == os.path.abspath(self._path)
+            now = disk_stamp(target)
+            if same_file and now is not None and now != stamp:
+                try:
+                    on_disk = load_project(target)
+                except ProjectError:
+                    on_disk = None  # a broken file is no one's work to keep: ours replaces it
+                if on_disk is not None:
+                    if not overwrite and network_read is not None and on_disk.network.to_dict() != network_read:
+                        raise ChangedOnDisk(f"{Path(target).name} was changed on disk since it was opened here "
+                                            "(its network was edited elsewhere). Expected to be the only one "
+                                            "editing it: save again to overwrite, or reopen the file to see "
+                                            "the other version.")
+                    self._project.runs = merge_runs(on_disk.runs, self._project.runs)
+            save_project(self.project, target)
+            self._disk = (disk_stamp(target), self._spec.to_dict())
         self.mark_saved(target)
 
     def reset(self, spec: NetworkSpec, path: str | None = None, project: Project | None = None) -> None:
@@ -334,6 +373,7 @@ class NetworkDocument:
         self._undo.clear()
         self._redo.clear()
         self._project = project or Project(network=self._spec.copy())
+        self._disk = (disk_stamp(path), None)
         self._training_dirty = False
         self._clean = self._spec.to_dict()
         self._set_path(path)

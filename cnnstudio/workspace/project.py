@@ -8,10 +8,12 @@ Files are written atomically, so a crash mid-save leaves the previous file intac
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,6 +121,7 @@ _RUN_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
     "images_per_second": ((int, float), "a number >= 0"),
     "device": ((str,), "a device name"),
     "resumed_from": ((str, type(None)), "a run id or null"),
+    "timeline_file": ((str, type(None)), "a path relative to the project's folder, or null"),
 }
 """The fields a run record may have, with their JSON types; other keys are kept as they are."""
 
@@ -149,10 +152,11 @@ def check_runs(runs: list) -> None:
         if "status" in run and run["status"] not in RUN_STATUSES:
             raise ProjectError(f"{where}.status", f"expected one of {', '.join(RUN_STATUSES)}, "
                                                   f"received {_describe(run['status'])}")
-        weights = run.get("weights_file")
-        if weights is not None and (os.path.isabs(weights) or ".." in Path(weights).parts or "\0" in weights):
-            raise ProjectError(f"{where}.weights_file", "expected a path inside the project's folder (relative, "
-                                                        f"without ..), received {_describe(weights)}")
+        for key in ("weights_file", "timeline_file"):
+            file = run.get(key)
+            if file is not None and (os.path.isabs(file) or ".." in Path(file).parts or "\0" in file):
+                raise ProjectError(f"{where}.{key}", "expected a path inside the project's folder (relative, "
+                                                     f"without ..), received {_describe(file)}")
         for metric, values in run.get("history", {}).items():
             if not isinstance(values, list) or not all(
                     v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values):
@@ -188,3 +192,44 @@ def save_project(project: Project, path: str | os.PathLike | None = None) -> Pat
     write_atomic(target, text)
     project.path = target
     return target
+
+
+@contextlib.contextmanager
+def project_lock(path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock on the project at ``path`` (a hidden ``.NAME.lock`` beside it).
+
+    Every writer of a project (``cnnstudio train`` recording a run, the window saving) takes
+    it around read-merge-write, so two writers never overwrite each other's runs. The lock is
+    the operating system's (flock): a killed process releases it. The lock file stays.
+    """
+    path = Path(path)
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no advisory locks; writers still merge what they read
+        yield
+        return
+    fd = os.open(path.parent / f".{path.name}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def disk_stamp(path: str | os.PathLike | None) -> tuple[int, int, int] | None:
+    """(modification time, size, inode) of the file at ``path``, None if there is none: what a
+    writer compares to learn that someone else saved the file since it read it."""
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size, st.st_ino
+
+
+def merge_runs(on_disk: list, ours: list) -> list:
+    """The runs of the file on disk, then ours that it lacks (by id): nobody's run is lost."""
+    known = {run.get("id") for run in on_disk if isinstance(run, dict)}
+    return copy.deepcopy(on_disk) + [copy.deepcopy(run) for run in ours
+                                     if not isinstance(run, dict) or run.get("id") not in known]

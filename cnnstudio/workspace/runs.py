@@ -8,16 +8,27 @@ project's ``"training"`` key holds the last settings and data set (:func:`projec
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import tempfile
+import zipfile
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cnnstudio.files import replacing
+from cnnstudio.archives import check_npz_member, check_zip
+from cnnstudio.files import replacing, temp_prefix, written_in_memory
 from cnnstudio.training.loop import TrainingResult, TrainingSettings
-from cnnstudio.workspace.project import Project, ProjectError, save_project
+from cnnstudio.workspace.project import (
+    Project,
+    ProjectError,
+    load_project,
+    merge_runs,
+    project_lock,
+    save_project,
+)
 
 
 @dataclass
@@ -79,9 +90,13 @@ def list_runs(project: Project) -> list[RunRecord]:
 
 
 def next_run_id(project: Project) -> str:
-    numbers = [int(r["id"].split("-")[-1]) for r in project.runs
-               if isinstance(r, dict) and str(r.get("id", "")).startswith("run-")
-               and str(r["id"]).split("-")[-1].isdigit()]
+    """One more than any run id in the project or any weights file in its runs folder (another
+    process may have written weights its project file does not list yet)."""
+    ids = [str(r.get("id", "")) for r in project.runs if isinstance(r, dict)]
+    if project.path is not None:
+        with contextlib.suppress(OSError):
+            ids += [p.name.removesuffix(".weights.h5") for p in runs_folder(project.path).iterdir()]
+    numbers = [int(i.split("-")[-1]) for i in ids if i.startswith("run-") and i.split("-")[-1].isdigit()]
     return f"run-{max(numbers, default=0) + 1:03d}"
 
 
@@ -117,25 +132,36 @@ def record_run(
     too (atomically), so the run and its weights are on disk together. A ``timeline``
     (:class:`cnnstudio.inspection.probes.Timeline`) is kept beside them when it is not too
     large, so a reopened project can scrub its epochs again.
+
+    Under the project's lock, the runs another process recorded meanwhile are merged in first
+    and the id is chosen past every run and weights file: two ``cnnstudio train`` at once get
+    different ids and both runs are kept. With ``save``, the file keeps its network and settings
+    as they are on disk (the window may have saved edits) and gains the run.
     """
     if project.path is None:
         raise ProjectError("path", "the project has no file yet; save it before recording a run")
-    run_id = next_run_id(project)
-    weights_file = None
-    if result.model is not None:
-        folder = runs_folder(project.path)
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{run_id}.weights.h5"
-        save_weights_atomic(result.model, target)
-        weights_file = os.path.relpath(target, Path(project.path).parent)
-    record = describe_run(result, dataset, started, run_id, resumed_from, weights_file)
-    if timeline is not None and len(timeline) and weights_file is not None:
-        target = runs_folder(project.path) / f"{run_id}.timeline.npz"
-        if save_timeline(timeline, target):
-            record.timeline_file = os.path.relpath(target, Path(project.path).parent)
-    project.runs.append(record.to_dict())
-    if save:
-        save_project(project)
+    with project_lock(project.path):
+        on_disk = load_project(project.path) if Path(project.path).exists() else None
+        if on_disk is not None:
+            project.runs = merge_runs(on_disk.runs, project.runs)
+        run_id = next_run_id(project)
+        weights_file = None
+        if result.model is not None:
+            folder = runs_folder(project.path)
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / f"{run_id}.weights.h5"
+            save_weights_atomic(result.model, target)
+            weights_file = os.path.relpath(target, Path(project.path).parent)
+        record = describe_run(result, dataset, started, run_id, resumed_from, weights_file)
+        if timeline is not None and len(timeline) and weights_file is not None:
+            target = runs_folder(project.path) / f"{run_id}.timeline.npz"
+            if save_timeline(timeline, target):
+                record.timeline_file = os.path.relpath(target, Path(project.path).parent)
+        project.runs.append(record.to_dict())
+        if save:
+            base = on_disk or project
+            save_project(Project(network=base.network, training=base.training, runs=project.runs),
+                         project.path)
     return record
 
 
@@ -190,6 +216,10 @@ def load_timeline(path: str | os.PathLike):
     from cnnstudio.inspection.probes import Timeline
 
     try:
+        members = check_zip(path, str(path))
+        with zipfile.ZipFile(path) as archive:
+            for member in members:
+                check_npz_member(archive, member, str(path))
         with np.load(path, allow_pickle=False) as data:
             timeline = Timeline(fixed_input=data["fixed_input"])
             epochs = [int(e) for e in data["epochs"]]
@@ -200,7 +230,7 @@ def load_timeline(path: str | os.PathLike):
                 if kind in ("kernel", "act"):
                     index, _, name = rest.partition("/")
                     (kernels if kind == "kernel" else acts)[int(index)][name] = data[key]
-    except (OSError, ValueError, KeyError, IndexError) as exc:
+    except (OSError, ValueError, KeyError, IndexError, zipfile.BadZipFile, EOFError, MemoryError) as exc:
         raise ProjectError("runs", f"the timeline file {path} cannot be read ({exc}); train again to "
                                    "record a new one") from None
     for epoch, by_layer, by_layer_acts in zip(epochs, kernels, acts, strict=True):
@@ -267,8 +297,35 @@ def _json_number(value: Any) -> float | None:
 def save_weights_atomic(model, path: str | os.PathLike) -> Path:
     """``model.save_weights`` to a temporary file beside ``path``, then moved over it."""
     path = Path(path)
-    with replacing(path, ".weights.h5") as tmp:
-        model.save_weights(str(tmp))
+    with replacing(path, ".weights.h5") as tmp, written_in_memory(tmp) as h5:
+        model.save_weights(str(h5))
+    return path
+
+
+def check_model_destination(path: str | os.PathLike) -> Path:
+    """ValueError saying what is wrong with ``path`` as the place for a ``.keras`` file, checked
+    before hours of training rather than after: the suffix, a folder in the way, a missing or
+    non-folder parent, a place this process cannot write to (tried with a temporary file)."""
+    path = Path(path)
+    shown = repr(str(path))
+    if path.suffix != ".keras":
+        raise ValueError(f"A saved model is a .keras file. Expected a path ending in .keras. Received: {shown}")
+    if path.is_dir():
+        raise ValueError(f"{shown} is a folder. Expected the path of a .keras file to write.")
+    parent = path.parent
+    for ancestor in (parent, *parent.parents):
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise ValueError(f"{str(ancestor)!r} is a file, so {shown} cannot be written under it. Expected a "
+                                 "path in a folder.")
+            break
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=temp_prefix(path), suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"Cannot write to {str(parent)!r} ({exc.strerror or exc}). Expected a folder this user "
+                         f"can write to. Received: --save {shown}") from None
     return path
 
 

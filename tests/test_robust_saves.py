@@ -3,6 +3,7 @@ interrupted saves are cleaned up, `train --save` checks first and a failed run k
 file, concurrent runs get their own ids, and a save merges what others wrote meanwhile."""
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 
 from cnnstudio import files
 from cnnstudio.cli import main
-from cnnstudio.models import builder, export
+from cnnstudio.models import builder, deploy, export
 from cnnstudio.network import presets
 from cnnstudio.training.loop import TrainingResult, TrainingSettings
 from cnnstudio.workspace.document import ChangedOnDisk, NetworkDocument
@@ -36,10 +37,17 @@ def exports(model, tmp_path):
         "savedmodel": (lambda out, **kw: export.export_savedmodel(model, out, **kw), tmp_path / "sm"),
         "keras": (lambda out, **kw: export.export_keras(model, out, **kw), tmp_path / "m.keras"),
         "python": (lambda out, **kw: export.export_python(spec, out, model=model, **kw), tmp_path / "m.py"),
+        "tflite": (lambda out, **kw: deploy.export_tflite(model, out, **kw), tmp_path / "m.tflite"),
+        "onnx": (lambda out, **kw: deploy.export_onnx(model, out, **kw), tmp_path / "m.onnx"),
     }
 
 
-@pytest.mark.parametrize("kind", ["savedmodel", "keras", "python"])
+HAS_DEPLOY = all(importlib.util.find_spec(name) for name in ("ai_edge_litert", "tf2onnx", "onnxruntime"))
+DEPLOYED = [pytest.param(kind, marks=pytest.mark.skipif(not HAS_DEPLOY, reason="the deploy extra is not installed"))
+            for kind in ("tflite", "onnx")]
+
+
+@pytest.mark.parametrize("kind", ["savedmodel", "keras", "python", *DEPLOYED])
 def test_force_replaces_an_earlier_export_but_never_a_users_file_or_folder(model, tmp_path, kind):
     write, out = exports(model, tmp_path)[kind]
     users = tmp_path / f"users{out.suffix}"
@@ -56,6 +64,10 @@ def test_force_replaces_an_earlier_export_but_never_a_users_file_or_folder(model
     write(out, force=True)
     other = "keras" if kind != "keras" else "savedmodel"
     assert export.EXPORT_KINDS[kind][2](out) == kind and export.EXPORT_KINDS[other][2](out) is None
+    if kind in ("tflite", "onnx"):  # no room for a marker inside: a manifest beside it lists its content
+        out.write_bytes(out.read_bytes() + b"changed by the user")
+        with pytest.raises(export.ExportError, match="left untouched"):
+            write(out, force=True)
 
 
 def test_the_cli_refuses_to_force_over_a_users_folder(tmp_path, capsys):

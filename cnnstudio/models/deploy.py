@@ -230,7 +230,7 @@ def _write_verified(out: Path, force: bool, content: bytes, check: Verification,
         raise VerificationFailed(f"The {format_name} export was not written: it {check.describe()}. "
                                  f"Expected the exported model to match the Keras model. Received: "
                                  f"the differences above; nothing was left at {str(out)!r}")
-    with export._staged(out, force) as target:
+    with export._staged(out, force, format_name, len(content) + 1024 * 1024) as target:
         target.write_bytes(content)
     return ExportResult(out, format_name, warnings, verification=check.describe())
 

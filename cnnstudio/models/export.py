@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import gc
+import hashlib
 import json
 import keyword
 import os
@@ -274,8 +275,48 @@ EXPORT_KINDS: dict[str, tuple] = {
     "keras": (False, _mark_zip, _zip_kind),
     "python": (False, lambda path, kind: None, _script_kind),  # python_source writes SCRIPT_MARKER
     "weights": (False, lambda path, kind: None, _h5_kind),  # marked in memory by export_python
+    "tflite": (False, None, lambda path: _sidecar_kind(path)),  # no room for a marker: a manifest beside it
+    "onnx": (False, None, lambda path: _sidecar_kind(path)),
 }
 """Every format goes through :func:`_staged` with its kind; a new format registers how it is marked."""
+
+
+def _sidecar(path: Path) -> Path:
+    """``.NAME.cnnstudio-export.json`` beside a file whose format has no room for a marker."""
+    return path.with_name(f".{path.name}.{MARKER_NAME}")
+
+
+def _digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _sidecar_kind(path: Path) -> str | None:
+    """The kind the manifest beside ``path`` records, if it lists ``path``'s current content."""
+    manifest = _sidecar(path)
+    if not manifest.is_file() or manifest.stat().st_size > 4096 or not path.is_file():
+        return None
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (ValueError, OSError, RecursionError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != "cnnstudio-export":
+        return None
+    return data.get("kind") if _digest(path) in data.get("sha256", []) else None
+
+
+def _swap_with_sidecar(target: Path, out: Path, kind: str) -> None:
+    """Move ``target`` onto ``out`` with a manifest that lists the old and the new content during
+    the swap and the new one after, so a kill at any moment leaves ``out`` recognisably ours."""
+    new = _digest(target)
+    old = [_digest(out)] if out.is_file() else []
+    manifest = {"format": "cnnstudio-export", "kind": kind, "version": 1}
+    files.write_atomic(_sidecar(out), json.dumps({**manifest, "sha256": [*old, new]}))
+    files.replace_path(target, out)
+    files.write_atomic(_sidecar(out), json.dumps({**manifest, "sha256": [new]}))
 
 
 @contextlib.contextmanager
@@ -316,8 +357,11 @@ def _staged(out: Path, force: bool, kind: str, needed_bytes: int = 0) -> Iterato
         with files.staging_folder(out) as stage:
             target = stage / out.name
             yield target
-            mark(target, kind)
-            files.replace_path(target, out)
+            if mark is None:
+                _swap_with_sidecar(target, out, kind)
+            else:
+                mark(target, kind)
+                files.replace_path(target, out)
     except ExportError:
         raise
     except Exception as exc:  # TensorFlow, Keras and h5py raise their own types for a failed write

@@ -26,10 +26,10 @@ from cnnstudio import __version__
 from cnnstudio.analysis.triage import root_errors, waiting_on
 from cnnstudio.network import presets
 from cnnstudio.network.spec import NetworkSpec
-from cnnstudio.workspace.document import DocumentError, NetworkDocument
+from cnnstudio.workspace.document import ChangedOnDisk, DocumentError, NetworkDocument
 from cnnstudio.workspace.project import Project, ProjectError, load_project
 from cnnstudio.workspace.session import Workspace
-from ui import tasks
+from ui import recovery, tasks
 from ui.editor.canvas import QtCanvas
 from ui.editor.palette import QtPalette
 from ui.editor.property_panel import QtPropertyPanel
@@ -70,6 +70,7 @@ class QtMainWindow(QMainWindow):
         self.palette_view.sig_activated.connect(self._append_from_palette)
         self.canvas.sig_message.connect(self.show_message)
         self.property_panel.sig_message.connect(self.show_message)
+        self.autosaver.sig_failed.connect(self.show_message)
 
         self.center_split = QSplitter(Qt.Orientation.Vertical)
         self.center_split.addWidget(self.canvas)
@@ -229,7 +230,20 @@ class QtMainWindow(QMainWindow):
 
     def _save_to(self, path: str) -> bool:
         try:
-            self.document.save(path)
+            try:
+                self.document.save(path)
+            except ChangedOnDisk as exc:
+                answer = QMessageBox.question(
+                    self, "Project changed on disk",
+                    f"{exc}\n\nReplace the file with this window's version? The runs recorded in it are kept "
+                    "either way.",
+                    QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Cancel,
+                    QMessageBox.StandardButton.Cancel,
+                )
+                if answer != QMessageBox.StandardButton.Save:
+                    self.show_message(f"Not saved: {Path(path).name} changed on disk")
+                    return False
+                self.document.save(path, overwrite=True)
         except (DocumentError, ProjectError, OSError) as exc:
             QMessageBox.warning(self, "Cannot save project", f"Saving to {path} failed.\n\n{exc}")
             return False
@@ -251,9 +265,10 @@ class QtMainWindow(QMainWindow):
             return self.save()
         return answer == QMessageBox.StandardButton.Discard
 
-    def offer_recovery(self) -> bool:
-        """If a previous session left unsaved work, offer to restore it; True if restored."""
-        pending = self.autosaver.pending()
+    def offer_recovery(self, pending: recovery.Recovered | None = None) -> bool:
+        """If a previous session left unsaved work (``pending``, or the newest recovery file),
+        offer to restore it; True if restored."""
+        pending = pending or self.autosaver.pending()
         if pending is None:
             return False
         where = pending.original_path or "an unsaved network"
@@ -263,7 +278,7 @@ class QtMainWindow(QMainWindow):
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes,
         )
         if answer != QMessageBox.StandardButton.Yes:
-            self.autosaver.discard()
+            recovery.remove(pending.path)
             return False
         original = pending.original_path
         project = None
@@ -280,6 +295,8 @@ class QtMainWindow(QMainWindow):
         self.document.reset(base.network, path=original if project else None, project=base)
         self.document.replace_spec(pending.spec, "Recover unsaved work")
         self.document.set_training(base.training)  # recovered work stays unsaved until saved
+        self.autosaver.save_now()  # this window's own recovery file holds it before the old one goes
+        recovery.remove(pending.path)
         self.show_message(f"Recovered unsaved work on {where}")
         return True
 

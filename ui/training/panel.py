@@ -56,6 +56,9 @@ BATCH_COLOR = (90, 90, 90)
 OVERLAY_COLORS = [(44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194)]
 
 
+MAX_LISTED_RUNS = 500
+"""The newest runs the list shows; older ones stay in the project file."""
+
 class _GrowingSeries:
     """x/y points in preallocated arrays that double when full, so appends never reallocate per tick."""
 
@@ -534,7 +537,7 @@ class QtTrainingPanel(QWidget):
         from cnnstudio.workspace.runs import list_runs
 
         rows = []
-        for record in list_runs(self.document.project):
+        for record in list_runs(self.document.project)[-MAX_LISTED_RUNS:]:
             rows.append((record.id, _run_label(record.id, record.dataset, record.settings, record.history,
                                                record.status), record.settings, record.history))
         for k, outcome in enumerate(self._unsaved, start=1):
@@ -551,6 +554,11 @@ class QtTrainingPanel(QWidget):
         self.runs_list.blockSignals(True)
         self.runs_list.clear()
         self._histories = {}
+        older = len(self.document.project.runs) - MAX_LISTED_RUNS
+        if older > 0:  # a project with 190,000 runs: list the newest, say how many more there are
+            note = QListWidgetItem(f"{older:,} older runs are kept in the project file, not listed here")
+            note.setFlags(Qt.ItemFlag.NoItemFlags)
+            self.runs_list.addItem(note)
         for run_id, label, _settings, history in self._all_runs():
             item = QListWidgetItem(label)
             item.setToolTip(label)

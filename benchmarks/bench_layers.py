@@ -67,6 +67,42 @@ CASES = {
         lambda: keras.layers.MaxPooling2D(2),
         True,
     ),
+    "convT3x3_s2": (
+        (64, 16, 16, 32),
+        lambda: layers.Conv2DTranspose(32, 3, strides=2, padding="same"),
+        lambda: keras.layers.Conv2DTranspose(32, 3, strides=2, padding="same"),
+        True,
+    ),
+    "convT4x4_s2": (
+        (64, 16, 16, 32),
+        lambda: layers.Conv2DTranspose(16, 4, strides=2),
+        lambda: keras.layers.Conv2DTranspose(16, 4, strides=2),
+        True,
+    ),
+    "convT1d_k5_s2": (
+        (64, 64, 32),
+        lambda: layers.Conv1DTranspose(32, 5, strides=2, padding="same"),
+        lambda: keras.layers.Conv1DTranspose(32, 5, strides=2, padding="same"),
+        True,
+    ),
+    "depthwise3x3": (
+        (64, 32, 32, 32),
+        lambda: layers.DepthwiseConv2D(3, padding="same"),
+        lambda: keras.layers.DepthwiseConv2D(3, padding="same"),
+        True,
+    ),
+    "depthwise3x3_s2_m2": (
+        (64, 32, 32, 32),
+        lambda: layers.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2),
+        lambda: keras.layers.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2),
+        True,
+    ),
+    "conv3x3_groups4": (
+        (64, 32, 32, 32),
+        lambda: layers.Conv2D(64, 3, padding="same", groups=4),
+        lambda: keras.layers.Conv2D(64, 3, padding="same", groups=4),
+        True,
+    ),
 }
 
 

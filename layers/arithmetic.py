@@ -333,3 +333,42 @@ def conv_transpose_output_shape(
             )
         spatial.append(length)
     return (input_shape[0], *spatial, filters)
+
+
+def axis_symbol(symbol: str, kernel, stride, dilation, padding) -> str:
+    """The output length of a window over an axis of unknown length ``symbol``, as a formula.
+
+    E.g. ``ceil(H / 2)`` for "same" at stride 2, ``H - 2`` for a valid 3-wide kernel at
+    stride 1, ``floor((H - 5 + 2*1) / 2) + 1`` in general.
+    """
+    if padding == "same":
+        return symbol if stride == 1 else f"ceil({_grouped(symbol)} / {stride})"
+    explicit = 0 if padding == "valid" else padding
+    shrink = effective_kernel_size(kernel, dilation) - 1 - 2 * explicit
+    if stride == 1:
+        return symbol if shrink == 0 else f"{symbol} {'-' if shrink > 0 else '+'} {abs(shrink)}"
+    zeros = f" + 2*{explicit}" if explicit else ""
+    return f"floor(({symbol} - {effective_kernel_size(kernel, dilation)}{zeros}) / {stride}) + 1"
+
+
+def axis_transpose_symbol(symbol: str, kernel, stride, dilation, padding, output_padding=None) -> str:
+    """The output length of a transposed convolution over an axis of unknown length ``symbol``."""
+    _, offset = transpose_axis_geometry(kernel, stride, dilation, padding, output_padding)
+    scaled = symbol if stride == 1 else f"{_grouped(symbol)}*{stride}"
+    return scaled if offset == 0 else f"{scaled} {'-' if offset < 0 else '+'} {abs(offset)}"
+
+
+def _grouped(symbol: str) -> str:
+    """``symbol`` in parentheses unless it is one name or one call, so that it can be multiplied."""
+    if symbol.isidentifier():
+        return symbol
+    head, _, _ = symbol.partition("(")
+    if head.isidentifier() and symbol.endswith(")"):
+        depth = 0
+        for position, char in enumerate(symbol):
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            if depth == 0 and char == ")":
+                if position == len(symbol) - 1:
+                    return symbol
+                break
+    return f"({symbol})"

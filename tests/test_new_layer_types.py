@@ -75,3 +75,71 @@ def test_the_built_transposed_layer_is_ours_with_the_spec_settings():
     assert up.output_padding == (0, 1) and up.strides == (2, 2)
     x = np.zeros((1, 7, 6, 2), dtype="float32")
     assert model.predict(x, verbose=0).shape == (1, 19, 16, 1)
+
+
+def _any_size_autoencoder():
+    from cnnstudio.network import presets
+    from cnnstudio.network.spec import NetworkSpec
+
+    data = presets.get("denoising-autoencoder").to_dict()
+    data["input_shape"] = [None, None, 1]
+    return NetworkSpec.from_dict(data)
+
+
+def test_an_any_size_input_gives_formulas_in_h_and_w_and_exact_parameters():
+    from cnnstudio.network import presets
+
+    spec = _any_size_autoencoder()
+    summary = infer(spec, num_classes=10)
+    assert summary.ok and not any(info.warnings for info in summary.layers)
+    fixed = infer(presets.get("denoising-autoencoder"))
+    assert [i.params for i in summary.layers] == [i.params for i in fixed.layers]
+    assert [i.receptive_field for i in summary.layers] == [i.receptive_field for i in fixed.layers]
+    encode2, decode2 = summary.layer("encode2"), summary.layer("decode2")
+    assert encode2.output_shape == (None, None, 32)
+    assert encode2.formulas == ["height: ceil(ceil(H / 2) / 2)", "width: ceil(ceil(W / 2) / 2)"]
+    assert decode2.formulas[0] == "height: (ceil(ceil(H / 2) / 2)*2)*2"
+    assert summary.macs == 0  # they grow with the image: not counted for any size
+    assert spec.to_dict()["input_shape"] == [None, None, 1]
+
+
+def test_an_any_size_network_builds_and_runs_on_two_sizes():
+    model = builder.build_model(_any_size_autoencoder(), seed=0)
+    for size in [(8, 8), (20, 12)]:
+        assert model.predict(np.zeros((1, *size, 1), "float32"), verbose=0).shape == (1, *size, 1)
+
+
+def test_flatten_after_an_any_size_input_is_an_error_with_the_global_pooling_fix():
+    spec = _spec((None, None, 3), [("c", "Conv2D", {"filters": 4}), ("f", "Flatten", {}),
+                                   ("d", "Dense", {"units": 2})])
+    issue = infer(spec).layer("f").errors[0]
+    assert issue.message.startswith("Flatten needs every length known, but the input is any size ((None, None, 4))")
+    assert issue.fixes[0].edit == {"op": "change_type", "layer": "f", "type": "GlobalAvgPool2D", "params": {}}
+
+
+def test_the_input_field_takes_any_size(qtbot, tmp_path):
+    from PySide6.QtCore import QSettings
+    from test_ui_main_window import close_quietly
+
+    from cnnstudio.network import presets
+    from cnnstudio.workspace.document import NetworkDocument
+    from ui.main_window import QtMainWindow
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = QtMainWindow(NetworkDocument(presets.get("denoising-autoencoder")), settings=settings,
+                          recovery_dir=tmp_path / "recovery")
+    window.show()
+    qtbot.waitExposed(window)
+    try:
+        window.document.select("input")
+        field = window.property_panel.input_edit
+        field.setText("any, any, 1")
+        field.textEdited.emit("any, any, 1")
+        field.editingFinished.emit()
+        assert tuple(window.document.spec.input_shape) == (None, None, 1)
+        assert window.property_panel.input_edit.text() == "any,any,1"
+        assert window.summary_table.cell_text("decode2", "Output shape") == "?×?×1"
+        window.document.select("encode1")
+        assert "ceil(H / 2)" in window.property_panel.result.text()
+    finally:
+        close_quietly(window)

@@ -20,7 +20,7 @@ def format_receptive_field(field, input_shape) -> str:
         return ""
     text = format_shape(field)
     spatial = tuple(input_shape[:-1])
-    if len(field) == len(spatial) and all(f >= n for f, n in zip(field, spatial, strict=True)):
+    if len(field) == len(spatial) and all(n is not None and f >= n for f, n in zip(field, spatial, strict=True)):
         text += f" (whole {format_shape(spatial)} input)"
     return text
 
@@ -93,7 +93,8 @@ def compact_label(layer: LayerSpec) -> str:
     def stride():
         value = layer.param("strides") if "strides" in names else None
         values = value if isinstance(value, list) else [value] * rank
-        return f" /{values[0]}" if value not in (None, 1) and len(set(values)) == 1 else ""
+        scale = "×" if layer_type.window is not None and layer_type.window.transposed else "/"
+        return f" {scale}{values[0]}" if value not in (None, 1) and len(set(values)) == 1 else ""
 
     short = layer_type.short_name or layer.type
     for word, abbreviation in _SHORT_WORDS:
@@ -102,6 +103,8 @@ def compact_label(layer: LayerSpec) -> str:
         short = short[:-2]
     if {"filters", "kernel_size"} <= names:
         return f"{short} {size('kernel_size')}, {layer.param('filters')}{stride()}"
+    if "kernel_size" in names:
+        return f"{short} {size('kernel_size')}{stride()}"
     if "pool_size" in names:
         return f"{short} {size('pool_size')}{stride()}"
     if "units" in names:

@@ -54,7 +54,7 @@ def dense_params(input_shape: tuple[int, ...], output_shape: tuple[int, ...]) ->
 
 
 def compare_with_dense(summary: Summary) -> dict[str, DenseComparison]:
-    """Per convolution whose shapes are known, its comparison with a fully connected layer."""
+    """Per convolution whose shapes are known (not "any size"), its comparison with a fully connected layer."""
     shapes = {INPUT: tuple(summary.input_shape)}
     shapes.update({info.name: info.output_shape for info in summary.layers})
     result = {}
@@ -63,7 +63,7 @@ def compare_with_dense(summary: Summary) -> dict[str, DenseComparison]:
         if layer_type is None or layer_type.group != "Convolution" or info.output_shape is None:
             continue
         source = shapes.get(info.inputs[0]) if info.inputs else None
-        if source is None:
+        if source is None or None in source or None in info.output_shape:  # any size: no fixed count
             continue
         result[info.name] = DenseComparison(info.name, tuple(source), tuple(info.output_shape), info.params,
                                             dense_params(source, info.output_shape))

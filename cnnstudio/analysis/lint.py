@@ -148,6 +148,8 @@ def _receptive_field(summary: Summary) -> None:
     spatial = summary.input_shape[:rank]
     for ax, name in enumerate(arithmetic.AXIS_NAMES[rank]):
         rf, length = last.receptive_field[ax], spatial[ax]
+        if length is None:  # any size: no length to compare the field with
+            continue
         if rf < RF_TOO_SMALL * length:
             pool = catalog.for_purpose(catalog.Purpose.DOWNSAMPLE, rank)
             fix = pool and _insert(catalog.Purpose.DOWNSAMPLE, rank, "insert_after", last.name,

@@ -24,6 +24,8 @@ from cnnstudio.network import catalog
 from cnnstudio.network.spec import INPUT, LayerSpec, NetworkSpec, suggest
 
 FLOAT_BYTES = 4
+ANY_SIZE_SYMBOLS = {1: ("L",), 2: ("H", "W")}
+"""The names of an "any size" input's lengths in the formulas."""
 ERROR = "error"
 WARNING = "warning"
 NOTE = "note"
@@ -87,6 +89,9 @@ class LayerInfo:
     activation_elements: int = 0
     activation_bytes: int = 0
     formulas: list[str] = field(default_factory=list)
+    symbols: tuple[str | None, ...] = ()
+    """Per spatial axis of the output, its length as a formula in the input's H, W (or L) where
+    the input is "any size" (None where the length is a number)."""
     config: dict[str, Any] = field(default_factory=dict)
     """Every hyperparameter's effective value (the user's over the catalog's defaults)."""
     errors: list[Issue] = field(default_factory=list)
@@ -272,8 +277,17 @@ def _window(info: LayerInfo, src: LayerInfo, lt: catalog.LayerType, axes: tuple[
     out, extent = [], []
     too_big: list[tuple[int, int]] = []  # (axis, largest size that fits)
     messages = []
+    symbols = []
     for ax, window in enumerate(axes):
         length, k, s, d, pad = shape[ax], window.size, window.stride, window.dilation, window.padding
+        if length is None and not (is_pool and not isinstance(pad, str) and pad >= k):
+            symbol = arithmetic.axis_symbol(src.symbols[ax], k, s, d, pad)
+            info.formulas.append(f"{names[ax]}: {symbol}")
+            symbols.append(symbol)
+            out.append(None)
+            extent.append(src.padded_extent[ax])
+            continue
+        symbols.append(None)
         if is_pool and not isinstance(pad, str) and pad >= k:
             messages.append((f"padding {pad} is not smaller than the pool window {k} (windows of "
                              "padding only)", names[ax]))
@@ -322,7 +336,13 @@ def _window(info: LayerInfo, src: LayerInfo, lt: catalog.LayerType, axes: tuple[
         return None
     info.receptive_field, info.jump = fields.grow(src.receptive_field, src.jump, axes)
     info.padded_extent = tuple(extent)
+    info.symbols = tuple(symbols)
     return tuple(out)
+
+
+def _count(lengths) -> int:
+    """How many positions ``lengths`` hold; 0 when the input is any size (unknown lengths)."""
+    return 0 if None in tuple(lengths) else math.prod(lengths)
 
 
 def _on_axes(messages: list[tuple[str, str]]) -> list[str]:
@@ -353,7 +373,7 @@ def _conv(info, lt, layer, srcs, cfg):
     spatial = _window(info, src, lt, axes)
     if spatial is None:
         return None
-    info.macs = math.prod(spatial) * filters * fan_in
+    info.macs = _count(spatial) * filters * fan_in
     return (*spatial, filters)
 
 
@@ -366,7 +386,7 @@ def _conv_transpose(info, lt, layer, srcs, cfg):
     axes = fields.windows(lt, cfg, lt.rank)
     c_in, filters = src.output_shape[-1], cfg[lt.channels_param]
     info.trainable_params = math.prod(w.size for w in axes) * c_in * filters + (filters if cfg["use_bias"] else 0)
-    out = []
+    out, symbols = [], []
     for ax, w in enumerate(axes):
         length = src.output_shape[ax]
         if w.output_padding is not None and w.output_padding >= w.stride:
@@ -376,6 +396,13 @@ def _conv_transpose(info, lt, layer, srcs, cfg):
                                                    "names": ["output_padding"]}), _remove_fix(info.name)])
             return None
         args = (length, w.size, w.stride, w.dilation, w.padding, w.output_padding)
+        if length is None:
+            symbol = arithmetic.axis_transpose_symbol(src.symbols[ax], *args[1:])
+            info.formulas.append(f"{names[ax]}: {symbol}")
+            symbols.append(symbol)
+            out.append(None)
+            continue
+        symbols.append(None)
         n = arithmetic.axis_transpose_output_length(*args)
         info.formulas.append(f"{names[ax]}: {arithmetic.axis_transpose_formula(*args)}")
         if n < 1:
@@ -386,7 +413,8 @@ def _conv_transpose(info, lt, layer, srcs, cfg):
             return None
         out.append(n)
     info.receptive_field, info.jump = fields.grow(src.receptive_field, src.jump, axes)
-    info.macs = math.prod(src.output_shape[:-1]) * math.prod(w.size for w in axes) * c_in * filters
+    info.symbols = tuple(symbols)
+    info.macs = _count(src.output_shape[:-1]) * math.prod(w.size for w in axes) * c_in * filters
     return (*out, filters)
 
 
@@ -401,7 +429,7 @@ def _depthwise(info, lt, layer, srcs, cfg):
     spatial = _window(info, src, lt, axes)
     if spatial is None:
         return None
-    info.macs = math.prod(spatial) * channels * kernel
+    info.macs = _count(spatial) * channels * kernel
     return (*spatial, channels)
 
 
@@ -417,6 +445,9 @@ def _collapse(info: LayerInfo, src: LayerInfo) -> None:
     """Receptive field of a layer that sees every position of its input at once."""
     shape = src.output_shape
     rank = len(shape) - 1
+    if any(n is None for n in shape[:rank]):  # any size: it sees all of it, however large
+        info.receptive_field, info.jump, info.padded_extent = (), (), ()
+        return
     info.receptive_field = tuple(
         src.receptive_field[a] + (shape[a] - 1) * src.jump[a] if a < rank else src.receptive_field[a]
         for a in range(len(src.receptive_field))
@@ -441,13 +472,26 @@ def _zero_padding(info, lt, layer, srcs, cfg):
     pads = [window.padding for window in fields.windows(lt, cfg, lt.rank)]
     spatial = src.output_shape[:-1]
     names = arithmetic.AXIS_NAMES[lt.rank]
-    info.formulas = [f"{axis}: {n} + 2*{p} = {n + 2 * p}" for axis, n, p in zip(names, spatial, pads, strict=True)]
+    symbols = [None if n is not None else f"{src.symbols[a]} + {2 * p}" for a, (n, p) in
+               enumerate(zip(spatial, pads, strict=True))]
+    info.formulas = [f"{axis}: {n} + 2*{p} = {n + 2 * p}" if n is not None else f"{axis}: {symbol}"
+                     for axis, n, p, symbol in zip(names, spatial, pads, symbols, strict=True)]
+    info.symbols = tuple(symbols)
     info.padded_extent = tuple(e + 2 * p * j for e, p, j in zip(src.padded_extent, pads, src.jump, strict=True))
-    return (*(n + 2 * p for n, p in zip(spatial, pads, strict=True)), src.output_shape[-1])
+    return (*(None if n is None else n + 2 * p for n, p in zip(spatial, pads, strict=True)), src.output_shape[-1])
 
 
 def _flatten(info, lt, layer, srcs, cfg):
     src = srcs[0]
+    if None in src.output_shape:
+        average = catalog.for_purpose(catalog.Purpose.GLOBAL_AVERAGE, src.spatial_rank)
+        fixes = [Fix(f"Use {average.name} instead", {"op": "change_type", "layer": info.name,
+                                                    "type": average.name, "params": {}})] if average else []
+        info.add(ERROR, f"{lt.name} needs every length known, but the input is any size "
+                        f"({_shape_text(src.output_shape)}): the vector's length would change with the image. "
+                        f"Use {average.name if average else 'global pooling'} instead, or give the input a size.",
+                 fixes + [_remove_fix(info.name)])
+        return None
     _collapse(info, src)
     size = math.prod(src.output_shape)
     info.formulas.append(" * ".join(str(v) for v in src.output_shape) + f" = {size}")
@@ -458,7 +502,7 @@ def _dense(info, lt, layer, srcs, cfg):
     shape = srcs[0].output_shape
     units = cfg[lt.channels_param]
     info.trainable_params = shape[-1] * units + (units if cfg["use_bias"] else 0)
-    info.macs = math.prod(shape[:-1]) * shape[-1] * units
+    info.macs = _count(shape[:-1]) * shape[-1] * units
     return (*shape[:-1], units)
 
 
@@ -553,19 +597,22 @@ def _input_info(spec: NetworkSpec, summary_issues: list[Issue]) -> LayerInfo:
     info = LayerInfo(name=INPUT, type="Input", inputs=[])
     valid = (
         isinstance(shape, (tuple, list)) and len(shape) in (2, 3)
-        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)
+        and all(v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1) for v in shape[:-1])
+        and isinstance(shape[-1], int) and not isinstance(shape[-1], bool) and shape[-1] >= 1
     )
     if not valid:
         summary_issues.append(Issue(ERROR, None, "The input shape must be (height, width, channels) or "
-                                                 f"(length, channels) of positive integers. Received: "
-                                                 f"input_shape={shape!r}"))
+                                                 f"(length, channels) of positive integers (height and width "
+                                                 f"may be None: any size). Received: input_shape={shape!r}"))
         return info
     shape = tuple(shape)
     spatial = shape[:-1]
     info.output_shape = shape
     info.receptive_field = (1,) * len(spatial)
     info.jump = (1,) * len(spatial)
-    info.padded_extent = tuple(spatial)
+    info.padded_extent = tuple(0 if n is None else n for n in spatial)
+    info.symbols = tuple(None if n is not None else name for n, name in
+                         zip(spatial, ANY_SIZE_SYMBOLS[len(spatial)], strict=True))
     return info
 
 
@@ -674,6 +721,7 @@ def infer_shapes(spec: NetworkSpec) -> Summary:
             info.receptive_field = srcs[0].receptive_field
             info.jump = srcs[0].jump
             info.padded_extent = srcs[0].padded_extent
+        info.symbols = srcs[0].symbols
         shape = RULES[lt.shape_rule](info, lt, layer, srcs, cfg)
         info.params = info.trainable_params + info.non_trainable_params
         if shape is None:
@@ -681,7 +729,7 @@ def infer_shapes(spec: NetworkSpec) -> Summary:
             info.formulas = []
             continue
         info.output_shape = shape
-        info.activation_elements = math.prod(shape)
+        info.activation_elements = _count(shape)
         info.activation_bytes = info.activation_elements * FLOAT_BYTES
 
     if not spec.layers:

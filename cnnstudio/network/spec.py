@@ -149,11 +149,13 @@ class NetworkSpec:
         if (
             not isinstance(shape, list)
             or len(shape) not in (2, 3)
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)
+            or not all(v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1) for v in shape[:-1])
+            or not (isinstance(shape[-1], int) and not isinstance(shape[-1], bool) and shape[-1] >= 1)
         ):
             raise SpecError(
                 f"{where}.input_shape",
-                f"expected [height, width, channels] or [length, channels] of positive integers, received {shape!r}",
+                f"expected [height, width, channels] or [length, channels] of positive integers (height, width "
+                f"or length may be null: any size), received {shape!r}",
             )
         raw_layers = data.get("layers", [])
         if not isinstance(raw_layers, list):

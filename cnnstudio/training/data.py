@@ -110,8 +110,8 @@ class Dataset:
 
 
 def format_shape(shape) -> str:
-    """(28, 28, 1) -> "28x28x1"."""
-    return "x".join(str(int(d)) for d in shape)
+    """(28, 28, 1) -> "28x28x1"; an any-size length reads "any"."""
+    return "x".join("any" if d is None else str(int(d)) for d in shape)
 
 
 def check_labels(y, what: str, num_classes: int | None = None) -> np.ndarray:
@@ -142,9 +142,10 @@ def check_labels(y, what: str, num_classes: int | None = None) -> np.ndarray:
 def check_compatible(dataset: Dataset, input_shape, num_outputs: int | None) -> None:
     """Refuse data the network cannot train on, naming both shapes and the fix."""
     data_shape = tuple(dataset.input_shape)
-    net_shape = tuple(int(d) for d in input_shape)
+    net_shape = tuple(None if d is None else int(d) for d in input_shape)
     kind = "sequences" if len(data_shape) == 2 else "images"
-    if data_shape != net_shape:
+    fits = len(data_shape) == len(net_shape) and all(n is None or n == d for d, n in zip(data_shape, net_shape, strict=False))
+    if not fits:
         raise DataError(
             f"The data's {kind} are {format_shape(data_shape)} but the network's input is "
             f"{format_shape(net_shape)}. Set the input to {format_shape(data_shape)} or pick a data set "

@@ -276,10 +276,13 @@ class NetworkDocument:
 
     def set_input_shape(self, shape) -> None:
         shape = tuple(shape)
-        if len(shape) not in (2, 3) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape):
+        def positive(v):
+            return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+        if len(shape) not in (2, 3) or not positive(shape[-1]) or not all(v is None or positive(v) for v in shape[:-1]):
             raise DocumentError(
                 "Invalid input shape. Expected (height, width, channels) or (length, channels) "
-                f"of positive integers. Received: shape={shape!r}"
+                f"of positive integers; height, width or length may be None (any size). Received: shape={shape!r}"
             )
         if shape != tuple(self._spec.input_shape):
             self._edit({"op": "set_input_shape", "shape": shape}, "Change input shape")

@@ -37,6 +37,8 @@ from ui.formatting import (
     issues_for,
 )
 
+ANY_SIZE_WORDS = ("any", "?", "none")
+"""What the input field reads as an unknown length."""
 _INVALID_STYLE = "background: #fde2e2; border: 1px solid #d32f2f;"
 
 
@@ -217,9 +219,11 @@ class QtPropertyPanel(QScrollArea):
         elif name == INPUT:
             self.title.setText("<b>Input</b>")
             self.description.setText("The shape of one example: height, width, channels for images, "
-                                     "or length, channels for sequences.")
+                                     "or length, channels for sequences. Write \"any\" for a height, width "
+                                     "or length to take inputs of any size (a fully convolutional network).")
             self.input_edit = QLineEdit(objectName="input_shape")
-            self.input_edit.setToolTip("Input shape: height, width, channels (images) or length, channels")
+            self.input_edit.setToolTip("Input shape: height, width, channels (images) or length, channels; "
+                                       "any, any, 1 takes images of any size")
             self.input_edit.textEdited.connect(self._check_input_shape)
             self.input_edit.editingFinished.connect(self._apply_input_shape)
             self.form.addRow("Shape", self.input_edit)
@@ -246,7 +250,7 @@ class QtPropertyPanel(QScrollArea):
         summary = self.document.summary
         if name == INPUT:
             with QSignalBlocker(self.input_edit):
-                self.input_edit.setText(format_value(list(spec.input_shape)))
+                self.input_edit.setText(",".join("any" if v is None else str(v) for v in spec.input_shape))
             self.input_edit.setStyleSheet("")
             self.result.setText(f"Output: <b>{format_shape(spec.input_shape)}</b>")
             self._show_issues([i for i in summary.issues if i.layer in (None, INPUT)])
@@ -317,12 +321,15 @@ class QtPropertyPanel(QScrollArea):
             self.sig_message.emit(str(exc))
 
     def _parse_input_shape(self, text: str):
-        parts = [p.strip() for p in text.strip().strip("()[]").replace("×", ",").replace("x", ",").split(",")]
+        """``28,28,1``; a height, width or length of ``any`` (or ``?``) makes it any size."""
+        parts = [p.strip().lower() for p in text.strip().strip("()[]").replace("×", ",").split(",")]
         try:
-            shape = tuple(int(p) for p in parts)
+            shape = tuple(None if p in ANY_SIZE_WORDS else int(p) for p in parts)
         except ValueError:
             return None
-        return shape if len(shape) in (2, 3) and all(v >= 1 for v in shape) else None
+        if len(shape) not in (2, 3) or shape[-1] is None:
+            return None
+        return shape if all(v is None or v >= 1 for v in shape) else None
 
     def _check_input_shape(self, text: str) -> None:
         self.input_edit.setStyleSheet("" if self._parse_input_shape(text) else _INVALID_STYLE)
@@ -332,7 +339,8 @@ class QtPropertyPanel(QScrollArea):
         if shape is None:
             self.input_edit.setStyleSheet(_INVALID_STYLE)
             self.sig_message.emit("Invalid input shape. Expected height,width,channels or length,channels "
-                                  f"of positive integers. Received: {self.input_edit.text()!r}")
+                                  "of positive integers (height, width or length may be \"any\"). "
+                                  f"Received: {self.input_edit.text()!r}")
             return
         self.document.set_input_shape(shape)
 

@@ -431,3 +431,28 @@ def test_the_shift_sliders_move_the_input_and_the_plots_show_equivariance_and_in
     with qtbot.waitSignal(panel.sig_measured, timeout=20000):
         panel.mode_combo.setCurrentText("wrap")
     assert panel.curves["x"].mode == "wrap"
+
+
+def test_clicking_a_matrix_cell_lists_its_examples_and_an_example_opens_in_activations(qtbot, workspace, dataset):
+    view = show(qtbot, QtResultsView(workspace), (1200, 800))
+    matrix = view.matrix
+    off = np.argwhere((matrix > 0) & ~np.eye(len(matrix), dtype=bool))
+    true, predicted = (int(v) for v in off[0])
+    matrix_view = view.matrix_view
+    qtbot.mouseClick(matrix_view, Qt.MouseButton.LeftButton, pos=matrix_view.cell_rect(true, predicted).center())
+    assert view.cell == (true, predicted)
+    assert view.gallery.count() == min(int(matrix[true, predicted]), 48)
+    labels = probes.probabilities(workspace.model, dataset.x_val[view.shown]).argmax(axis=1)
+    assert set(labels) == {predicted} and set(dataset.y_val[view.shown]) == {true}
+    assert f"{matrix[true, predicted]} examples of" in view.gallery_label.text()
+
+    activations = show(qtbot, QtActivationsView(workspace))
+    view.sig_open_example.connect(activations.show_validation_example)
+    qtbot.mouseClick(view.gallery, Qt.MouseButton.LeftButton, pos=view.gallery.tile_rect(0).center())
+    assert activations.source_combo.currentText() == "Validation example"
+    assert activations.example_spin.value() == view.shown[0]
+    settle(qtbot, activations)
+    assert f"Validation example {view.shown[0]} of" in activations.truth_label.text()
+
+    qtbot.mouseClick(matrix_view, Qt.MouseButton.LeftButton, pos=matrix_view.cell_rect(true, predicted).center())
+    assert view.cell is None and "misclassified examples" in view.gallery_label.text()

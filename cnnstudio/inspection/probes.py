@@ -311,6 +311,17 @@ class Evaluation:
 
     matrix: np.ndarray
     wrong: list[Misclassified]
+    predicted: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """Every example's predicted class, in order (empty when not kept)."""
+    confidence: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """The probability each example's prediction got."""
+    truth: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def examples(self, true: int, predicted: int) -> list[int]:
+        """The indices of the examples of class ``true`` predicted as ``predicted`` (one cell of the
+        matrix), most confident first."""
+        found = np.flatnonzero((self.truth == true) & (self.predicted == predicted))
+        return [int(i) for i in found[np.argsort(-self.confidence[found], kind="stable")]]
 
     @property
     def total(self) -> int:
@@ -345,7 +356,9 @@ def evaluate(model: keras.Model, x, y, num_classes: int, limit: int = 20, batch_
             state.set_progress(stop / len(batch), f"Predicted {stop} of {len(batch)} examples")
             state.set_partial(matrix.copy())
     probs = np.concatenate(probs) if probs else np.zeros((0, size))
-    return Evaluation(matrix, misclassified(model, None, truth, limit=limit, probs=probs))
+    return Evaluation(matrix, misclassified(model, None, truth, limit=limit, probs=probs),
+                      predicted=probs.argmax(axis=1) if len(probs) else np.zeros(0, np.int64),
+                      confidence=probs.max(axis=1) if len(probs) else np.zeros(0), truth=np.asarray(truth))
 
 
 @dataclass

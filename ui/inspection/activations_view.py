@@ -178,6 +178,16 @@ class QtActivationsView(QWidget):
 
     # -- what to show --------------------------------------------------------------------------
 
+    def show_validation_example(self, index: int) -> None:
+        """Feed validation example ``index`` to the network (a click in the Results gallery)."""
+        if self._dataset() is None:
+            return
+        self.source_combo.setCurrentText(SOURCE_VALIDATION)
+        if self.example_spin.value() == index:
+            self.show_input()
+        else:
+            self.example_spin.setValue(index)  # which asks for its activations
+
     def _dataset(self):
         """The workspace's data set when it fits the model's input (the engine's check), else None."""
         from cnnstudio.training.data import DataError, check_compatible

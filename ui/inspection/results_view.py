@@ -36,7 +36,10 @@ class QtConfusionMatrix(QWidget):
     """Counts in a coloured grid: rows are true classes, columns predicted ones.
 
     A cell's colour is its share of the row (white = none, dark blue = all of that class).
+    Clicking a cell emits ``sig_cell_clicked(true, predicted)``.
     """
+
+    sig_cell_clicked = Signal(int, int)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -76,6 +79,21 @@ class QtConfusionMatrix(QWidget):
     def cell_rect(self, true: int, predicted: int) -> QRect:
         cell, left, top = self._layout()
         return QRect(left + predicted * cell, top + true * cell, cell, cell)
+
+    def cell_at(self, point) -> tuple[int, int] | None:
+        """(true, predicted) of the cell under ``point``, or None."""
+        cell, left, top = self._layout()
+        n = len(self.matrix)
+        col, row = (point.x() - left) // cell, (point.y() - top) // cell
+        if 0 <= row < n and 0 <= col < n and point.x() >= left and point.y() >= top:
+            return int(row), int(col)
+        return None
+
+    def mousePressEvent(self, event) -> None:
+        found = self.cell_at(event.position().toPoint())
+        if found is not None and event.button() == Qt.MouseButton.LeftButton:
+            self.sig_cell_clicked.emit(*found)
+        super().mousePressEvent(event)
 
     def paintEvent(self, event) -> None:
         if not len(self.matrix):
@@ -147,6 +165,8 @@ class QtResultsView(QWidget):
 
     sig_updated = Signal()
     """The matrix and the gallery show the current model's predictions (or why there are none)."""
+    sig_open_example = Signal(int)
+    """A gallery example was clicked: its index in the validation set, to open in Activations."""
 
     def __init__(self, workspace: Workspace, parent: QWidget | None = None):
         super().__init__(parent)
@@ -155,6 +175,11 @@ class QtResultsView(QWidget):
         self.runner = LatestRunner(self)
         self.matrix: np.ndarray | None = None
         self.wrong: list = []
+        self.evaluation = None
+        self.cell: tuple[int, int] | None = None
+        """The matrix cell whose examples the gallery lists, or None for the mistakes."""
+        self.shown: list[int] = []
+        """The validation indices of the gallery's tiles, in order."""
 
         self.message = QLabel(NO_MODEL)
         self.message.setWordWrap(True)
@@ -186,6 +211,11 @@ class QtResultsView(QWidget):
         layout.addWidget(self.message)
         layout.addWidget(self.content, 1)
 
+        self.matrix_view.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.matrix_view.setToolTip("Click a cell to list its examples; click it again for the mistakes")
+        self.matrix_view.sig_cell_clicked.connect(self.show_cell)
+        self.gallery.setToolTip("Click an example to open it in the Activations tab")
+        self.gallery.sig_clicked.connect(self._on_tile_clicked)
         self.signals.sig_model.connect(lambda _model: self.refresh())
         self.signals.sig_dataset.connect(lambda _dataset: self.refresh())
         self.refresh()
@@ -222,7 +252,7 @@ class QtResultsView(QWidget):
             return
         self.message.hide()
         self.content.show()
-        self.matrix, self.wrong = None, []
+        self.matrix, self.wrong, self.evaluation, self.cell, self.shown = None, [], None, None, []
         self.accuracy_label.setText(PREDICTING)
         self.gallery.set_tiles([])
         self.gallery_label.setText("")
@@ -253,7 +283,42 @@ class QtResultsView(QWidget):
             "network predicted. The diagonal holds the right answers.")
         self.matrix_view.set_matrix(matrix, self._class_names(dataset, len(matrix)))
 
+    def show_cell(self, true: int, predicted: int) -> None:
+        """List the examples of one matrix cell in the gallery (the same cell again: the mistakes)."""
+        evaluation, dataset = self.evaluation, self._dataset()
+        if evaluation is None or dataset is None:
+            return
+        if self.cell == (true, predicted):
+            self.cell = None
+            self._draw_gallery(dataset, evaluation.total - evaluation.right,
+                               [pictures.input_picture(dataset.x_val[m.index]) for m in self.wrong])
+            return
+        self.cell = (true, predicted)
+        found = evaluation.examples(true, predicted)
+        shown = found[:GALLERY_LIMIT]
+        names = self._class_names(dataset, len(self.matrix))
+        what = "right" if true == predicted else "wrong"
+        more = f" (the {len(shown)} most confident shown)" if len(found) > len(shown) else ""
+        self.gallery_label.setText(f"<b>{len(found)} examples of {names[true]} predicted as {names[predicted]}</b> "
+                                   f"({what}){more}. Click the cell again for all the mistakes.")
+        captions = [f"{names[true]} → {names[predicted]}\n{100 * evaluation.confidence[i]:.0f}% sure" for i in shown]
+        self._set_gallery([pictures.input_picture(dataset.x_val[i]) for i in shown], captions, shown)
+        self.sig_updated.emit()
+
+    def _set_gallery(self, tiles: list[np.ndarray], captions: list[str], indices: list[int]) -> None:
+        self.shown = list(indices)
+        if not tiles:
+            self.gallery.set_tiles([])
+            return
+        height, width = tiles[0].shape[:2]
+        self.gallery.set_tiles(tiles, captions, cell=max(1, THUMB_TARGET_PX // max(height, width)))
+
+    def _on_tile_clicked(self, tile: int, _row: int, _col: int) -> None:
+        if 0 <= tile < len(self.shown):
+            self.sig_open_example.emit(self.shown[tile])
+
     def _show_evaluation(self, dataset, evaluation, thumbnails: list[np.ndarray]) -> None:
+        self.evaluation, self.cell = evaluation, None
         self.matrix, self.wrong = evaluation.matrix, evaluation.wrong
         self._show_matrix(evaluation.matrix, dataset, final=True)
         self._draw_gallery(dataset, evaluation.total - evaluation.right, thumbnails)
@@ -278,7 +343,7 @@ class QtResultsView(QWidget):
     def _draw_gallery(self, dataset, wrong_count: int, tiles: list[np.ndarray]) -> None:
         names = self._class_names(dataset, len(self.matrix))
         if not self.wrong:
-            self.gallery.set_tiles([])
+            self._set_gallery([], [], [])
             self.gallery_label.setText("No mistakes on the validation set.")
             return
         shown = len(self.wrong)
@@ -286,6 +351,4 @@ class QtResultsView(QWidget):
         self.gallery_label.setText(f"<b>{wrong_count} misclassified examples</b>{more}, most confidently "
                                    "wrong first: true class → predicted class (confidence).")
         captions = [f"{names[m.true]} → {names[m.predicted]}\n{100 * m.confidence:.0f}% sure" for m in self.wrong]
-        height, width = tiles[0].shape[:2]
-        cell = max(1, THUMB_TARGET_PX // max(height, width))
-        self.gallery.set_tiles(tiles, captions, cell=cell)
+        self._set_gallery(tiles, captions, [m.index for m in self.wrong])

@@ -59,6 +59,8 @@ def install_inspection(window: QMainWindow) -> InspectionViews:
     window.menu_file.insertAction(before, action_export)
     window.menu_file.insertSeparator(before)
     install_restore(window)
+    results.sig_open_example.connect(lambda index: (activations.show_validation_example(index),
+                                                    window.tabs.setCurrentWidget(activations)))
     views = InspectionViews(filters, activations, results, action_export, action_import)
     window.inspection = views
     return views

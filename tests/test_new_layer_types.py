@@ -143,3 +143,17 @@ def test_the_input_field_takes_any_size(qtbot, tmp_path):
         assert "ceil(H / 2)" in window.property_panel.result.text()
     finally:
         close_quietly(window)
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("ai_edge_litert") is None,
+                    reason="the deploy extra (ai-edge-litert) is not installed")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_an_any_size_autoencoder_exports_to_litert_with_builtin_ops_and_verifies(tmp_path):
+    from cnnstudio.models import deploy
+
+    model = builder.build_model(_any_size_autoencoder(), seed=0)
+    result = deploy.export_tflite(model, tmp_path / "any.tflite")
+    assert result.verification.startswith("verified in LiteRT")
+    content = (tmp_path / "any.tflite").read_bytes()
+    x = np.random.default_rng(1).random((2, 12, 20, 1)).astype("float32")
+    np.testing.assert_allclose(deploy.run_litert(content, x), np.asarray(model(x)), atol=1e-5)

@@ -134,3 +134,52 @@ def test_tf_config_trains_with_multi_worker_strategy(tmp_path):
     assert summary["status"] == "completed"
     assert summary["device"] == "1 replica(s) across workers (TF_CONFIG)"
     assert out.is_file()
+
+
+def _free_ports(count):
+    """Ports free on localhost now (held open together, so they differ)."""
+    import contextlib
+    import socket
+
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("localhost", 0))
+        return [s.getsockname()[1] for s in sockets]
+
+
+def test_two_workers_train_one_model_and_only_the_chief_saves(tmp_path):
+    """Two processes under TF_CONFIG, as on two machines: the custom strategy.run loop trains
+    one model on both (Keras' fit cannot, keras-team/keras#20585)."""
+    import os
+    import subprocess
+
+    cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
+    procs = []
+    for index in range(2):
+        tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "TF_CPP_MIN_LOG_LEVEL": "3"}
+        folder = tmp_path / f"worker{index}"
+        folder.mkdir()
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "cnnstudio", "train", "digits-cnn", "--dataset", "digits", "--device", "workers",
+             "--epochs", "2", "--save", str(folder / "model.keras"), "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=folder,
+        ))
+    try:
+        outputs = [proc.communicate(timeout=300) for proc in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+    summaries = []
+    for proc, (stdout, stderr) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, stderr[-2000:]
+        summaries.append(json.loads(stdout.strip().splitlines()[-1]))
+    for summary in summaries:
+        assert summary["status"] == "completed" and summary["epochs"] == 2
+        assert summary["replicas"] == 2 and summary["device"] == "2 replica(s) across workers (TF_CONFIG)"
+        assert summary["val_accuracy"] >= 0.9
+    assert summaries[0]["weights_sha256"] == summaries[1]["weights_sha256"]
+    assert (tmp_path / "worker0" / "model.keras").is_file()
+    assert list((tmp_path / "worker1").iterdir()) == []  # the other worker saved nothing

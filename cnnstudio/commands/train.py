@@ -6,7 +6,8 @@ TARGET is a preset name (see `cnnstudio presets`) or a project file; with a proj
 .npz or image folder. With TF_CONFIG set, training runs across machines
 (MultiWorkerMirroredStrategy) unless --device says otherwise. Ctrl-C stops after the current
 batch and keeps the weights. With --json the last line of stdout is one JSON object: epochs,
-loss, accuracy, val_loss, val_accuracy, seconds, images_per_second (and status, device).
+loss, accuracy, val_loss, val_accuracy, seconds, images_per_second (and status, device,
+replicas, and weights_sha256: one hash of the final weights, equal on workers in step).
 """
 
 from __future__ import annotations
@@ -142,9 +143,23 @@ def run(args) -> int:
             "images_per_second": round(result.images_per_second, 1),
             "images": total,
             "device": result.device,
+            "replicas": result.replicas,
+            "weights_sha256": _weights_digest(result.weights),
         }
         print(json.dumps(summary))
     return 1 if result.status == "failed" else 0
+
+
+def _weights_digest(weights) -> str:
+    """One hash of every final weight: workers that trained one model in step print the same."""
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for array in weights:
+        digest.update(np.ascontiguousarray(array, dtype=np.float32).tobytes())
+    return digest.hexdigest()
 
 
 def _fail(message: str) -> int:

@@ -3,7 +3,8 @@
 A device string is "auto" (every GPU TensorFlow sees, else the CPU), "cpu", "gpu:K", a
 comma-separated list such as "gpu:0,gpu:1" or "cpu:0,cpu:1" (``tf.distribute.MirroredStrategy``
 over those devices), or "workers" (``MultiWorkerMirroredStrategy`` from ``TF_CONFIG``, for the
-command line across machines). On another Keras backend only "auto" and "cpu" apply, and
+command line across machines). Under a strategy, ``cnnstudio.training.distributed`` trains
+with its own loop (Keras' ``fit`` cannot). On another Keras backend only "auto" and "cpu" apply, and
 training runs wherever that backend puts it.
 """
 
@@ -38,11 +39,6 @@ class Placement:
     replicas: int
     strategy: Any = None
     _device: str | None = None
-
-    @property
-    def allows_xla(self) -> bool:
-        """Keras' XLA-compiled step fails under tf.distribute strategies: replicas train without it."""
-        return self.strategy is None
 
     def scope(self):
         """Enter to build, compile and fit on this device."""

@@ -144,6 +144,7 @@ class TrainingUpdate:
     ``kind``: "batch" (progress within an epoch) or "epoch" (``epoch_logs`` holds the epoch's
     metrics). ``epoch`` counts from 1. ``new_batch_losses`` are each batch's own loss since the
     previous update, as (global batch index, loss); ``loss`` is Keras' running epoch mean.
+    Speed and time left leave out the run's first batch (compilation).
     """
 
     kind: str
@@ -157,6 +158,9 @@ class TrainingUpdate:
     device: str
     new_batch_losses: tuple[tuple[int, float], ...] = ()
     epoch_logs: dict[str, float] | None = None
+    compiling: bool = False
+    """True until the run's first batch has ended: that batch includes tracing and XLA
+    compilation, so ``images_per_second`` is 0 and ``eta_seconds`` None until it is done."""
 
 
 class TrainingState:
@@ -175,11 +179,18 @@ class TrainingState:
         self._latest: TrainingUpdate | None = None
         self._batch_losses: list[tuple[int, float]] = []
         self._history: dict[str, list[float]] = {}
+        self.batches_started = 0
+        """Batches the run has begun so far (counted before each batch, on the training thread)."""
+        self.batches_at_stop: int | None = None
+        """``batches_started`` when Stop was first requested: the run ends within one batch of it."""
 
     def request_stop(self) -> None:
-        """Stop after the batch being trained now; the weights trained so far are kept."""
-        self._stop.set()
+        """Stop after the batch being trained now, without a validation pass; the weights
+        trained so far are kept."""
         with self._lock:
+            if self.batches_at_stop is None:
+                self.batches_at_stop = self.batches_started
+            self._stop.set()
             if self._model is not None:
                 self._model.stop_training = True
 
@@ -234,6 +245,12 @@ class TrainingResult:
     best_epoch: int | None = None
     notes: list[str] = field(default_factory=list)
     """What the run did differently from the settings, and why."""
+    batches: int = 0
+    """Batches trained in all (the last one possibly cut short by Stop)."""
+    batches_at_stop: int | None = None
+    """Batches begun when Stop was requested, None if it was not."""
+    replicas: int = 1
+    """Copies of the model that trained in step (devices or workers)."""
 
     @property
     def ok(self) -> bool:
@@ -280,6 +297,13 @@ def _callback_class():
             self.epochs = int(self.params.get("epochs") or self.settings.epochs)
             self.state._attach(self.model)
             self.t_begin = time.perf_counter()
+            self.compiled = False
+            self.skipped_images = 0
+
+        def on_train_batch_begin(self, batch, logs=None):
+            # Called in order on the training thread (only batch ends may be dispatched
+            # asynchronously), so Stop can count the batches a run takes after it.
+            self.state.batches_started += 1
 
         def on_epoch_begin(self, epoch, logs=None):
             with self.lock:
@@ -291,6 +315,8 @@ def _callback_class():
                 self.last_push = time.perf_counter()
                 self.t_epoch = time.perf_counter()
                 self.t_batches_end = self.t_epoch
+                if self.compiled:
+                    self.skipped_images = 0
 
         def on_train_batch_end(self, batch, logs=None):
             loss = (logs or {}).get("loss")
@@ -299,6 +325,11 @@ def _callback_class():
                 if batch + 1 > self.done:
                     self.done = batch + 1
                     self.t_batches_end = now
+                if not self.compiled:
+                    # The first batch traced and compiled the step: time from its end.
+                    self.compiled = True
+                    self.t_epoch = now
+                    self.skipped_images = self._examples_through(batch)
                 if loss is None:
                     return
                 loss = float(loss)
@@ -316,7 +347,7 @@ def _callback_class():
             with self.lock:
                 seconds = self.t_batches_end - self.t_epoch
                 self.train_seconds += seconds
-                self.images += min(self.num_examples, self.done * self.settings.batch_size)
+                self.images += self._epoch_images()
                 if self.done >= self.batches:
                     self.full_epochs += 1
                 if self.failure is None and not all(math.isfinite(v) for v in logs.values()):
@@ -358,6 +389,11 @@ def _callback_class():
             """How many training examples batches 0..batch of an epoch hold (the last may be short)."""
             return min((batch + 1) * self.settings.batch_size, self.num_examples)
 
+        def _epoch_images(self) -> int:
+            """Images of this epoch's batches so far, less the compiling batch in the first."""
+            images = min(self.num_examples, self.done * self.settings.batch_size) - self.skipped_images
+            return max(images, 0)
+
         def images_per_second(self) -> float:
             return self.images / self.train_seconds if self.train_seconds > 0 else 0.0
 
@@ -371,18 +407,19 @@ def _callback_class():
         def _update(self, kind, now, loss, logs=None):
             in_epoch = (self.t_batches_end - self.t_epoch) if kind == "batch" else 0.0
             seconds = self.train_seconds + in_epoch
-            images = self.images + (min(self.num_examples, self.done * self.settings.batch_size)
-                                    if kind == "batch" else 0)
-            rate = images / seconds if seconds > 0 else 0.0
+            images = self.images + (self._epoch_images() if kind == "batch" else 0)
+            compiling = images <= 0 or seconds <= 0
+            rate = 0.0 if compiling else images / seconds
             batches_done = self.epoch * self.batches + self.done
             remaining = self.epochs * self.batches - batches_done
-            eta = remaining * seconds / batches_done if batches_done and seconds > 0 else None
+            timed = batches_done - 1  # the compiling batch is not timed
+            eta = None if compiling or timed <= 0 else remaining * seconds / timed
             pending, self.pending = tuple(self.pending), []
             self.last_push = now
             return TrainingUpdate(
                 kind=kind, epoch=self.epoch + 1, epochs=self.epochs, batch=self.done,
                 batches=self.batches, loss=loss, images_per_second=rate, eta_seconds=eta,
-                device=self.device, new_batch_losses=pending, epoch_logs=logs,
+                device=self.device, new_batch_losses=pending, epoch_logs=logs, compiling=compiling,
             )
 
     return StudioCallback
@@ -407,7 +444,7 @@ def train(
     settings = settings if settings is not None else TrainingSettings()
     state = state if state is not None else TrainingState()
     started = time.perf_counter()
-    model = original = fit_model = callback = None
+    model = original = fit_model = callback = placement = None
     label = settings.device
     notes: list[str] = []
     try:
@@ -431,32 +468,41 @@ def train(
                 )
             fit_model = _with_augmentation(model, settings, dataset.input_shape)
             no_xla = None
-            if settings.jit_compile and not placement.allows_xla:
-                no_xla = "Keras cannot compile a step that is spread over several devices"
-            elif settings.jit_compile and fit_model is not model:
+            if settings.jit_compile and fit_model is not model:
                 no_xla = "Keras' random augmentation layers cannot be compiled"
             if no_xla:
                 notes.append(f"XLA was off for this run: {no_xla}.")
-            fit_model.compile(
-                optimizer=make_optimizer(settings),
-                loss=(keras.losses.MeanSquaredError() if denoise else
-                      keras.losses.SparseCategoricalCrossentropy(from_logits=not _outputs_probabilities(model))),
-                metrics=[] if denoise else ["accuracy"],
-                jit_compile=settings.jit_compile and not no_xla,
-            )
+            optimizer = make_optimizer(settings)
+            loss = (keras.losses.MeanSquaredError() if denoise else
+                    keras.losses.SparseCategoricalCrossentropy(from_logits=not _outputs_probabilities(model)))
+            if placement.strategy is None:
+                fit_model.compile(optimizer=optimizer, loss=loss, metrics=[] if denoise else ["accuracy"],
+                                  jit_compile=settings.jit_compile and not no_xla)
         callback = _callback_class()(state, model, settings, len(dataset.x_train), label)
-        with placement.fit_scope():
-            x_train, y_train, validation = _fit_data(dataset, denoise, settings.seed)
-            fit_model.fit(
-                x_train,
-                y_train,
-                batch_size=settings.batch_size,
-                epochs=settings.epochs,
-                validation_data=validation,
-                callbacks=[*callbacks, callback],
-                verbose=0,
-                shuffle=True,
-            )
+        x_train, y_train, validation = _fit_data(dataset, denoise, settings.seed)
+        if placement.strategy is not None:
+            # Keras' fit cannot train under MultiWorkerMirroredStrategy (see distributed.py).
+            from cnnstudio.training import distributed
+
+            if settings.mixed_precision:
+                raise SettingsError("mixed_precision", "Mixed precision is not supported across several "
+                                    "devices or workers yet. Turn mixed precision off for this run.")
+            distributed.fit(fit_model, (x_train, y_train), validation, settings, placement.strategy, loss,
+                            optimizer, [*callbacks, callback], jit_compile=settings.jit_compile and not no_xla,
+                            classify=not denoise)
+        else:
+            with placement.fit_scope():
+                fit_model.fit(
+                    x_train,
+                    y_train,
+                    batch_size=settings.batch_size,
+                    epochs=settings.epochs,
+                    validation_data=validation,
+                    validation_freq=_EpochsUnlessStopped(state, settings.epochs),
+                    callbacks=[*callbacks, callback],
+                    verbose=0,
+                    shuffle=True,
+                )
         error = callback.failure
     except Exception as exc:  # a failed run is a report, never a crash
         error = _explain(exc, settings)
@@ -484,6 +530,9 @@ def train(
         best_weights=callback.best if callback else None,
         best_epoch=callback.best_epoch if callback else None,
         notes=notes,
+        batches=state.batches_started,
+        batches_at_stop=state.batches_at_stop,
+        replicas=placement.replicas if placement is not None else 1,
     )
 
 
@@ -495,6 +544,19 @@ def _fit_data(dataset: Dataset, denoise: bool, seed: int):
         return dataset.x_train, dataset.y_train, validation
     validation = (tasks.noisy(dataset.x_val, tasks.VALIDATION_SEED), dataset.x_val) if len(dataset.x_val) else None
     return tasks.noisy(dataset.x_train, seed + tasks.VALIDATION_SEED + 1), dataset.x_train, validation
+
+
+class _EpochsUnlessStopped(list):
+    """Keras' ``validation_freq`` as a list of the epochs to validate after: every epoch,
+    except once Stop was pressed, so a stopped run ends after its batch, not after a whole
+    validation pass (Keras validates even when a callback stops the fit)."""
+
+    def __init__(self, state: TrainingState, epochs: int):
+        super().__init__(range(1, epochs + 1))
+        self.state = state
+
+    def __contains__(self, epoch) -> bool:
+        return not self.state.stop_requested and super().__contains__(epoch)
 
 
 def make_optimizer(settings: TrainingSettings):

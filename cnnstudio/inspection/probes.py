@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import keras
@@ -21,6 +21,7 @@ import numpy as np
 from cnnstudio.analysis import fields
 from cnnstudio.analysis.analyze import infer
 from cnnstudio.inspection import pictures
+from cnnstudio.inspection.timeline import Timeline
 from cnnstudio.network import catalog, tasks
 from cnnstudio.network.spec import INPUT, NetworkSpec
 from cnnstudio.tasks import TaskState
@@ -514,43 +515,6 @@ def _trace(infos, shapes, rank: int, name: str, axis: int, lo: int | None, hi: i
 # ---------------------------------------------------------------------------- timeline
 
 
-@dataclass
-class Timeline:
-    """Snapshots taken while training: per snapshot, the epoch, the conv kernels and the
-    activations of one fixed input, as numpy copies the GUI can scrub through.
-
-    Snapshot 0 is taken before the first epoch (epoch 0 = the initialisation); snapshot i
-    after epoch i. Appending and reading are guarded by a lock, so a GUI thread can read
-    while training runs in another.
-    """
-
-    fixed_input: np.ndarray
-    epochs: list[int] = field(default_factory=list)
-    kernels: list[dict[str, np.ndarray]] = field(default_factory=list)
-    activations: list[dict[str, np.ndarray]] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self.epochs)
-
-    def record(self, epoch: int, kernels_by_layer: dict[str, np.ndarray], acts: dict[str, np.ndarray]) -> None:
-        with self._lock:
-            self.epochs.append(int(epoch))
-            self.kernels.append(kernels_by_layer)
-            self.activations.append(acts)
-
-    def at(self, index: int) -> tuple[int, dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """(epoch, kernels by layer, activations by layer) of snapshot ``index``."""
-        with self._lock:
-            if not -len(self.epochs) <= index < len(self.epochs):
-                raise IndexError(
-                    f"The timeline has {len(self.epochs)} snapshots. Expected 0 <= index < "
-                    f"{len(self.epochs)}. Received: index={index}"
-                )
-            return self.epochs[index], self.kernels[index], self.activations[index]
-
-
 class TimelineCallback(keras.callbacks.Callback):
     """Fills a ``Timeline`` during ``model.fit``: a snapshot at the start and after each epoch.
 
@@ -568,7 +532,10 @@ class TimelineCallback(keras.callbacks.Callback):
             )
         self._inspected = model
         self._layers = layers
-        self.timeline = Timeline(fixed_input=batch[0].copy())
+        color = {name for name in conv_layers(model)
+                 if len(model.get_layer(name).kernel.shape) == 4 and model.get_layer(name).kernel.shape[-2] == 3
+                 and _reads_input(model, name)}
+        self.timeline = Timeline(fixed_input=batch[0].copy(), color_layers=color)
 
     def _snapshot(self, epoch: int) -> None:
         model = self._inspected

@@ -39,7 +39,10 @@ class Workspace:
         self._dataset: Any = None
         self.timeline: Any = None
         self.training_model: Any = None
-        """The model a run is training right now (its weights change under you), or None."""
+        """The model a run is training right now (its weights change under you), or None
+        when it trains in a child process (then only ``training_timeline`` is here)."""
+        self.training_timeline: Any = None
+        """The timeline of the run in progress, growing an epoch at a time, or None."""
         document.events.changed.connect(self._on_document_changed)
 
     @property
@@ -60,13 +63,24 @@ class Workspace:
         return dataset.x_val if tuple(dataset.input_shape) == tuple(model.input_shape[1:]) else None
 
     def training_started(self, model: Any, timeline: Any) -> None:
-        """A run began on ``model``: views that refresh per epoch (filters) can show it live."""
+        """A run began (on ``model``, or None in a child process): views that refresh per epoch
+        (filters) show its live timeline, not an earlier run's model."""
         self.training_model = model
+        self.training_timeline = timeline
         self.timeline = timeline
+
+    @property
+    def is_training(self) -> bool:
+        return self.training_model is not None or self.training_timeline is not None
+
+    def training_ended(self) -> None:
+        """The run in progress ended, whether or not it left a model."""
+        self.training_model = None
+        self.training_timeline = None
 
     def set_model(self, model: Any, timeline: Any = None) -> None:
         """Adopt ``model`` as the current spec's trained model; a run in progress has ended."""
-        self.training_model = None
+        self.training_ended()
         self._model = model
         self._model_spec = self.document.spec.to_dict() if model is not None else None
         if timeline is not None:
@@ -91,5 +105,5 @@ class Workspace:
             self._model = None
             self._model_spec = None
             self.timeline = None
-            self.training_model = None
+            self.training_ended()
             self.events.model.emit(None)

@@ -161,8 +161,11 @@ class QtFiltersView(QWidget):
         """Re-read the model's convolution layers (a new or discarded model)."""
         self.detector.clear()
         model = self._model()
+        live = self._live_timeline()
         names = []
-        if model is not None:
+        if live is not None:
+            names = list(live.at(-1)[1])
+        elif model is not None:
             from cnnstudio.inspection import probes
 
             names = probes.conv_layers(model)
@@ -176,14 +179,28 @@ class QtFiltersView(QWidget):
         self.refresh()
 
     def _model(self):
-        """The trained model, or while a run is in progress the model it is training."""
-        return self.workspace.model or self.workspace.training_model
+        """While a run is in progress the model it is training (None when it trains in a child
+        process), else the trained model."""
+        if self.workspace.is_training:
+            return self.workspace.training_model
+        return self.workspace.model
+
+    def _live_timeline(self):
+        """The timeline of the run in progress when it has snapshots and no model here: the
+        run trains in a child process, which sends its kernels after each epoch."""
+        timeline = self.workspace.training_timeline
+        if self.workspace.training_model is None and timeline is not None and len(timeline):
+            return timeline
+        return None
 
     def _on_epoch(self) -> None:
-        if self._model() is None:
+        if self._model() is None and self._live_timeline() is None:
             return
-        if self.layer_combo.count() == 0:
-            self.reload()  # the first epoch of a run: the view has not seen this model's layers yet
+        live = self._live_timeline()
+        names = list(live.at(-1)[1]) if live is not None else None
+        current = [self.layer_combo.itemText(i) for i in range(self.layer_combo.count())]
+        if self.layer_combo.count() == 0 or (names is not None and names != current):
+            self.reload()  # the first epoch of a run: the view has not seen this network's layers yet
         else:
             self.refresh()
 
@@ -209,11 +226,12 @@ class QtFiltersView(QWidget):
     def refresh(self) -> None:
         """Redraw the chosen layer's filters at the chosen snapshot and scaling."""
         model = self._model()
+        live = self._live_timeline()
         layer = self.layer_combo.currentText()
-        if model is None or not layer:
+        if (model is None and live is None) or not layer:
             self.kernel_tiles = None
             self.grid.set_tiles([])
-            self.message.setText(NO_MODEL if model is None else NO_CONV)
+            self.message.setText(NO_MODEL if model is None and live is None else NO_CONV)
             self.message.show()
             self.content.hide()
             return
@@ -224,7 +242,16 @@ class QtFiltersView(QWidget):
         self.content.show()
         self.timeline.set_epochs(self._timeline_epochs(layer))
         scaling = "shared" if self.shared_check.isChecked() else "per_filter"
-        if not self.timeline.isHidden() and not self.timeline.is_latest:
+        color = None
+        if live is not None:
+            index = self.timeline.index if not self.timeline.isHidden() else -1
+            epoch, kernels_by_layer, _ = live.at(index)
+            kernel = kernels_by_layer[layer]
+            color = layer in live.color_layers
+            self.note.setText("Training: the filters after epoch "
+                              f"{epoch} of this run, refreshed after each epoch." if epoch else
+                              "Training: the initial random weights of this run, before its first epoch.")
+        elif not self.timeline.isHidden() and not self.timeline.is_latest:
             epoch, kernels_by_layer, _ = self.workspace.timeline.at(self.timeline.index)
             kernel = kernels_by_layer[layer]
             self.note.setText("Initial random weights, before training." if epoch == 0
@@ -236,7 +263,7 @@ class QtFiltersView(QWidget):
                 self.note.setText("Training: the filters as they are now, refreshed after each epoch.")
             else:
                 self.note.setText(UNTRAINED if export.untrained_warning(model) else f"The trained filters.{scrub}")
-        pictures = probes.kernel_images(model, layer, scaling=scaling, kernel=kernel)
+        pictures = probes.kernel_images(model, layer, scaling=scaling, kernel=kernel, color=color)
         self.kernel_tiles = tiles = KernelTiles(pictures, kernel)
         captions = [f"#{f}" for f in range(len(tiles.tiles))]
         self.grid.set_tiles(tiles.tiles, captions, cell=tiles.cell())

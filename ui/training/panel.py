@@ -1,7 +1,8 @@
-"""The Train tab: pick data and settings, train off the GUI thread, watch live curves, compare runs.
+"""The Train tab: pick data and settings, train in a child process, watch live curves, compare runs.
 
-The work runs in a :class:`ui.training.worker.TrainingWorker` on a QThread. The panel never
-touches the model while it trains: a QTimer polls the engine's thread-safe
+Each run trains in a child process (``cnnstudio.workspace.training_process``) relayed by a
+:class:`ui.training.worker.TrainingWorker` on a QThread; pressing Train during a run offers to
+queue the next one. The window only draws: a QTimer polls the relayed
 ``TrainingState.snapshot()`` at 25 Hz and moves the new points into preallocated arrays
 behind curves created once, so the window stays responsive however fast batches come.
 Runs are kept with the project (``cnnstudio.workspace.runs``): saved at once when the project has a
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, QThread, QTimer, Signal
@@ -28,6 +31,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -84,12 +88,25 @@ class _GrowingSeries:
         self.size = 0
 
 
+@dataclass
+class QueuedRun:
+    """A run as asked for when Train was pressed: the network, data and settings then.
+    ``resume`` continues from the latest weights when it starts (a queued run continues
+    from the run before it)."""
+
+    spec: Any
+    data: str
+    settings: Any
+    resume: bool = False
+
+
 class QtTrainingPanel(QWidget):
     """Data, settings, Train/Stop, progress, live curves and the project's runs."""
 
     sig_started = Signal()
     sig_finished = Signal(object)
-    """A run ended and its thread is gone: the :class:`TrainingOutcome`."""
+    """A run ended, its process and thread are gone and it is in the runs list: the
+    :class:`TrainingOutcome` (emitted once per run, queued runs included)."""
     sig_message = Signal(str)
     sig_weights_loaded = Signal()
     """The latest run's weights of an opened project are in the workspace."""
@@ -105,6 +122,8 @@ class QtTrainingPanel(QWidget):
         self._loader: Task | None = None
         """Building the network with an opened project's latest weights."""
         self._unsaved: list[TrainingOutcome] = []
+        self.queue: list[QueuedRun] = []
+        """Runs to start one after another when the current one ends."""
         self._dataset_cache: tuple | None = None
         """(what was loaded, the Dataset): the next run on the same data skips loading it."""
         self._overlays: dict[str, list] = {}
@@ -224,6 +243,10 @@ class QtTrainingPanel(QWidget):
         self.device_label = QLabel("Device –")
         for w in (self.progress, self.epoch_label, self.speed_label, self.eta_label, self.device_label):
             column.addWidget(w)
+        self.queue_label = QLabel("")
+        self.queue_label.setWordWrap(True)
+        self.queue_label.hide()
+        column.addWidget(self.queue_label)
         self.message = QLabel("")
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -324,11 +347,13 @@ class QtTrainingPanel(QWidget):
     # -- training ----------------------------------------------------------------------------
 
     def start_training(self) -> bool:
-        """Start a run on a worker thread; False (with the reason shown) if it cannot start."""
+        """Start a run in a child process; False (with the reason shown) if it cannot start.
+
+        During a run, asks whether to queue this one; a queued run starts when the one
+        before it ends (True when queued).
+        """
         from cnnstudio.training.loop import SettingsError
 
-        if self.is_training:
-            return False
         summary = self.document.summary
         if not summary.ok:
             from cnnstudio.analysis.triage import root_errors
@@ -342,8 +367,34 @@ class QtTrainingPanel(QWidget):
         except SettingsError as exc:
             self._show_error(str(exc))
             return False
-        initial, resumed_from = self._initial_weights()
-        job = TrainingJob(spec=self.document.spec, data=self.data_source(), settings=settings,
+        queued = QueuedRun(spec=self.document.spec, data=self.data_source(), settings=settings,
+                           resume=self.continue_check.isChecked())
+        if self.is_training:
+            return self._ask_to_queue(queued)
+        self._start(queued)
+        return True
+
+    def _ask_to_queue(self, queued: QueuedRun) -> bool:
+        answer = QMessageBox.question(
+            self, "A run is in progress",
+            f"A run is training now. Queue this one ({queued.settings.epochs} epoch(s) on "
+            f"{Path(queued.data).name}) to start when it ends?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        self.queue.append(queued)
+        self._show_queue()
+        return True
+
+    def _show_queue(self) -> None:
+        count = len(self.queue)
+        self.queue_label.setText(f"{count} run(s) queued: each starts when the one before it ends." if count else "")
+        self.queue_label.setVisible(bool(count))
+
+    def _start(self, queued: QueuedRun) -> None:
+        settings = queued.settings
+        initial, resumed_from = self._initial_weights() if queued.resume else (None, None)
+        job = TrainingJob(spec=queued.spec, data=queued.data, settings=settings,
                           initial_weights=initial, resumed_from=resumed_from)
         key = _data_key(job)
         same_data = self._dataset_cache is not None and self._dataset_cache[0] == key
@@ -359,40 +410,38 @@ class QtTrainingPanel(QWidget):
         self.worker.sig_model_built.connect(self.workspace.training_started)
         self.worker.sig_finished.connect(self._on_worker_finished)
         self._update_buttons()
-        self.sig_started.emit()
-        if not after_tensorflow(self.tensorflow_loader, self._start_worker, self._on_tensorflow_failed):
-            self._show_info("Loading TensorFlow…")
-        return True
-
-    def _start_worker(self) -> None:
-        self._show_info("Loading data and building the network…")
+        self._show_info("Starting the training process…")
         self.thread = start_in_thread(self.worker, self)
         self.thread.finished.connect(self._on_thread_finished)
         self._poll.start()
+        self.sig_started.emit()
+        # The child trains without the window's TensorFlow; the window needs it only to show
+        # the trained model afterwards, so the worker waits for the loader only then.
+        after_tensorflow(self.tensorflow_loader, self.worker.tensorflow_ready.set, self._on_tensorflow_failed)
 
     def _on_tensorflow_failed(self, error: str) -> None:
-        self.tensorflow_loader.sig_ready.disconnect(self._start_worker)
-        self.worker.deleteLater()
-        self.worker = None
-        self.progress.setRange(0, 100)
-        self.progress.setFormat("Not started")
-        self._update_buttons()
-        self._show_error(f"TensorFlow could not be loaded, so nothing can be trained: {error}")
+        if self.worker is not None:
+            self.worker.tensorflow_error = error
+            self.worker.tensorflow_ready.set()
 
     def stop_training(self) -> None:
-        """Stop after the current batch; the weights trained so far are kept."""
+        """Stop after the current batch, without a validation pass; the weights trained so far are kept."""
         if self.worker is not None:
-            self.worker.state.request_stop()
+            self.worker.request_stop()
             self.stop_button.setEnabled(False)
             self._show_info("Stopping after the current batch…")
 
     def shutdown(self) -> None:
-        """Stop any run and wait for the threads (the window is closing).
+        """Drop the queue, stop any run and wait for the threads (the window is closing).
 
         Runs held for an unsaved project are written first when the close prompt's Save just gave
         it a file (the deferred recording would come after the window is gone)."""
         self._record_unsaved()
+        self.queue.clear()
+        self._show_queue()
         self.stop_training()
+        if self.worker is not None:
+            self.worker.skip_model()  # nothing will show it, and the loader's signal cannot arrive now
         if self.thread is not None:
             self.thread.wait()
         if self._loader is not None:
@@ -420,6 +469,8 @@ class QtTrainingPanel(QWidget):
         self._outcome = outcome
 
     def _on_thread_finished(self) -> None:
+        """The run's thread ended (its child is gone): show the outcome, emit ``sig_finished``
+        (a run finished: the project has a new run), then start the next queued run."""
         self.thread.wait()
         self._poll.stop()
         self._refresh()
@@ -428,9 +479,13 @@ class QtTrainingPanel(QWidget):
         self.worker.deleteLater()
         self.thread = self.worker = None
         self.progress.setRange(0, 100)
+        self.workspace.training_ended()
         self._apply_outcome(outcome)
         self._update_buttons()
         self.sig_finished.emit(outcome)
+        if self.queue and not self.is_training:
+            self._start(self.queue.pop(0))
+            self._show_queue()
 
     def _apply_outcome(self, outcome: TrainingOutcome) -> None:
         result = outcome.result
@@ -677,8 +732,12 @@ class QtTrainingPanel(QWidget):
         self.progress.setValue(int(100 * done / total) if total else 0)
         self.progress.setFormat(f"Epoch {latest.epoch}/{latest.epochs} — %p%")
         self.epoch_label.setText(f"Epoch {latest.epoch} of {latest.epochs}, batch {latest.batch} of {latest.batches}")
-        self.speed_label.setText(f"{latest.images_per_second:,.0f} images/s")
-        self.eta_label.setText(f"Time left {_duration(latest.eta_seconds)}")
+        if latest.compiling:
+            self.speed_label.setText("compiling…")
+            self.eta_label.setText("Time left: after compilation")
+        else:
+            self.speed_label.setText(f"{latest.images_per_second:,.0f} images/s")
+            self.eta_label.setText(f"Time left {_duration(latest.eta_seconds)}")
         self.device_label.setText(f"Device {latest.device}")
         self._grow_range(self.loss_plot, latest.epochs, 0)
         self._grow_range(self.acc_plot, latest.epochs, 1)
@@ -701,16 +760,16 @@ class QtTrainingPanel(QWidget):
                     self._grow_range(self.loss_plot, epochs, np.nanmax(np.where(np.isfinite(values), values, np.nan)))
 
     def _update_buttons(self) -> None:
+        """Train stays on during a run (it offers to queue the next one, with the settings the
+        form shows then); Stop is on only during a run."""
         training = self.is_training
-        self.train_button.setEnabled(not training)
-        self.stop_button.setEnabled(training)
-        for w in (self.data_combo, self.optimizer_combo, self.lr_spin, self.batch_spin, self.epochs_spin,
-                  self.seed_spin, self.shift_spin, self.flip_check, self.mixed_check, self.xla_check,
-                  self.device_combo):
-            w.setEnabled(not training)
+        self.train_button.setEnabled(True)
+        self.train_button.setToolTip("Queue another run to start when this one ends" if training
+                                     else "Train the network with these settings")
+        self.stop_button.setEnabled(training and not self.worker.state.stop_requested)
         has_weights = self.workspace.model is not None or self._has_saved_weights()
-        self.continue_check.setEnabled(has_weights and not training)
-        if not has_weights:
+        self.continue_check.setEnabled(has_weights or training)
+        if not has_weights and not training:
             self.continue_check.setChecked(False)
 
     def _has_saved_weights(self) -> bool:

@@ -1,14 +1,17 @@
-"""Training off the GUI thread: a QObject moved to a QThread.
+"""Training in a child process and weight loading off the GUI thread: QObjects moved to a QThread.
 
-The Qt-free engine does the work (``cnnstudio.training.loop.train``); the worker only runs it on
-its thread and reports back with queued signals. It catches its own exceptions and always
-emits ``sig_finished``, so the panel never waits on a dead thread.
-TensorFlow, Keras and the data loaders are imported inside ``run``, never at module level.
+The Qt-free engine does the work (``cnnstudio.workspace.training_process`` runs ``train`` in a
+child process, ``cnnstudio.models.builder`` builds models); these workers only relay it from
+their thread with queued signals. They catch their own exceptions and always emit
+``sig_finished``, so the panel never waits on a dead thread. TensorFlow, Keras and the data
+loaders are imported inside ``run``, never at module level.
 """
 
 from __future__ import annotations
 
-import gc
+import shutil
+import tempfile
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,15 +59,22 @@ class TrainingOutcome:
 
 
 class TrainingWorker(QObject):
-    """Runs one :class:`TrainingJob`. ``state`` is the engine's thread-safe TrainingState: the
-    panel polls ``state.snapshot()`` for the curves and calls ``state.request_stop()``."""
+    """Runs one :class:`TrainingJob` in a child process and relays what it streams.
+
+    ``state`` is a TrainingState in the window fed with the child's updates: the panel polls
+    ``state.snapshot()`` for the curves. :meth:`request_stop` reaches the child at once. Once
+    the child has ended (with a result, or dead), this thread loads the data set and the
+    final (or last checkpointed) weights into a model for the inspection views, waiting for
+    the window's TensorFlow loader first (``tensorflow_ready``): training itself needs no
+    TensorFlow in the window.
+    """
 
     sig_dataset = Signal(str)
     """The data set loaded: its one-line description."""
     sig_epoch = Signal(int, dict)
-    """An epoch ended: (epoch from 1, its metrics), emitted from the training thread."""
+    """An epoch ended: (epoch from 1, its metrics); its timeline snapshot is already in."""
     sig_model_built = Signal(object, object)
-    """The model is built and about to train: (keras model, its Timeline)."""
+    """The run began: (None, its live Timeline): the model itself lives in the child."""
     sig_finished = Signal(object)
     """Always emitted last, with a :class:`TrainingOutcome`."""
 
@@ -73,72 +83,112 @@ class TrainingWorker(QObject):
         from cnnstudio.training.loop import TrainingState
 
         self.job = job
-        self.state = TrainingState(listener=self._on_update, min_interval=0.05)
+        self.state = TrainingState()
+        self.process = None
+        self.tensorflow_ready = threading.Event()
+        self.tensorflow_error: str | None = None
+        self._stop_sent = False
+
+    def request_stop(self) -> None:
+        """Stop the run after its current batch (callable from the GUI thread)."""
+        self.state.request_stop()
+        if self.process is not None and not self._stop_sent:
+            self._stop_sent = self.process.request_stop()
+
+    def skip_model(self) -> None:
+        """Do not load the trained model into the window (it is closing)."""
+        self.tensorflow_error = "the window closed"
+        self.tensorflow_ready.set()
 
     def run(self) -> None:
         from cnnstudio.workspace.runs import now
 
         outcome = TrainingOutcome(job=self.job, started=now())
-        # Python's full garbage collections hold the GIL, and so stall the window, for as long
-        # as they take to walk every Keras and TensorFlow object alive (100-300 ms after a few
-        # runs). Freezing what is alive now limits them to what this run creates.
-        gc.freeze()
+        folder = tempfile.mkdtemp(prefix="cnnstudio-run-")
         try:
-            self._train(outcome)
+            self._train(outcome, folder)
         except Exception as exc:  # a failure is a report in the panel, never a crash
             outcome.error = f"Training failed: {type(exc).__name__}: {exc}"
         finally:
-            gc.unfreeze()
+            if self.process is not None:
+                self.process.kill()
+                self.process.close()
+            shutil.rmtree(folder, ignore_errors=True)
             self.sig_finished.emit(outcome)
 
-    def _train(self, outcome: TrainingOutcome) -> None:
-        from cnnstudio.inspection.probes import TimelineCallback
-        from cnnstudio.training.data import DataError, check_compatible, load_dataset
-        from cnnstudio.training.loop import train
+    def _train(self, outcome: TrainingOutcome, folder: str) -> None:
+        from cnnstudio.inspection.timeline import Timeline
+        from cnnstudio.workspace.training_process import ChildJob, TrainingProcess
 
         job = self.job
-        dataset = job.dataset
-        if dataset is None:
-            try:
-                dataset = load_dataset(job.data, validation_split=job.validation_split,
-                                       seed=job.settings.seed, input_shape=job.spec.input_shape)
-            except DataError as exc:
-                outcome.error = str(exc)
+        child_job = ChildJob(spec=job.spec.to_dict(), data=job.data, settings=job.settings.to_dict(),
+                             folder=folder, initial_weights=job.initial_weights,
+                             validation_split=job.validation_split)
+        self.process = process = TrainingProcess(child_job)
+        process.start()
+        if self.state.stop_requested:  # Stop pressed while the child was starting
+            self._stop_sent = process.request_stop()
+        timeline = result = None
+        for kind, payload in process.messages():
+            if kind == "update":
+                self.state._publish(payload)
+                if payload.kind == "epoch" and payload.epoch_logs is not None:
+                    self.sig_epoch.emit(payload.epoch, dict(payload.epoch_logs))
+            elif kind == "snapshot":
+                epoch, kernels, acts, fixed_input, color_layers = payload
+                if timeline is None:
+                    timeline = Timeline(fixed_input=fixed_input, color_layers=color_layers)
+                    outcome.timeline = timeline
+                    self.sig_model_built.emit(None, timeline)
+                timeline.record(epoch, kernels, acts)
+            elif kind == "dataset":
+                self.sig_dataset.emit(payload)
+            elif kind == "refused":
+                outcome.error = payload
                 return
-        outcome.dataset = dataset
-        self.sig_dataset.emit(dataset.describe())
-        model = build_for_training(job.spec, job.settings)
-        try:
-            check_compatible(dataset, model.input_shape[1:], model.output_shape[-1])
-        except DataError as exc:
-            outcome.error = str(exc)
+            elif kind == "result":
+                result = payload
+        weights = process.final_path if result is not None else process.checkpoint_path
+        if result is None:
+            result = self._died(process)
+        outcome.result = result
+        self.tensorflow_ready.wait()
+        if self.tensorflow_error:
+            outcome.notes.append(f"The trained weights are not shown: TensorFlow is not loaded in the window "
+                                 f"({self.tensorflow_error}).")
             return
-        timeline = TimelineCallback(model, dataset.x_val[0] if len(dataset.x_val) else dataset.x_train[0])
-        timeline.async_safe = True  # it acts on epoch ends only, so batches need not wait for it
-        outcome.timeline = timeline.timeline
-        self.sig_model_built.emit(model, timeline.timeline)
-        outcome.result = train(model, dataset, job.settings, self.state,
-                               initial_weights=job.initial_weights, callbacks=[timeline])
+        outcome.dataset = job.dataset if job.dataset is not None else self._load_dataset()
+        if weights is not None:
+            model = build_for_training(job.spec, job.settings)
+            model.load_weights(str(weights))
+            result.model, result.weights = model, model.get_weights()
 
-    def _on_update(self, update) -> None:
-        """Called on the training thread: only emit; the panel polls the rest."""
-        if update.kind == "epoch" and update.epoch_logs is not None:
-            self.sig_epoch.emit(update.epoch, dict(update.epoch_logs))
+    def _died(self, process):
+        """The result of a child that ended without one: failed, with the history so far."""
+        from cnnstudio.training.loop import TrainingResult
+
+        latest, _, history = self.state.snapshot()
+        epochs = process.checkpoint_epoch
+        return TrainingResult(
+            status="failed", error=process.death_report(), history=history, epochs_completed=epochs,
+            seconds=0.0, images_per_second=latest.images_per_second if latest else 0.0,
+            device=latest.device if latest else self.job.settings.device, settings=self.job.settings,
+            batches=(latest.epoch - 1) * latest.batches + latest.batch if latest else 0,
+        )
+
+    def _load_dataset(self):
+        from cnnstudio.training.data import load_dataset
+
+        job = self.job
+        return load_dataset(job.data, validation_split=job.validation_split, seed=job.settings.seed,
+                            input_shape=job.spec.input_shape)
 
 
 def build_for_training(spec: NetworkSpec, settings):
     """A fresh model of ``spec`` with the settings' seed, in mixed precision when asked."""
-    import keras
+    from cnnstudio.workspace.training_process import build_for_training as build
 
-    from cnnstudio.models.builder import build_model
-
-    previous = keras.config.dtype_policy()
-    if settings.mixed_precision:
-        keras.config.set_dtype_policy("mixed_float16")
-    try:
-        return build_model(spec, seed=settings.seed)
-    finally:
-        keras.config.set_dtype_policy(previous)
+    return build(spec, settings)
 
 
 def start_in_thread(worker: QObject, parent: QObject) -> QThread:

@@ -1,10 +1,14 @@
-"""How long the GUI event loop stalls while the Train tab trains (target: longest gap < 50 ms).
+"""How long the GUI event loop stalls while the Train tab trains (target: longest gap < 20 ms).
 
 A 5 ms QTimer (PreciseTimer) records the gaps between its ticks while the real window,
-offscreen, trains digits-cnn on digits through the panel's worker thread and live curves.
-Each run is timed twice: "cold" (the first fit, with Keras tracing the TensorFlow graph) and
-"warm" (a second fit in the same process). The reference is the same timer with the window
-idle for as long, measured in the same run; ratios are against its 99th percentile.
+offscreen, trains digits-cnn on digits through the panel and its live curves. Every run
+trains in a child process of its own, so every run includes the child's cold start (Python,
+TensorFlow, tracing and XLA compilation). Each run has two phases: "training" from pressing
+Train until the child has ended, and "result" while the window loads the trained model for
+the inspection views (on the worker thread) until the run is in the runs list. The window's
+own TensorFlow is loaded before measuring (it is not needed to train). The reference is the
+same timer with the window idle, measured in the same run; ratios are against its 99th
+percentile.
 
     .venv/bin/python benchmarks/bench_gui_stall.py [--epochs 3] [--repeat 4] [--idle 2]
 """
@@ -69,7 +73,7 @@ def summary(gaps) -> tuple[float, float, float, int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--repeat", type=int, default=1, help="train this many warm runs after the cold one")
+    parser.add_argument("--repeat", type=int, default=1, help="train this many more runs after the first")
     parser.add_argument("--idle", type=float, default=2.0, help="seconds of idle reference")
     args = parser.parse_args()
 
@@ -112,27 +116,39 @@ def main() -> None:
 
     rows = [("idle (reference)", idle, None)]
     panel.sig_finished.connect(lambda _outcome: loop.quit())
+    marks = {}
+    panel.sig_started.connect(lambda: panel.worker.sig_trained.connect(
+        lambda: marks.setdefault("trained", time.perf_counter() - recorder.t0)))
+    training_gaps = []
     for run in range(1 + args.repeat):
+        marks.clear()
         recorder.start()
         started = time.perf_counter()
         panel.start_training()
         loop.exec()
         seconds = time.perf_counter() - started
         gaps = recorder.stop()
-        rows.append(("cold (graph tracing)" if run == 0 else f"warm run {run}", summary(gaps), seconds))
+        cut = marks.get("trained", float("inf"))
+        during = [g for g, end in zip(gaps, recorder.ends, strict=True) if end <= cut]
+        after = [g for g, end in zip(gaps, recorder.ends, strict=True) if end > cut]
+        training_gaps += during
+        rows.append((f"run {run + 1}: training", summary(during), cut))
+        if after:
+            rows.append((f"run {run + 1}: result", summary(after), seconds - cut))
         status = panel.message.text().splitlines()[0]
         worst = sorted(zip(gaps, recorder.ends, strict=True), reverse=True)[:5]
         where = ", ".join(f"{gap:.0f} ms ending at {end:.2f} s" for gap, end in worst)
-        print(f"# run {run}: {status} Longest gaps: {where}")
+        print(f"# run {run + 1}: {status} Child ended at {cut:.2f} s. Longest gaps: {where}")
 
     print(f"{'phase':<22} {'max ms':>8} {'p99 ms':>8} {'median':>8} {'ticks':>7} {'>25 ms':>7} {'p99/idle':>9} "
-          f"{'train s':>8}")
+          f"{'secs':>8}")
     for name, (gap_max, p99, median, ticks, over), seconds in rows:
         ratio = p99 / idle[1]
         print(f"{name:<22} {gap_max:8.1f} {p99:8.1f} {median:8.1f} {ticks:7d} {over:7d} {ratio:9.2f} "
               f"{'' if seconds is None else f'{seconds:8.1f}'}")
-    worst = max(r[1][0] for r in rows[1:])
-    print(f"longest stall while training: {worst:.1f} ms (target < 50 ms: {'met' if worst < 50 else 'MISSED'})")
+    worst = max(training_gaps)
+    print(f"longest stall while training: {worst:.1f} ms, p99 {summary(training_gaps)[1]:.1f} ms, idle max "
+          f"{idle[0]:.1f} ms p99 {idle[1]:.1f} ms (target < 20 ms: {'met' if worst < 20 else 'MISSED'})")
     window.document.reset(window.document.spec)
     window.close()
 

@@ -128,6 +128,9 @@ def test_progress_reaches_the_listener_and_the_state(completed_run, digits):
     assert all(u.batches == batches and u.epochs == 2 for u in updates)
     assert epochs[-1].batch == batches and epochs[-1].eta_seconds == 0
     assert epochs[0].epoch_logs["val_accuracy"] == result.history["val_accuracy"][0]
+    # The first batch traced and compiled the step: no speed or time left until it is done.
+    assert updates[0].compiling and updates[0].images_per_second == 0 and updates[0].eta_seconds is None
+    assert not any(u.compiling for u in updates[1:]) and epochs[0].images_per_second > 0
     latest, losses, history = state.snapshot()
     assert latest == updates[-1]
     assert history == result.history
@@ -155,6 +158,8 @@ def test_stop_mid_epoch_keeps_the_trained_weights(small_digits):
     assert result.epochs_completed == 0
     batches_run = max(u.batch for u in seen)
     assert stop_after <= batches_run < 16
+    assert result.batches_at_stop >= stop_after and result.batches - result.batches_at_stop <= 1
+    assert "val_loss" not in result.history  # Stop skips the validation pass
     assert_weights_equal(result.weights, model.get_weights())
     assert weights_differ(result.weights, initial)
 

@@ -1,6 +1,9 @@
 """The Train tab driven through its real widgets: real child processes train real Keras models."""
 
 import json
+import os
+import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +27,7 @@ def window(qtbot, tmp_path):
     win = QtMainWindow(NetworkDocument(presets.get("digits-cnn")), settings=settings,
                        recovery_dir=tmp_path / "recovery")
     install_training(win)
+    win.training_panel.xla_check.setChecked(False)  # each run compiles in a fresh child: keep tests quick
     win.show()
     qtbot.waitExposed(win)
     yield win
@@ -59,7 +63,7 @@ def test_digits_cnn_trains_to_90_percent_through_the_panel(qtbot, window):
     window.workspace.events.epoch.connect(
         lambda epoch, logs: live.append((filters.note.text(), filters.kernel_tiles.values.copy())))
 
-    outcome = train(qtbot, panel, epochs=3)
+    outcome = train(qtbot, panel, epochs=3, xla_check=True)  # the default settings, XLA on
 
     result = outcome.result
     assert result.status == "completed", outcome.message
@@ -230,3 +234,112 @@ def test_closing_mid_run_asks_first_and_stops_the_run_only_when_confirmed(qtbot,
         assert window.close()  # confirmed: the run stops after its batch and the thread ends
     assert finished.args[0].result.status == "stopped"
     assert panel.thread is None or not panel.thread.isRunning()
+
+
+def _child_processes() -> set[int]:
+    """This process' live children (Linux /proc): no training process may outlive its test."""
+    pids = set()
+    for children in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+        pids.update(int(pid) for pid in children.read_text().split())
+    return {pid for pid in pids if Path(f"/proc/{pid}/stat").exists()
+            and Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"}
+
+
+@pytest.fixture
+def no_child_left():
+    before = _child_processes()
+    yield
+    assert _child_processes() <= before
+
+
+def test_a_killed_training_process_is_reported_and_keeps_the_last_epoch(qtbot, window, no_child_left):
+    panel = window.training_panel
+    killed = []
+
+    def kill_after_second_epoch(epoch, logs):
+        if epoch == 2 and not killed:
+            killed.append(panel.worker.process.pid)
+            os.kill(panel.worker.process.pid, signal.SIGKILL)
+
+    window.workspace.events.epoch.connect(kill_after_second_epoch)
+    outcome = train(qtbot, panel, epochs=200)
+
+    result = outcome.result
+    assert killed and result.status == "failed"
+    text = panel.message.text()
+    assert "The training process ended unexpectedly: it was killed (SIGKILL" in text
+    assert "The window is unaffected" in text and panel.progress.format() == "Failed"
+    kept = result.epochs_completed
+    assert kept >= 2 and f"The weights after epoch {kept} were kept." in text
+    model = window.workspace.model
+    assert model is result.model  # the last completed epoch's weights, checkpointed by the child
+    kernel = np.moveaxis(model.get_layer("conv1").kernel.numpy(), -1, 0)  # filters first, as the timeline keeps it
+    np.testing.assert_array_equal(kernel, outcome.timeline.at(kept)[1]["conv1"])
+    assert panel.runs_list.count() == 1 and "failed" in panel.runs_list.item(0).text()
+
+    again = train(qtbot, panel, epochs=1)  # the window goes on working
+    assert again.result.status == "completed" and panel.runs_list.count() == 2
+
+
+def test_stop_ends_the_run_within_one_batch_without_validating(qtbot, window, no_child_left):
+    panel = window.training_panel
+    panel.batch_spin.setValue(1)  # 1438 batches an epoch: Stop lands mid-epoch
+    panel.epochs_spin.setValue(3)
+    with qtbot.waitSignal(panel.sig_finished, timeout=TRAIN_TIMEOUT_MS) as finished:
+        assert panel.start_training()
+
+        def trained_some():
+            latest = panel.worker.state.snapshot()[0]
+            return latest is not None and not latest.compiling and latest.batch >= 20
+
+        qtbot.waitUntil(trained_some, timeout=TRAIN_TIMEOUT_MS)
+        panel.stop_training()
+    result = finished.args[0].result
+    assert result.status == "stopped" and result.epochs_completed == 0
+    assert result.batches_at_stop >= 20 and result.batches - result.batches_at_stop <= 1
+    assert "val_loss" not in result.history  # no validation pass after Stop
+    assert panel.progress.format() == "Stopped — weights kept"
+
+
+def test_filters_during_a_run_show_that_runs_latest_epoch(qtbot, window, no_child_left):
+    panel = window.training_panel
+    train(qtbot, panel, epochs=1)
+    filters = QtFiltersView(window.workspace)
+    qtbot.addWidget(filters)
+    before = filters.kernel_tiles.values.copy()  # the first run's trained filters
+    panel.seed_spin.setValue(7)
+    live = []
+    window.workspace.events.epoch.connect(lambda epoch, logs: live.append(
+        (epoch, filters.note.text(), filters.timeline.label.text(), filters.kernel_tiles.values.copy())))
+
+    second = train(qtbot, panel, epochs=2)
+
+    assert [epoch for epoch, *_ in live] == [1, 2]
+    for epoch, note, label, values in live:
+        np.testing.assert_array_equal(values, np.moveaxis(second.timeline.at(epoch)[1]["conv1"], -1, 1))
+        assert f"after epoch {epoch} of this run" in note and label == f"After epoch {epoch} of {epoch}"
+    assert not np.allclose(live[0][3], before)
+
+
+def test_train_during_a_run_queues_the_next_one(qtbot, window, monkeypatch, no_child_left):
+    from PySide6.QtWidgets import QMessageBox
+
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *args, **kwargs: asked.append(args[2]) or QMessageBox.StandardButton.Yes)
+    panel = window.training_panel
+    finished = []
+    panel.sig_finished.connect(finished.append)
+    panel.epochs_spin.setValue(1)
+    with qtbot.waitSignal(panel.sig_started):
+        assert panel.start_training()
+    panel.epochs_spin.setValue(2)
+    assert panel.start_training()  # asks, then queues
+    assert len(asked) == 1 and "Queue this one (2 epoch(s) on digits)" in asked[0]
+    assert panel.queue_label.text().startswith("1 run(s) queued")
+
+    qtbot.waitUntil(lambda: len(finished) == 2, timeout=2 * TRAIN_TIMEOUT_MS)
+
+    assert [o.result.status for o in finished] == ["completed", "completed"]
+    assert [len(o.result.history["loss"]) for o in finished] == [1, 2]
+    assert panel.runs_list.count() == 2 and panel.queue == [] and panel.queue_label.isHidden()

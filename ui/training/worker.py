@@ -75,6 +75,8 @@ class TrainingWorker(QObject):
     """An epoch ended: (epoch from 1, its metrics); its timeline snapshot is already in."""
     sig_model_built = Signal(object, object)
     """The run began: (None, its live Timeline): the model itself lives in the child."""
+    sig_trained = Signal()
+    """The child process has ended (with a result or not); the window now loads the model."""
     sig_finished = Signal(object)
     """Always emitted last, with a :class:`TrainingOutcome`."""
 
@@ -109,10 +111,11 @@ class TrainingWorker(QObject):
             self._train(outcome, folder)
         except Exception as exc:  # a failure is a report in the panel, never a crash
             outcome.error = f"Training failed: {type(exc).__name__}: {exc}"
-        finally:
             if self.process is not None:
                 self.process.kill()
-                self.process.close()
+        finally:
+            if self.process is not None:
+                self.process.close()  # no child outlives its run
             shutil.rmtree(folder, ignore_errors=True)
             self.sig_finished.emit(outcome)
 
@@ -152,6 +155,8 @@ class TrainingWorker(QObject):
         if result is None:
             result = self._died(process)
         outcome.result = result
+        process.close()
+        self.sig_trained.emit()
         self.tensorflow_ready.wait()
         if self.tensorflow_error:
             outcome.notes.append(f"The trained weights are not shown: TensorFlow is not loaded in the window "

@@ -7,6 +7,7 @@ building a model) calls :func:`after_tensorflow`, which runs its callback once
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import sys
@@ -17,8 +18,17 @@ from ui.tasks import SHUTDOWN_TIMEOUT_S, Task
 
 
 def import_tensorflow(state) -> None:
-    importlib.import_module("tensorflow")
+    tf = importlib.import_module("tensorflow")
     importlib.import_module("keras")
+    share_gpus(tf)
+
+
+def share_gpus(tf) -> None:
+    """Let the window's TensorFlow take GPU memory as it needs it, not all of it at once:
+    training runs in child processes, which need the GPU memory free."""
+    for gpu in tf.config.list_physical_devices("GPU"):
+        with contextlib.suppress(RuntimeError):  # the GPU was initialised already: its mode is fixed
+            tf.config.experimental.set_memory_growth(gpu, True)
 
 
 class TensorFlowLoader(QObject):

@@ -260,6 +260,7 @@ def child_main(conn: Connection) -> int:
     job: ChildJob = conn.recv()
     folder = Path(job.folder)
 
+    from cnnstudio.network import tasks
     from cnnstudio.network.spec import NetworkSpec
     from cnnstudio.training.data import DataError, check_compatible, load_dataset
     from cnnstudio.training.loop import TrainingSettings, TrainingState, train
@@ -286,8 +287,9 @@ def child_main(conn: Connection) -> int:
         return 0
     send(("dataset", dataset.describe()))
     model = build_for_training(spec, settings)
+    denoise = tasks.model_task(model) == tasks.DENOISE  # image to image: no classes to check
     try:
-        check_compatible(dataset, model.input_shape[1:], model.output_shape[-1])
+        check_compatible(dataset, model.input_shape[1:], None if denoise else model.output_shape[-1])
     except DataError as exc:
         send(("refused", str(exc)))
         return 0

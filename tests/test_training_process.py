@@ -1,0 +1,50 @@
+"""The training child process on its own, without a window: messages, a crash, no leftovers."""
+
+import os
+import signal
+
+from cnnstudio.network import presets
+from cnnstudio.training.loop import TrainingSettings
+from cnnstudio.workspace.training_process import CHECKPOINT, ChildJob, TrainingProcess
+
+
+def test_a_crashed_child_is_reported_as_a_crash_and_leaves_nothing_running(tmp_path):
+    job = ChildJob(spec=presets.get("digits-cnn").to_dict(), data="digits",
+                   settings=TrainingSettings(epochs=50, batch_size=8, jit_compile=False).to_dict(),
+                   folder=str(tmp_path / "run"))
+    process = TrainingProcess(job)
+    process.start()
+    kinds = []
+    try:
+        for kind, _payload in process.messages():
+            kinds.append(kind)
+            if kind == "checkpoint":
+                os.kill(process.pid, signal.SIGSEGV)  # as a crash inside TensorFlow or XLA would
+    finally:
+        process.kill()
+        code = process.close()
+    assert code == -signal.SIGSEGV
+    assert kinds[:2] == ["dataset", "snapshot"] and "result" not in kinds
+    assert "checkpoint" in kinds and process.checkpoint_epoch >= 1
+    report = process.death_report()
+    assert report.startswith("The training process ended unexpectedly: it crashed (SIGSEGV")
+    assert f"The weights after epoch {process.checkpoint_epoch} were kept." in report
+    assert process.checkpoint_path == tmp_path / "run" / CHECKPOINT and process.checkpoint_path.stat().st_size > 0
+    assert not process.request_stop()  # the child is gone: nothing to tell it
+
+
+def test_a_stop_before_the_first_batch_ends_the_run_with_a_result(tmp_path):
+    job = ChildJob(spec=presets.get("digits-cnn").to_dict(), data="digits",
+                   settings=TrainingSettings(epochs=50, jit_compile=False).to_dict(), folder=str(tmp_path / "run"))
+    process = TrainingProcess(job)
+    process.start()
+    assert process.request_stop()
+    try:
+        messages = list(process.messages())
+    finally:
+        code = process.close()
+    assert code == 0
+    kind, result = messages[-1]
+    assert kind == "result" and result.status == "stopped" and result.model is None
+    assert result.batches <= 1 and result.epochs_completed == 0
+    assert process.final_path.exists()

@@ -175,6 +175,37 @@ def _run_layer(x, kernel, strides, padding, output_padding, dilation) -> np.ndar
     return np.asarray(layer(batch), dtype=np.float64)[0, ..., 0]
 
 
+def conv1d_transpose_weight_indices(kernel_size: int, length: int, strides: int = 1, padding: Any = "valid",
+                                    output_padding: int | None = None, dilation_rate: int = 1) -> np.ndarray:
+    """(outputs, inputs) ints: which kernel weight input i's copy puts at each output, -1 for none.
+
+    Column i is the kernel, starting S*i cells further down (minus the crop): every column
+    holds the same weights, shifted by the stride, the transpose of a convolution's rows.
+    """
+    kernel_size = _per_axis(kernel_size, 1, "kernel_size", 1)[0]
+    length = _per_axis(length, 1, "length", 1)[0]
+    stride = _per_axis(strides, 1, "strides", 1)[0]
+    dilation = _per_axis(dilation_rate, 1, "dilation_rate", 1)[0]
+    pad = _axis_paddings(padding, 1)[0]
+    try:
+        extra = arithmetic.normalize_output_padding(output_padding, 1, (stride,), "")
+    except ValueError as exc:
+        raise ExplainError(str(exc).lstrip(": ")) from None
+    extra = None if extra is None else extra[0]
+    out_len = arithmetic.axis_transpose_output_length(length, kernel_size, stride, dilation, pad, extra)
+    if out_len < 1:
+        raise ExplainError(f"Cropping {pad} cells from each side leaves no output. Expected less padding. "
+                           f"Received: padding={padding!r}, length={length}")
+    crop, _ = arithmetic.transpose_axis_geometry(kernel_size, stride, dilation, pad, extra)
+    indices = np.full((out_len, length), -1, dtype=np.int64)
+    for i in range(length):
+        for j in range(kernel_size):
+            t = i * stride + j * dilation - crop
+            if 0 <= t < out_len:
+                indices[t, i] = j
+    return indices
+
+
 def conv1d_transpose_matrix(kernel: Any, length: int, strides: int = 1, padding: Any = "valid",
                             output_padding: int | None = None, dilation_rate: int = 1) -> np.ndarray:
     """The (outputs, inputs) matrix M with ``M @ x`` the 1D transposed convolution of ``x``.
@@ -187,22 +218,18 @@ def conv1d_transpose_matrix(kernel: Any, length: int, strides: int = 1, padding:
     if k.ndim != 1:
         raise ExplainError(f"conv1d_transpose_matrix needs a 1D kernel. Expected one row of weights. "
                            f"Received: kernel shape={list(k.shape)}")
-    length = _per_axis(length, 1, "length", 1)[0]
-    stride = _per_axis(strides, 1, "strides", 1)[0]
-    dilation = _per_axis(dilation_rate, 1, "dilation_rate", 1)[0]
-    pad = _axis_paddings(padding, 1)[0]
-    out_len = arithmetic.axis_transpose_output_length(length, k.size, stride, dilation, pad, output_padding)
-    crop, _ = arithmetic.transpose_axis_geometry(k.size, stride, dilation, pad, output_padding)
-    if out_len < 1:
-        raise ExplainError(f"Cropping {pad} cells from each side leaves no output. Expected less padding. "
-                           f"Received: padding={padding!r}, length={length}")
-    matrix = np.zeros((out_len, length))
-    for i in range(length):
-        for j in range(k.size):
-            t = i * stride + j * dilation - crop
-            if 0 <= t < out_len:
-                matrix[t, i] += k[j]
-    return matrix
+    indices = conv1d_transpose_weight_indices(k.size, length, strides, padding, output_padding, dilation_rate)
+    return np.where(indices >= 0, k[np.maximum(indices, 0)], 0.0)
+
+
+def partial_output(e: TransposeExplanation, steps: int) -> np.ndarray:
+    """The output after the first ``steps`` input cells (row-major) have scattered their copies."""
+    out = np.zeros(e.output.shape)
+    for scatter in e.scatters[:steps]:
+        for p in scatter.placements:
+            if p.output_index is not None:
+                out[p.output_index] += p.product
+    return out
 
 
 def matching_convolution_matrix(kernel: Any, length: int, strides: int = 1, padding: Any = "valid",

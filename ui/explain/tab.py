@@ -6,7 +6,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMenu
 
 from cnnstudio.inspection.explainer import ExplainError, operation_for_layer
+from cnnstudio.inspection.transposed_explainer import OPERATIONS as TRANSPOSED_OPERATIONS
 from cnnstudio.network.spec import INPUT
+from ui.explain.transposed_view import QtTransposeExplainView
 from ui.explain.view import QtExplainView
 
 
@@ -27,6 +29,9 @@ class ExplainerLauncher:
 
     def open_blank(self) -> QtExplainView:
         return self._show(QtExplainView())
+
+    def open_transposed(self) -> QtTransposeExplainView:
+        return self._show(QtTransposeExplainView())
 
     def open_for_layer(self, name: str) -> QtExplainView:
         """Prefill with layer ``name``'s settings; on the current data's first sample if it fits."""
@@ -60,8 +65,11 @@ class ExplainerLauncher:
         if _explainable(layer.type):
             action = menu.addAction(f"Explain {layer.type} Step by Step…")
             action.triggered.connect(lambda: self.open_for_layer(name))
+        elif layer.type.lower() in TRANSPOSED_OPERATIONS:
+            action = menu.addAction(f"Explain {layer.type} Step by Step…")
+            action.triggered.connect(lambda: self._show(QtTransposeExplainView.for_layer(layer.type, layer.params)))
 
-    def _show(self, view: QtExplainView) -> QtExplainView:
+    def _show(self, view):
         if self.view is not None:
             self.view.close()
         view.setParent(self.window, Qt.WindowType.Window)
@@ -79,7 +87,8 @@ class ExplainerLauncher:
 
 
 def install_explainer(window) -> ExplainerLauncher:
-    """Add Help > Explain Convolution and Pooling… and "Explain … Step by Step" to conv/pool nodes."""
+    """Add Help > Explain Convolution and Pooling…, Help > Explain Transposed Convolution… and
+    "Explain … Step by Step" to conv, pool and transposed-convolution nodes."""
     launcher = ExplainerLauncher(window)
     action = window.menu_help.addAction("&Explain Convolution and Pooling…")
     action.setStatusTip("Step a kernel across a small input and see each output's dot product")
@@ -87,6 +96,11 @@ def install_explainer(window) -> ExplainerLauncher:
     help_actions = window.menu_help.actions()
     if len(help_actions) > 1:
         window.menu_help.insertAction(help_actions[0], action)
+    transposed = window.menu_help.addAction("Explain &Transposed Convolution…")
+    transposed.setStatusTip("Step through the input and see each value scatter a scaled copy of the kernel")
+    transposed.triggered.connect(launcher.open_transposed)
+    if len(help_actions) > 1:  # right after the convolution explainer, before the rest of Help
+        window.menu_help.insertAction(help_actions[0], transposed)
     window.canvas.sig_node_menu.connect(launcher.add_node_actions)
     window.explainer = launcher
     return launcher

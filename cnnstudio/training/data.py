@@ -123,11 +123,15 @@ def check_labels(y, what: str, num_classes: int | None = None) -> np.ndarray:
         raise DataError(
             f"The {what} must be one class index per example. Expected shape (N,). Received: shape={y.shape}"
         )
-    if y.size and (not np.issubdtype(y.dtype, np.number) or np.any(np.asarray(y, dtype="float64") % 1 != 0)):
+    if y.size and (not np.issubdtype(y.dtype, np.number) or np.iscomplexobj(y)
+                   or np.any(np.asarray(y, dtype="float64") % 1 != 0)):
         sample = y[:3].tolist()
         raise DataError(
             f"The {what} must be whole numbers. Expected integers 0..K-1. Received: labels starting {sample}"
         )
+    if y.size and np.abs(np.asarray(y, dtype="float64")).max() > 2**31:
+        raise DataError(f"The {what} are out of range. Expected integers 0..K-1 with K below 2**31. "
+                        f"Received: max={np.abs(np.asarray(y, dtype='float64')).max():g}")
     y = y.astype("int64")
     if y.size and y.min() < 0:
         raise DataError(f"The {what} must not be negative. Expected integers 0..K-1. Received: min={y.min()}")
@@ -313,6 +317,9 @@ def _load_csv(path: Path):
         ) from None
     if table.ndim != 2 or len(table) == 0:
         raise DataError(f"{path}: no data rows. Expected one row per image after the header.")
+    if table.shape[1] != len(header):
+        raise DataError(f"{path}: row 2 has {table.shape[1]} values but the header names {len(header)} columns. "
+                        "Expected one value per column in every row.")
     label_col = header.index("label")
     y = table[:, label_col]
     pixels = np.delete(table, label_col, axis=1)

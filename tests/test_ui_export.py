@@ -113,6 +113,7 @@ def test_a_failed_export_shows_why_and_leaves_nothing(qtbot, dialog, tmp_path):
     result, error = export(qtbot, dialog, "keras", missing)
     assert result is None
     assert "does not exist" in error and dialog.error_label.text() == error
+    assert "Received:" not in error and "--force" not in error  # words for the dialog, not the CLI
     assert list(tmp_path.iterdir()) == []
     assert dialog.export_button.isEnabled()
 
@@ -231,3 +232,10 @@ def test_a_refused_import_names_the_layer_and_changes_nothing(qtbot, window, tmp
     assert "layer 'lstm_1' of type LSTM is not in CNN Studio's catalog" in shown[0][1]
     assert win.document.spec.to_dict() == before
     assert win.workspace.model is None
+
+
+def test_switching_format_clears_the_last_export_message(qtbot, dialog, tmp_path):
+    result, error = export(qtbot, dialog, "python", tmp_path / "model.py")
+    assert error is None and dialog.status_label.text().startswith("Exported to")
+    dialog.format_combo.setCurrentIndex(dialog.format_combo.findData("keras"))
+    assert dialog.status_label.text() == "" and dialog.error_label.text() == ""

@@ -58,6 +58,8 @@ def trained_window(qtbot, tmp_path):
     qtbot.waitExposed(win)
     panel = win.training_panel
     panel.epochs_spin.setValue(1)
+    win.status_seen = []
+    panel.progress.valueChanged.connect(lambda _v: win.status_seen.append(win.training_status.text()))
     with qtbot.waitSignal(panel.sig_finished, timeout=TRAIN_TIMEOUT_MS) as finished:
         assert panel.start_training()
     assert finished.args[0].result.status == "completed"
@@ -296,3 +298,32 @@ def test_tab_and_find_shortcuts_through_real_key_events(window, qtbot):
     assert window.tabs.currentWidget() is window.network_split
     qtbot.keyClick(window.canvas, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
     assert window.palette_view.search.hasFocus()
+
+
+def test_the_status_bar_follows_a_run_and_overlays_keep_training_and_validation_apart(trained_window):
+    win = trained_window
+    assert any(text.startswith("Training: Epoch 1 of 1, batch") for text in win.status_seen)
+    assert win.training_status.text() == ""  # the run is over
+    panel = win.training_panel
+    for plot in (panel.batch_plot, panel.loss_plot, panel.acc_plot):
+        assert plot.getViewBox().state["mouseEnabled"] == [False, False]  # a wheel cannot zoom it away
+    panel.runs_list.item(0).setCheckState(Qt.CheckState.Checked)
+    [training, validation] = [curve for plot, curve in panel._overlays[panel.runs_list.item(0).data(
+        Qt.ItemDataRole.UserRole)] if plot is panel.loss_plot]
+    assert training.opts["pen"].color().name() != validation.opts["pen"].color().name()
+
+
+def test_numbers_read_one_way_with_exact_tooltips_and_a_new_network_starts_at_the_top(window):
+    from ui.editor.summary_table import COLUMNS
+    from ui.formatting import format_count
+
+    window.open_preset("vgg16", confirm=False)
+    table = window.summary_table
+    row = table.row_of("block1_conv2")
+    macs = table.item(row, COLUMNS.index("MACs"))
+    assert macs.text() == "1.85 G" and macs.toolTip().startswith("1,849,688,064")
+    total = window.document.summary.total_params
+    assert table.cell_text("Total", "Params") == format_count(total) == "138 M"
+    table.verticalScrollBar().setValue(table.verticalScrollBar().maximum())
+    window.open_preset("lenet5", confirm=False)
+    assert table.verticalScrollBar().value() == 0

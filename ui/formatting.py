@@ -26,14 +26,23 @@ def format_receptive_field(field, input_shape) -> str:
 
 
 def format_count(n: int | None) -> str:
-    """12345 reads ``12,345``; millions and billions get a suffix: ``1.2M``."""
+    """One style for every count: exact below a million (``36,928``), three significant digits
+    with a unit above (``4.10 M``, ``138 M``, ``1.85 G``); :func:`exact_count` gives the tooltip."""
     if n is None:
         return "?"
-    if n >= 10_000_000_000:
-        return f"{n / 1e9:.1f}G"
-    if n >= 10_000_000:
-        return f"{n / 1e6:.1f}M"
+    if abs(n) < 1_000_000:
+        return f"{n:,}"
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6)):
+        if abs(n) >= scale:
+            value = n / scale
+            digits = 0 if abs(value) >= 100 else 1 if abs(value) >= 10 else 2
+            return f"{value:.{digits}f} {unit}"
     return f"{n:,}"
+
+
+def exact_count(n: int | None) -> str:
+    """The exact value behind a rounded count, for its tooltip: ``1,849,688,064``."""
+    return "?" if n is None else f"{n:,}"
 
 
 def format_value(value) -> str:

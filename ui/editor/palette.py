@@ -37,6 +37,12 @@ class _LayerTree(QTreeWidget):
         names = [item.data(0, _TYPE_ROLE) for item in items if item.data(0, _TYPE_ROLE)]
         return layer_mime_data(names[0]) if names else QMimeData()
 
+    def startDrag(self, actions) -> None:
+        """Drag the type; once dropped, the palette lets go of it (no item stays highlighted)."""
+        super().startDrag(actions)
+        self.clearSelection()
+        self.setCurrentItem(None)
+
 
 class QtPalette(QWidget):
     """Layer types to drag onto the canvas; double-click appends one to the chain."""

@@ -256,7 +256,7 @@ class QtPropertyPanel(QScrollArea):
             self._show_issues([i for i in summary.issues if i.layer in (None, INPUT)])
             return
         if name is None:
-            total = f"{format_count(summary.total_params)} parameters, {format_count(summary.macs)} MACs"
+            total = f"{format_count(summary.total_params)} parameters, {format_count(summary.macs)} MACs per example"
             self.result.setText(f"Network: {len(spec.layers)} layers, {total}")
             self._show_issues([i for i in summary.issues if i.layer is None])
             return

@@ -10,7 +10,13 @@ from cnnstudio.analysis.dense_equivalent import compare_with_dense
 from cnnstudio.analysis.triage import waiting_on
 from cnnstudio.network.spec import INPUT
 from cnnstudio.workspace.document import NetworkDocument
-from ui.formatting import format_count, format_receptive_field, format_shape, issues_for
+from ui.formatting import (
+    exact_count,
+    format_count,
+    format_receptive_field,
+    format_shape,
+    issues_for,
+)
 
 COLUMNS = ("Layer", "Type", "Output shape", "Params", "As fully connected", "Receptive field", "MACs", "Status")
 NUMERIC = ("Params", "As fully connected", "MACs")
@@ -35,10 +41,15 @@ class QtSummaryTable(QTableWidget):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
         self._names: list[str] = []
-        document.events.changed.connect(lambda _label: self.refresh())
+        document.events.changed.connect(self._on_changed)
         document.events.selected.connect(self._on_selected)
         self.itemSelectionChanged.connect(self._on_row_selected)
         self.refresh()
+
+    def _on_changed(self, label: str) -> None:
+        self.refresh()
+        if label == "Open":  # another network: start at its top, not where the last one was scrolled
+            self.scrollToTop()
 
     def refresh(self) -> None:
         spec = self.document.spec
@@ -59,6 +70,8 @@ class QtSummaryTable(QTableWidget):
                     f"A fully connected layer from the same input to the same output would need "
                     f"{comparison.formula} parameters: {comparison.ratio:,.0f} times this layer's "
                     f"{comparison.params:,}. Weight sharing and locality make the difference.")
+            tips.setdefault((len(rows), COLUMNS.index("Params")), f"{exact_count(info.params)} parameters")
+            tips[(len(rows), COLUMNS.index("MACs"))] = f"{exact_count(info.macs)} multiply-accumulates per example"
             rows.append((layer.name, layer.type, format_shape(info.output_shape), format_count(info.params),
                          format_count(comparison.dense_params) if comparison else "",
                          format_receptive_field(info.receptive_field, spec.input_shape),
@@ -66,6 +79,8 @@ class QtSummaryTable(QTableWidget):
             self._names.append(layer.name)
             severities.append(None if waiting else issues[0].severity if issues else None)
         network_issues = [i for i in summary.issues if i.layer is None]
+        tips[(len(rows), COLUMNS.index("Params"))] = f"{exact_count(summary.total_params)} parameters"
+        tips[(len(rows), COLUMNS.index("MACs"))] = f"{exact_count(summary.macs)} multiply-accumulates per example"
         rows.append(("Total", "", format_shape(summary.output.output_shape) if summary.output else "",
                      format_count(summary.total_params), "", "", format_count(summary.macs),
                      "; ".join(i.message for i in network_issues) or

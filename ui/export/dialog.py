@@ -11,6 +11,7 @@ so a failed export leaves nothing half-written; the dialog shows why it failed.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -69,6 +70,13 @@ def export_model(state, fmt: str, model, spec, out: Path, force: bool, quantize=
     if fmt == "keras":
         return export.export_keras(model, out, force=force)
     return export.export_python(spec, out, force=force, model=model)
+
+
+def for_people(message: str) -> str:
+    """An engine message as the dialog shows it: without the command line's advice and the
+    "Received: out='…'" tail (the path is in the field above it)."""
+    message = re.sub(r"\s*Received: out=.*$", "", message, flags=re.DOTALL)
+    return message.replace(" (--force on the command line)", "").strip()
 
 
 class QtExportDialog(QDialog):
@@ -150,6 +158,8 @@ class QtExportDialog(QDialog):
         return os.path.join(self.start_dir, stem + FORMATS[self.format][1])
 
     def _on_format(self) -> None:
+        self.status_label.setText("")  # "Exported to …" was about the other format
+        self.error_label.setText("")
         self.format_help.setText(FORMATS[self.format][2])
         self.quantize_label.setVisible(self.format == "tflite")
         self.quantize_combo.setVisible(self.format == "tflite")
@@ -234,6 +244,7 @@ class QtExportDialog(QDialog):
         self._task = None
         self._update_warning()
         error = str(exc) if isinstance(exc, ExportError) else f"The export failed: {type(exc).__name__}: {exc}"
+        error = for_people(error)
         self.error_label.setText(error)
         self.status_label.setText("")
         self.sig_finished.emit(None, error)

@@ -289,6 +289,8 @@ class QtTrainingPanel(QWidget):
                                                 symbolBrush=VAL_COLOR, **symbol)
         for plot in (self.batch_plot, self.loss_plot, self.acc_plot):
             plot.disableAutoRange()
+            # the panel sizes the axes to the run: a stray wheel or drag must not zoom them away
+            plot.setMouseEnabled(x=False, y=False)
             # Axes (with their grid) and legends rarely change: Qt repaints them from a pixmap
             # instead of calling their Python paint, which waits for the GIL the training holds.
             for item in (plot.getAxis("left"), plot.getAxis("bottom"), plot.legend):
@@ -647,8 +649,12 @@ class QtTrainingPanel(QWidget):
                 values = np.array([np.nan if v is None else v for v in history.get(key, [])], dtype=float)
                 if not len(values):
                     continue
-                style = Qt.PenStyle.DashLine if key.startswith("val") else Qt.PenStyle.DotLine
-                pen = pg.mkPen((*color, 150), width=1.5, style=style)
+                validation = key.startswith("val")
+                style = Qt.PenStyle.DashLine if validation else Qt.PenStyle.DotLine
+                # the live curves' colour for training or validation, tinted by the run's own
+                base = VAL_COLOR if validation else TRAIN_COLOR
+                tint = tuple((a + b) // 2 for a, b in zip(base, color, strict=True))
+                pen = pg.mkPen((*tint, 170), width=1.5, style=style)
                 curve = plot.plot(np.arange(1, len(values) + 1), values, pen=pen,
                                   name=f"{run_id} {'validation' if key.startswith('val') else 'training'}",
                                   connect="finite")

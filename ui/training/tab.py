@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QLabel
 
 from ui.training.environment_dialog import QtEnvironmentDialog
 from ui.training.panel import QtTrainingPanel
@@ -24,12 +25,27 @@ def install_training(window) -> QtTrainingPanel:
     window.addAction(train)
     panel.train_button.setToolTip("Train the network (Ctrl+Return)")
     window.action_train = train
+    _show_progress_in_status_bar(window, panel)
     window.menu_help.addSeparator()
     action = window.menu_help.addAction("&Environment…")
     action.setStatusTip("Python, TensorFlow, the devices it sees and why a GPU is or is not used")
     action.triggered.connect(lambda: show_environment(window))
     window.action_environment = action
     return panel
+
+
+def _show_progress_in_status_bar(window, panel: QtTrainingPanel) -> None:
+    """While a run trains, the status bar says how far it is, whichever tab is shown."""
+    label = QLabel()
+    label.setObjectName("training_status")
+    window.statusBar().addPermanentWidget(label)
+
+    def update(_value=None) -> None:
+        label.setText(f"Training: {panel.epoch_label.text()} ({panel.progress.value()}%)" if panel.is_training else "")
+
+    panel.progress.valueChanged.connect(update)
+    panel.sig_finished.connect(lambda _outcome: label.setText(""))
+    window.training_status = label
 
 
 def show_environment(window) -> QtEnvironmentDialog:

@@ -103,6 +103,12 @@ CASES = {
         lambda: keras.layers.Conv2D(64, 3, padding="same", groups=4),
         True,
     ),
+    "maxpool3x3_s2": (
+        (64, 32, 32, 64),
+        lambda: layers.MaxPool2D(3, strides=2, padding="same"),
+        lambda: keras.layers.MaxPooling2D(3, strides=2, padding="same"),
+        True,
+    ),
 }
 
 

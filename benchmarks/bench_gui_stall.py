@@ -7,8 +7,9 @@ TensorFlow, tracing and XLA compilation). Each run has two phases: "training" fr
 Train until the child has ended, and "result" while the window loads the trained model for
 the inspection views (on the worker thread) until the run is in the runs list. The window's
 own TensorFlow is loaded before measuring (it is not needed to train). The reference is the
-same timer with the window idle, measured in the same run; ratios are against its 99th
-percentile.
+same timer with the window idle, measured before and after the runs (the machine's load
+changes); ratios are against the first one's 99th percentile. The child runs at a lower CPU
+priority than the window (``training_process.NICENESS``).
 
     .venv/bin/python benchmarks/bench_gui_stall.py [--epochs 3] [--repeat 4] [--idle 2]
 """
@@ -60,6 +61,28 @@ class GapRecorder:
         return self.gaps
 
 
+class CollectionTimer:
+    """Durations of Python's garbage collections (any thread): a long one holds the GIL."""
+
+    def __init__(self):
+        import gc
+
+        self.durations: list[float] = []
+        self._start = None
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase, info) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        elif self._start is not None:
+            self.durations.append((time.perf_counter() - self._start) * 1000)
+
+    def take(self) -> str:
+        values, self.durations = self.durations, []
+        longest = max(values, default=0.0)
+        return f"{len(values)} collections, longest {longest:.0f} ms"
+
+
 def summary(gaps) -> tuple[float, float, float, int, int]:
     """max, 99th percentile and median gap, the tick count and how many gaps passed 25 ms: the
     max alone is one sample, so the count tells a lucky run from a better one."""
@@ -104,6 +127,7 @@ def main() -> None:
     import keras  # noqa: F401  (loaded by the window's loader; only the training is measured)
 
     recorder = GapRecorder()
+    collections = CollectionTimer()
 
     def wait(ms):
         QTimer.singleShot(ms, loop.quit)
@@ -138,7 +162,12 @@ def main() -> None:
         status = panel.message.text().splitlines()[0]
         worst = sorted(zip(gaps, recorder.ends, strict=True), reverse=True)[:5]
         where = ", ".join(f"{gap:.0f} ms ending at {end:.2f} s" for gap, end in worst)
-        print(f"# run {run + 1}: {status} Child ended at {cut:.2f} s. Longest gaps: {where}")
+        print(f"# run {run + 1}: {status} Child ended at {cut:.2f} s. Longest gaps: {where}. "
+              f"Garbage collections: {collections.take()}")
+
+    recorder.start()
+    wait(int(args.idle * 1000))
+    rows.append(("idle again (after)", summary(recorder.stop()), None))
 
     print(f"{'phase':<22} {'max ms':>8} {'p99 ms':>8} {'median':>8} {'ticks':>7} {'>25 ms':>7} {'p99/idle':>9} "
           f"{'secs':>8}")

@@ -46,6 +46,9 @@ STOP = "stop"
 CHECKPOINT = "checkpoint.weights.h5"
 FINAL = "final.weights.h5"
 LOG = "child.log"
+NICENESS = 10
+"""How much lower the child's CPU priority is than the window's: on a busy CPU the window's
+event loop (drawing) goes first, and training takes the rest; on a GPU it costs nothing."""
 
 
 @dataclass
@@ -305,6 +308,8 @@ def child_main(conn: Connection) -> int:
 
 def main(argv: list[str]) -> int:
     conn = Connection(int(argv[1]))
+    if hasattr(os, "nice"):
+        os.nice(NICENESS)
     try:
         return child_main(conn)
     except Exception as exc:  # reported to the window, which shows it in the Train tab

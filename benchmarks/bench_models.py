@@ -10,10 +10,15 @@ the built-in ones as a Keras user trains them, with ``compile``'s defaults (on a
 machine Keras then runs without XLA). Both: Adam, sparse cross-entropy, batch 64, one epoch
 of 2,048 random images per round (``fit``, after a warm-up epoch that compiles).
 
-Rounds interleave every network and both variants (alternating which goes first), since the
+Ours also train without XLA (``--no-xla`` in the app), shown beside: on a busy 2-core CPU
+the XLA-compiled step of a BatchNormalization network was measured slower than TensorFlow's
+graph (which runs the matmuls in oneDNN), for Keras' own layers too.
+
+Rounds interleave every network and every variant (rotating which goes first), since the
 machine is shared; each row gives the median images/s of each and the median of the rounds'
-time ratios (ours / built-in; below 1 means ours is faster). The last line is the geometric
-mean of those ratios. The studio's own per-batch callback is left out here (see
+time ratios (ours / built-in; below 1 means ours is faster), with the rounds' spread for the
+XLA one. The last line is the geometric mean of the XLA ratios (the app's default), and of
+the no-XLA ones. The studio's own per-batch callback is left out here (see
 ``bench_training.py`` for its overhead).
 
 Usage: ``python benchmarks/bench_models.py [--rounds N] [--network NAME ...]``
@@ -127,25 +132,33 @@ def main(argv=None):
         fits[name] = {
             "builtin": _fitter(NETWORKS[name], keras.layers, False, x, y),
             "ours": _fitter(NETWORKS[name], layers, True, x, y),
+            "ours_no_xla": _fitter(NETWORKS[name], layers, False, x, y),
         }
-    times = {name: {"builtin": [], "ours": []} for name in names}
+    variants = ("builtin", "ours", "ours_no_xla")
+    times = {name: {key: [] for key in variants} for name in names}
     for round_index in range(args.rounds):
         for name in names:
-            order = ("builtin", "ours") if round_index % 2 == 0 else ("ours", "builtin")
-            for key in order:
+            shift = round_index % len(variants)
+            for key in variants[shift:] + variants[:shift]:
                 times[name][key].append(_time(fits[name][key]))
-    print(f"{'network':<15} {'keras img/s':>12} {'ours img/s':>12} {'ratio':>7} {'spread':>12}")
-    ratios = []
+    print(f"{'network':<15} {'keras img/s':>12} {'ours img/s':>11} {'ratio':>6} {'spread':>10} "
+          f"{'no-XLA img/s':>13} {'ratio':>6}")
+    ratios = {"ours": [], "ours_no_xla": []}
     for name in names:
-        builtin, ours = times[name]["builtin"], times[name]["ours"]
-        round_ratios = [o / b for o, b in zip(ours, builtin, strict=True)]
-        ratio = statistics.median(round_ratios)
-        ratios.append(ratio)
-        spread = f"{min(round_ratios):.2f}-{max(round_ratios):.2f}"
+        builtin = times[name]["builtin"]
+        row = {}
+        for key in ratios:
+            round_ratios = [t / b for t, b in zip(times[name][key], builtin, strict=True)]
+            row[key] = (statistics.median(round_ratios), min(round_ratios), max(round_ratios))
+            ratios[key].append(row[key][0])
+        spread = f"{row['ours'][1]:.2f}-{row['ours'][2]:.2f}"
         print(f"{name:<15} {IMAGES / statistics.median(builtin):12,.0f} "
-              f"{IMAGES / statistics.median(ours):12,.0f} {ratio:7.2f} {spread:>12}", flush=True)
-    mean = float(np.exp(np.mean(np.log(ratios))))
-    print(f"geometric mean ours/keras time ratio: {mean:.2f}")
+              f"{IMAGES / statistics.median(times[name]['ours']):11,.0f} {row['ours'][0]:6.2f} {spread:>10} "
+              f"{IMAGES / statistics.median(times[name]['ours_no_xla']):13,.0f} {row['ours_no_xla'][0]:6.2f}",
+              flush=True)
+    means = {key: float(np.exp(np.mean(np.log(values)))) for key, values in ratios.items()}
+    print(f"geometric mean ours/keras time ratio: {means['ours']:.2f} with XLA, "
+          f"{means['ours_no_xla']:.2f} without")
 
 
 if __name__ == "__main__":

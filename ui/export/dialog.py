@@ -173,6 +173,7 @@ class QtExportDialog(QDialog):
                 stem = stem.removesuffix(suffix)
             self.path_edit.setText(str(path.with_name(stem + FORMATS[self.format][1])))
         self._update_warning()
+        self._fit_text()
 
     def _update_warning(self) -> None:
         model = self.workspace.model
@@ -236,6 +237,7 @@ class QtExportDialog(QDialog):
         else:
             self.status_label.setText(f"Exported to {result.path}.")
         self.warning_label.setText("\n".join(result.warnings))
+        self._fit_text()
         self.sig_finished.emit(result, None)
 
     def _on_failed(self, exc: BaseException) -> None:
@@ -247,7 +249,15 @@ class QtExportDialog(QDialog):
         error = for_people(error)
         self.error_label.setText(error)
         self.status_label.setText("")
+        self._fit_text()
         self.sig_finished.emit(None, error)
+
+    def _fit_text(self) -> None:
+        """Grow the dialog to show the whole of a long message (verification figures, errors)."""
+        layout = self.layout()
+        needed = (layout.totalHeightForWidth(self.width()) if layout.hasHeightForWidth()
+                  else self.sizeHint().height())
+        self.resize(self.width(), max(self.height(), needed))
 
     @property
     def is_exporting(self) -> bool:

@@ -1,12 +1,12 @@
 """Sliding windows with ``keras.ops`` only: padding, and each window tap as one plain slice.
 
 Taps are taken one spatial axis at a time, and never through a tensor of more dimensions than
-the input (LiteRT runs slices and element-wise ops on at most 5-D tensors; ONNX converters
-prefer few dimensions too). A strided tap ``x[o::s]`` along an axis is taken without a
-strided slice (whose gradient is slow): the padded axis of length ``s*B`` is reshaped to
-``B`` with the stride's ``s`` phases folded into the trailing axes (so ``(N, H, W, C)``
-becomes ``(N, B, s*W*C)`` for the height, ``(N, H, B, s*C)`` for the width), and the tap is
-the contiguous slice ``[o//s : o//s + out]`` of phase ``o % s``. Its gradient is then a pad.
+one more than the input has (LiteRT runs slices and element-wise ops on at most 5-D
+tensors). A strided tap ``x[o::s]`` along an axis is taken without a strided slice (whose
+gradient is slow): the padded axis of length ``s*B`` is reshaped to ``(B, s)`` (so
+``(N, H, W, C)`` becomes ``(N, B, s, W, C)`` for the height, ``(N, H, B, s, C)`` for the
+width: five dimensions), and the tap is the contiguous slice ``[o//s : o//s + out]`` at
+phase ``o % s``. Its gradient is then a pad. (Folding both axes at once would take six.)
 
 Lengths may be unknown when the graph is traced (a network built for any image size, run
 in a ``tf.function`` that generalises over sizes): every length here is then the tensor
@@ -14,8 +14,6 @@ in a ``tf.function`` that generalises over sizes): every length here is then the
 """
 
 from __future__ import annotations
-
-import math
 
 from keras import ops
 
@@ -101,13 +99,14 @@ def axis_taps(x, axis, kernel, stride, dilation, out):
             taps.append(ops.slice(x, start, size))
         return taps
     outer, trailing = list(shape[1:position]), list(shape[position + 1 :])
-    inner = math.prod(trailing)
-    folded = ops.reshape(x, [-1, *outer, shape[position] // stride, stride * inner])
+    folded = ops.reshape(x, [-1, *outer, shape[position] // stride, stride, *trailing])
     taps = []
     for j in range(kernel):
         offset = j * dilation
-        start = [0, *[0] * len(outer), offset // stride, (offset % stride) * inner]
-        tap = ops.slice(folded, start, [batch, *outer, out, inner])
+        start = [0] * (len(shape) + 1)
+        start[position], start[position + 1] = offset // stride, offset % stride
+        size = [batch, *outer, out, 1, *trailing]
+        tap = ops.slice(folded, start, size)
         taps.append(ops.reshape(tap, [-1, *outer, out, *trailing]))
     return taps
 
@@ -131,13 +130,13 @@ def untap(taps, axis, length, stride, out):
             total = padded if total is None else ops.add(total, padded)
         return total
     outer, trailing = list(shape[1:position]), list(shape[position + 1 :])
-    inner = math.prod(trailing)
     blocks = length // stride
     for j, tap in enumerate(taps):
         block, phase = j // stride, j % stride
-        folded = ops.reshape(tap, [-1, *outer, out, inner])
-        widths = [(0, 0)] * (len(outer) + 1)
-        widths += [(block, blocks - block - out), (phase * inner, (stride - phase - 1) * inner)]
+        folded = ops.reshape(tap, [-1, *outer, out, 1, *trailing])
+        widths = [(0, 0)] * (rank + 1)
+        widths[position] = (block, blocks - block - out)
+        widths[position + 1] = (phase, stride - phase - 1)
         padded = ops.pad(folded, widths)
         total = padded if total is None else ops.add(total, padded)
     return ops.reshape(total, [-1, *outer, length, *trailing])

@@ -59,7 +59,7 @@ def test_mnist1d_follows_greydanus_templates():
 
 
 def test_every_builtin_has_one_line():
-    assert set(data.DATASETS) == {"digits", "mnist1d", "mnist", "fashion_mnist", "cifar10"}
+    assert set(data.DATASETS) == {"digits", "mnist-5k", "mnist1d", "mnist", "fashion_mnist", "cifar10"}
     assert all("\n" not in line and line for line in data.DATASETS.values())
 
 
@@ -216,7 +216,8 @@ def test_image_folder_takes_size_and_channels_from_the_network(tmp_path):
     assert ds.input_shape == (8, 8, 1)
     assert ds.class_names == ["cat", "dog"]
     assert len(ds.x_train) + len(ds.x_val) == 6
-    assert ds.x_train.min() >= 0.0 and ds.x_train.max() <= 1.0
+    pixels = np.asarray(ds.x_train)
+    assert pixels.shape == (len(ds.x_train), 8, 8, 1) and pixels.min() >= 0.0 and pixels.max() <= 1.0
     assert load_dataset(tmp_path, input_shape=(5, 7, 3)).input_shape == (5, 7, 3)
 
 

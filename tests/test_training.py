@@ -189,18 +189,27 @@ def test_nan_loss_fails_and_restores_the_last_good_weights(small_digits):
     assert all(np.isfinite(w).all() for w in result.weights)
 
 
-def test_wrong_shaped_data_is_refused_before_training(digits):
+@pytest.mark.parametrize(("input_shape", "message"), [
+    ((4, 4, 1), "The data's images are 8x8x1, larger than the network's input 4x4x1. Set the input to 8x8x1, "
+                "pick a data set of 4x4x1 images, or ask to resize the images"),
+    ((8, 8, 3), "The data's images are 8x8x1 but the network's input is 8x8x3. "
+                "Set the input to 8x8x1 or pick a data set of 8x8x3 images."),
+])
+def test_wrong_shaped_data_is_refused_before_training(digits, input_shape, message):
     updates = []
-    model = tiny_model(input_shape=(28, 28, 1))
+    model = tiny_model(input_shape=input_shape)
     initial = model.get_weights()
     result = train(model, digits, TrainingSettings(**FAST), TrainingState(listener=updates.append))
     assert result.status == "failed"
-    assert result.error == (
-        "The data's images are 8x8x1 but the network's input is 28x28x1. "
-        "Set the input to 8x8x1 or pick a data set of 28x28x1 images."
-    )
+    assert result.error.startswith(message)
     assert updates == [] and result.history == {} and result.epochs_completed == 0
     assert_weights_equal(model.get_weights(), initial)
+
+
+def test_smaller_images_are_padded_to_the_input_and_the_run_says_so(small_digits):
+    result = train(tiny_model(input_shape=(12, 12, 1)), small_digits, TrainingSettings(epochs=1, batch_size=64))
+    assert result.status == "completed", result.error
+    assert "Padded the 8x8x1 images with zeros to 12x12x1 (centred) to fit the network's input." in result.notes
 
 
 def test_out_of_memory_suggests_a_smaller_batch(small_digits):

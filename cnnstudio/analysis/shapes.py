@@ -81,6 +81,8 @@ class LayerInfo:
     params: int = 0
     trainable_params: int = 0
     non_trainable_params: int = 0
+    frozen_params: int = 0
+    """Weights the layer would train but for its ``trainable`` flag (counted as non-trainable)."""
     receptive_field: tuple[int, ...] = ()
     jump: tuple[int, ...] = ()
     padded_extent: tuple[int, ...] = ()
@@ -120,6 +122,7 @@ class Summary:
     total_params: int = 0
     trainable_params: int = 0
     non_trainable_params: int = 0
+    frozen_params: int = 0
     macs: int = 0
     activation_bytes: int = 0
 
@@ -184,6 +187,7 @@ class Summary:
                     "output_shape": None if info.output_shape is None else list(info.output_shape),
                     "params": info.params,
                     "trainable_params": info.trainable_params,
+                    "frozen_params": info.frozen_params,
                     "receptive_field": list(info.receptive_field),
                     "jump": list(info.jump),
                     "macs": info.macs,
@@ -199,6 +203,7 @@ class Summary:
             "total_params": self.total_params,
             "trainable_params": self.trainable_params,
             "non_trainable_params": self.non_trainable_params,
+            "frozen_params": self.frozen_params,
             "macs": self.macs,
             "activation_bytes": self.activation_bytes,
             "ok": self.ok,
@@ -723,6 +728,10 @@ def infer_shapes(spec: NetworkSpec) -> Summary:
             info.padded_extent = srcs[0].padded_extent
         info.symbols = srcs[0].symbols
         shape = RULES[lt.shape_rule](info, lt, layer, srcs, cfg)
+        if not layer.trainable:
+            info.frozen_params = info.trainable_params
+            info.non_trainable_params += info.trainable_params
+            info.trainable_params = 0
         info.params = info.trainable_params + info.non_trainable_params
         if shape is None:
             info.receptive_field = info.jump = info.padded_extent = ()
@@ -740,6 +749,7 @@ def infer_shapes(spec: NetworkSpec) -> Summary:
         summary.total_params += info.params
         summary.trainable_params += info.trainable_params
         summary.non_trainable_params += info.non_trainable_params
+        summary.frozen_params += info.frozen_params
         summary.macs += info.macs
         summary.activation_bytes += info.activation_bytes
     return summary

@@ -2,10 +2,13 @@
 
 TARGET is a preset name (see `cnnstudio presets`) or a project file; with a project the run
 (settings, history, weights) is recorded in it, and --resume starts from its latest weights.
---dataset takes a built-in name (digits, mnist1d, mnist, fashion_mnist, cifar10) or a .csv,
-.npz or image folder. With TF_CONFIG set, training runs across machines
-(MultiWorkerMirroredStrategy) unless --device says otherwise. Ctrl-C stops after the current
-batch and keeps the weights. With --json the last line of stdout is one JSON object: epochs,
+--dataset takes a built-in name (digits, mnist-5k, mnist1d, mnist, fashion_mnist, cifar10) or
+a .csv, .npz or image folder (one subfolder per class, or Kaggle's seg_train/ and seg_test/).
+Images smaller than the input are padded with zeros; --resize resizes larger ones. Fine-tune
+with --init-from MODEL.keras (or a project's run id): layers whose names and weight shapes
+match take its weights, the others start fresh; --freeze NAME,... keeps layers' weights fixed.
+With TF_CONFIG set, training runs across machines (MultiWorkerMirroredStrategy) unless
+--device says otherwise. Ctrl-C stops after the current batch and keeps the weights. With --json the last line of stdout is one JSON object: epochs,
 loss, accuracy, val_loss, val_accuracy, seconds, images_per_second (and status, device,
 replicas, and weights_sha256: one hash of the final weights, equal on workers in step).
 """
@@ -19,7 +22,7 @@ import signal
 import sys
 from pathlib import Path
 
-_DEFAULT_DATASETS = {(8, 8, 1): "digits", (40, 1): "mnist1d"}
+_DEFAULT_DATASETS = {(8, 8, 1): "digits", (28, 28, 1): "mnist-5k", (32, 32, 1): "mnist-5k", (40, 1): "mnist1d"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="random seed (same seed and settings, same run)")
     parser.add_argument("--validation-split", type=float, default=0.2, help="fraction kept for validation")
     parser.add_argument("--resume", action="store_true", help="start from the project's latest run weights")
+    parser.add_argument("--init-from", metavar="MODEL.keras|RUN",
+                        help="start from a .keras model's (or a project run's) weights, matched by layer name")
+    parser.add_argument("--freeze", metavar="NAME[,NAME...]", help="layers whose weights stay fixed")
+    parser.add_argument("--resize", action="store_true", help="resize images larger than the network's input")
+    parser.add_argument("--aspect", choices=("pad", "crop"), default="pad",
+                        help="image folders: keep the aspect ratio by padding (default) or by cropping")
     parser.add_argument("--save", metavar="OUT.keras", help="save the trained model here (atomically)")
     parser.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None,
                         help="compile the training step with XLA (default: on; our layers train faster)")
@@ -43,6 +52,7 @@ def run(args) -> int:
     from cnnstudio.network import presets
     from cnnstudio.training.data import DataError, load_dataset
     from cnnstudio.training.loop import SettingsError, TrainingSettings, TrainingState, train
+    from cnnstudio.training.transfer import TransferError, freeze
     from cnnstudio.workspace.project import ProjectError, load_project
     from cnnstudio.workspace.runs import (
         check_model_destination,
@@ -76,7 +86,7 @@ def run(args) -> int:
             return _fail(f"Cannot save the model there, so nothing was trained: {exc}")
     overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
                  "optimizer": args.optimizer, "device": args.device, "seed": args.seed,
-                 "jit_compile": args.xla}
+                 "jit_compile": args.xla, "resize_images": args.resize or None}
     settings_data.update({k: v for k, v in overrides.items() if v is not None})
     if args.device is None and os.environ.get("TF_CONFIG"):
         settings_data["device"] = "workers"
@@ -87,11 +97,22 @@ def run(args) -> int:
     dataset_name = dataset_name or _DEFAULT_DATASETS.get(tuple(spec.input_shape))
     if dataset_name is None:
         return _fail(f"No default data set for {'x'.join(map(str, spec.input_shape))} inputs. Pass --dataset.")
+    if args.freeze:
+        try:
+            spec = freeze(spec, [n.strip() for n in args.freeze.split(",") if n.strip()])
+        except TransferError as exc:
+            return _fail(str(exc))
     try:
         dataset = load_dataset(dataset_name, validation_split=args.validation_split, seed=settings.seed,
-                               input_shape=spec.input_shape)
+                               input_shape=spec.input_shape, aspect=args.aspect, progress=_scan_progress)
     except DataError as exc:
         return _fail(str(exc))
+    init_from = None
+    if args.init_from:
+        try:
+            init_from = _init_source(args.init_from, project)
+        except TransferError as exc:
+            return _fail(str(exc))
     initial, resumed_from = None, None
     if args.resume:
         found = latest_weights(project) if project is not None else None
@@ -104,7 +125,7 @@ def run(args) -> int:
     started = now()
     previous = signal.signal(signal.SIGINT, lambda *_: state.request_stop())
     try:
-        result = train(spec, dataset, settings, state, initial_weights=initial)
+        result = train(spec, dataset, settings, state, initial_weights=initial, init_from=init_from)
     finally:
         signal.signal(signal.SIGINT, previous)
     bar.finish()
@@ -117,7 +138,8 @@ def run(args) -> int:
     if _is_chief():
         if project is not None:
             try:
-                record = record_run(project, result, dataset_name, started, resumed_from=resumed_from)
+                record = record_run(project, result, dataset_name, started, resumed_from=resumed_from,
+                                    network=spec)
                 print(f"Recorded {record.id} in {project.path}", file=sys.stderr)
             except (ProjectError, OSError) as exc:
                 print(f"cnnstudio train: the run could not be recorded in {project.path}: {exc}", file=sys.stderr)
@@ -160,6 +182,31 @@ def _weights_digest(weights) -> str:
     for array in weights:
         digest.update(np.ascontiguousarray(array, dtype=np.float32).tobytes())
     return digest.hexdigest()
+
+
+def _init_source(source: str, project):
+    """A .keras path as given, or the weights of the project's run of that id (read into the
+    network that run trained)."""
+    from cnnstudio.training.transfer import TransferError, read_weights
+    from cnnstudio.workspace.runs import list_runs, run_network, weights_path
+
+    if project is not None:
+        for record in list_runs(project):
+            if record.id == source:
+                path = weights_path(project, record)
+                if path is None:
+                    raise TransferError(f"The run {source} kept no weights. Expected a run with a weights file.")
+                return read_weights(path, run_network(project, record))
+    if not Path(source).is_file():
+        runs = [r.id for r in list_runs(project)] if project is not None else []
+        raise TransferError(f"No model file or run {source!r}. Expected a .keras file"
+                            + (f" or one of the project's runs {runs}." if runs else "."))
+    return source
+
+
+def _scan_progress(done: int, total: int) -> None:
+    end = "\n" if done == total else ""
+    print(f"\rScanning images {done}/{total}", end=end, file=sys.stderr, flush=True)
 
 
 def _fail(message: str) -> int:

@@ -43,6 +43,7 @@ def build_model(spec: NetworkSpec, name: str | None = None, seed: int | None = N
     for i, layer in enumerate(spec.layers):
         layer_seed = None if seed is None else seed + i
         keras_layer = make_layer(layer.type, summary.layers[i].config, layer.name, layer_seed)
+        keras_layer.trainable = layer.trainable
         sources = [tensors[src] for src in spec.inputs_of(i)]
         tensors[layer.name] = keras_layer(sources if len(sources) > 1 else sources[0])
     return keras.Model(inputs, tensors[spec.layers[-1].name], name=_model_name(name or spec.name))

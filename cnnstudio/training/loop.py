@@ -29,7 +29,14 @@ import numpy as np
 from cnnstudio.network import tasks
 from cnnstudio.network.spec import suggest
 from cnnstudio.training import devices
-from cnnstudio.training.data import DataError, Dataset, check_compatible
+from cnnstudio.training.data import (
+    DataError,
+    Dataset,
+    ImageFiles,
+    batches,
+    check_compatible,
+    fit_to_input,
+)
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 """SGD with momentum, Adam, AdamW."""
@@ -54,6 +61,8 @@ class TrainingSettings:
     batches only. ``jit_compile`` is on by default: the hand-written layers in ``layers/`` are
     slices and matmuls that XLA fuses (benchmarks/bench_layers.py measures both ways); Keras'
     random augmentation layers cannot be compiled, so a run with augmentation goes without it.
+    Images smaller than the network's input are padded with zeros; larger ones are refused
+    unless ``resize_images`` (see ``cnnstudio.training.data.fit_to_input``).
     ``device`` is "auto", "cpu", "gpu:K", a list like "gpu:0,gpu:1" (mirrored) or "workers"
     (multi-worker, from TF_CONFIG); see ``cnnstudio.training.devices``.
     """
@@ -70,6 +79,7 @@ class TrainingSettings:
     mixed_precision: bool = False
     jit_compile: bool = True
     device: str = "auto"
+    resize_images: bool = False
 
     def __post_init__(self):
         if isinstance(self.optimizer, str):
@@ -91,7 +101,7 @@ class TrainingSettings:
         _check_number(self, "momentum", float, 0.0, 1.0, "a number in [0, 1)", upper_open=True, lower_closed=True)
         _check_number(self, "weight_decay", float, 0.0, None, "a number >= 0", lower_closed=True)
         _check_number(self, "augment_shift", float, 0.0, 0.5, "a fraction in [0, 0.5] (0 = off)", lower_closed=True)
-        for name in ("augment_flip", "mixed_precision", "jit_compile"):
+        for name in ("augment_flip", "mixed_precision", "jit_compile", "resize_images"):
             if not isinstance(getattr(self, name), bool):
                 raise SettingsError(name, f"Expected true or false. Received: {name}={getattr(self, name)!r}")
         try:
@@ -432,10 +442,14 @@ def train(
     state: TrainingState | None = None,
     initial_weights=None,
     callbacks=(),
+    init_from=None,
 ) -> TrainingResult:
     """Train a ``keras.Model`` or a ``NetworkSpec`` (built with ``settings.seed``) on ``dataset``.
 
     ``initial_weights`` (a list of arrays or a ``.weights.h5`` path) resumes an earlier run.
+    ``init_from`` (a ``.keras`` path, or weights by layer name) starts the layers whose names and
+    weight shapes match from it and the others fresh; the notes list which (see
+    ``cnnstudio.training.transfer``). Layers whose spec says ``trainable`` False stay frozen.
     ``callbacks`` (Keras callbacks, such as the inspection timeline) run before the studio's
     own, so what they record is ready when an epoch's update is published.
     Never raises for a failed run: see :class:`TrainingResult`. Blocks until done; call it on a
@@ -457,6 +471,11 @@ def train(
             model, original = _prepare_model(model_or_spec, settings, placement)
             if initial_weights is not None:
                 _load_weights(model, initial_weights)
+            if init_from is not None:
+                notes.extend(_start_from(model, init_from))
+            dataset, fitted = fit_to_input(dataset, model.input_shape[1:], resize=settings.resize_images)
+            if fitted:
+                notes.append(fitted)
             denoise = tasks.model_task(model) == tasks.DENOISE
             check_compatible(dataset, model.input_shape[1:], None if denoise else model.output_shape[-1])
             if denoise and (settings.augment_shift or settings.augment_flip):
@@ -479,7 +498,7 @@ def train(
                 fit_model.compile(optimizer=optimizer, loss=loss, metrics=[] if denoise else ["accuracy"],
                                   jit_compile=settings.jit_compile and not no_xla)
         callback = _callback_class()(state, model, settings, len(dataset.x_train), label)
-        x_train, y_train, validation = _fit_data(dataset, denoise, settings.seed)
+        feed, validation = _fit_data(dataset, denoise, settings)
         if placement.strategy is not None:
             # Keras' fit cannot train under MultiWorkerMirroredStrategy (see distributed.py).
             from cnnstudio.training import distributed
@@ -487,21 +506,22 @@ def train(
             if settings.mixed_precision:
                 raise SettingsError("mixed_precision", "Mixed precision is not supported across several "
                                     "devices or workers yet. Turn mixed precision off for this run.")
-            distributed.fit(fit_model, (x_train, y_train), validation, settings, placement.strategy, loss,
+            if "y" not in feed:
+                raise DataError(f'The "{dataset.name}" image folder is read a batch at a time, which training '
+                                "across several devices or workers does not support yet. Expected one device "
+                                "(device auto, cpu or gpu:K) for an image folder.")
+            distributed.fit(fit_model, (feed["x"], feed["y"]), validation, settings, placement.strategy, loss,
                             optimizer, [*callbacks, callback], jit_compile=settings.jit_compile and not no_xla,
                             classify=not denoise)
         else:
             with placement.fit_scope():
                 fit_model.fit(
-                    x_train,
-                    y_train,
-                    batch_size=settings.batch_size,
+                    **feed,
                     epochs=settings.epochs,
                     validation_data=validation,
                     validation_freq=_EpochsUnlessStopped(state, settings.epochs),
                     callbacks=[*callbacks, callback],
                     verbose=0,
-                    shuffle=True,
                 )
         error = callback.failure
     except Exception as exc:  # a failed run is a report, never a crash
@@ -536,14 +556,24 @@ def train(
     )
 
 
-def _fit_data(dataset: Dataset, denoise: bool, seed: int):
-    """(inputs, targets, validation pair or None): labels, or for denoising the clean images
-    as targets of noisy copies (the validation copies drawn as the Results tab draws them)."""
+def _fit_data(dataset: Dataset, denoise: bool, settings: TrainingSettings):
+    """(``fit`` keyword arguments for the training data, validation data or None): labels, or for
+    denoising the clean images as targets of noisy copies (the validation copies drawn as the
+    Results tab draws them). An image folder's files are read a batch at a time."""
+    seed, batch_size = settings.seed, settings.batch_size
+    if isinstance(dataset.x_train, ImageFiles):
+        if denoise:
+            raise DataError(f'The "{dataset.name}" image folder is read a batch at a time, which denoising '
+                            "does not support yet. Expected a .npz or .csv of images for an image-to-image network.")
+        validation = batches(dataset.x_val, dataset.y_val, batch_size) if len(dataset.x_val) else None
+        return {"x": batches(dataset.x_train, dataset.y_train, batch_size, True, seed)}, validation
     if not denoise:
         validation = (dataset.x_val, dataset.y_val) if len(dataset.x_val) else None
-        return dataset.x_train, dataset.y_train, validation
-    validation = (tasks.noisy(dataset.x_val, tasks.VALIDATION_SEED), dataset.x_val) if len(dataset.x_val) else None
-    return tasks.noisy(dataset.x_train, seed + tasks.VALIDATION_SEED + 1), dataset.x_train, validation
+        x_train, y_train = dataset.x_train, dataset.y_train
+    else:
+        validation = (tasks.noisy(dataset.x_val, tasks.VALIDATION_SEED), dataset.x_val) if len(dataset.x_val) else None
+        x_train, y_train = tasks.noisy(dataset.x_train, seed + tasks.VALIDATION_SEED + 1), dataset.x_train
+    return {"x": x_train, "y": y_train, "batch_size": batch_size, "shuffle": True}, validation
 
 
 class _EpochsUnlessStopped(list):
@@ -571,7 +601,9 @@ def make_optimizer(settings: TrainingSettings):
 
 
 def _explain(exc: Exception, settings: TrainingSettings) -> str:
-    if isinstance(exc, DataError | SettingsError):
+    from cnnstudio.training.transfer import TransferError
+
+    if isinstance(exc, DataError | SettingsError | TransferError):
         return str(exc)
     if devices.is_out_of_memory(exc):
         return (
@@ -670,3 +702,13 @@ def _with_augmentation(model, settings: TrainingSettings, input_shape):
     if settings.augment_flip:
         x = keras.layers.RandomFlip("horizontal", seed=settings.seed)(x)
     return keras.Model(inputs, model(x), name=f"{model.name}_augmented")
+
+
+def _start_from(model, source) -> list[str]:
+    from cnnstudio.training import transfer
+
+    if isinstance(source, dict):
+        weights, label = source, "the given weights"
+    else:
+        weights, label = transfer.read_weights(source), str(source)
+    return transfer.transfer_weights(model, weights, label).lines()

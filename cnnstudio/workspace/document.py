@@ -220,6 +220,15 @@ class NetworkDocument:
             return
         self._commit(spec, f"Change {', '.join(checked)} of {name}")
 
+    def set_trainable(self, name: str, trainable: bool) -> None:
+        """Freeze (False) or unfreeze a layer's weights for fine-tuning, undoably."""
+        spec = self._spec.copy()
+        layer = self._require_layer(spec, name)
+        if layer.trainable == bool(trainable):
+            return
+        spec = edits.apply_edit(spec, {"op": "set_trainable", "layer": name, "trainable": bool(trainable)})
+        self._commit(spec, f"{'Unfreeze' if trainable else 'Freeze'} {name}")
+
     def rename_layer(self, name: str, new_name: str) -> None:
         spec = self._spec.copy()
         layer = self._require_layer(spec, name)

@@ -20,6 +20,7 @@ from typing import Any
 
 from cnnstudio.archives import check_npz_member, check_zip
 from cnnstudio.files import replacing, temp_prefix, written_in_memory
+from cnnstudio.network.spec import NetworkSpec
 from cnnstudio.training.loop import TrainingResult, TrainingSettings
 from cnnstudio.workspace.project import (
     Project,
@@ -125,13 +126,15 @@ def record_run(
     resumed_from: str | None = None,
     save: bool = True,
     timeline: Any = None,
+    network: NetworkSpec | None = None,
 ) -> RunRecord:
     """Store ``result`` as the project's next run: weights to the runs folder, record to the list.
 
     The project must have a file (``project.path``). With ``save`` the project file is written
     too (atomically), so the run and its weights are on disk together. A ``timeline``
     (:class:`cnnstudio.inspection.probes.Timeline`) is kept beside them when it is not too
-    large, so a reopened project can scrub its epochs again.
+    large, so a reopened project can scrub its epochs again. ``network`` (the spec trained, when
+    it may differ from the project's, e.g. with layers frozen) is kept with the run.
 
     Under the project's lock, the runs another process recorded meanwhile are merged in first
     and the id is chosen past every run and weights file: two ``cnnstudio train`` at once get
@@ -153,6 +156,8 @@ def record_run(
             save_weights_atomic(result.model, target)
             weights_file = os.path.relpath(target, Path(project.path).parent)
         record = describe_run(result, dataset, started, run_id, resumed_from, weights_file)
+        if network is not None:
+            record.extra["network"] = network.to_dict()
         if timeline is not None and len(timeline) and weights_file is not None:
             target = runs_folder(project.path) / f"{run_id}.timeline.npz"
             if save_timeline(timeline, target):
@@ -254,7 +259,7 @@ def restore_views(project: Project, validation_split: float = 0.2) -> RestoredVi
     The data set is loaded by the name the run recorded, with the run's seed, so its
     validation split is the one the run was measured on. What cannot be loaded becomes a note.
     """
-    from cnnstudio.training.data import DataError, load_dataset
+    from cnnstudio.training.data import DataError, fit_to_input, load_dataset
 
     found = latest_weights(project)
     if found is None:
@@ -263,9 +268,10 @@ def restore_views(project: Project, validation_split: float = 0.2) -> RestoredVi
     restored = RestoredViews(run_id=record.id)
     if record.dataset:
         try:
-            restored.dataset = load_dataset(record.dataset, validation_split=validation_split,
-                                            seed=int(record.settings.get("seed", 0)),
-                                            input_shape=project.network.input_shape)
+            restored.dataset, _ = fit_to_input(
+                load_dataset(record.dataset, validation_split=validation_split,
+                             seed=int(record.settings.get("seed", 0)), input_shape=project.network.input_shape),
+                project.network.input_shape, resize=bool(record.settings.get("resize_images", False)))
         except DataError as exc:
             restored.notes.append(f"The data set of {record.id} could not be loaded again: {exc}")
     if record.timeline_file and project.path is not None:
@@ -275,6 +281,12 @@ def restore_views(project: Project, validation_split: float = 0.2) -> RestoredVi
         except ProjectError as exc:
             restored.notes.append(str(exc))
     return restored
+
+
+def run_network(project: Project, record: RunRecord) -> NetworkSpec:
+    """The network a run trained: the one stored with it, else the project's."""
+    stored = record.extra.get("network")
+    return NetworkSpec.from_dict(stored, where=f"runs.{record.id}.network") if stored else project.network
 
 
 def project_settings(project: Project) -> tuple[TrainingSettings, str | None]:

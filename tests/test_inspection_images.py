@@ -122,6 +122,15 @@ def test_load_image_reads_converts_and_resizes(tmp_path):
         pictures.load_image(tmp_path / "missing.png")
 
 
+def test_a_smaller_image_is_padded_centred_as_training_pads_it(tmp_path):
+    pixels = np.full((28, 28), 200, np.uint8)
+    path = pictures.write_png(tmp_path / "digit.png", pixels[..., None])
+    padded = pictures.load_image(path, size=(32, 32), channels=1)
+    assert padded.shape == (32, 32, 1)
+    np.testing.assert_allclose(padded[2:30, 2:30, 0], 200 / 255.0)
+    assert not padded[:2].any() and not padded[30:].any() and not padded[:, :2].any() and not padded[:, 30:].any()
+
+
 def test_load_image_reads_other_formats_through_tensorflow(tmp_path):
     import tensorflow as tf
 

@@ -26,25 +26,32 @@ def test_icon_is_current(maker):
     np.testing.assert_array_equal(pictures.read_png(RESOURCES / "icons" / "cnnstudio.png"), maker.icon())
 
 
-def test_samples_are_current_and_read_back_as_the_digits_they_came_from(maker):
-    from sklearn.datasets import load_digits
+def test_samples_are_current_and_read_back_as_the_mnist_5k_digits_they_came_from(maker):
+    from cnnstudio.training.data import load_dataset
 
-    digits = load_digits()
+    images, labels = maker.mnist_5k_digits()
     samples = maker.digit_samples()
     assert sorted(p.name for p in (RESOURCES / "samples").iterdir()) == sorted(samples)
-    labels = set()
+    assert {pixels.shape for pixels in samples.values()} == {(28, 28)}
+    found = set()
     for name, pixels in samples.items():
         np.testing.assert_array_equal(pictures.read_png(RESOURCES / "samples" / name)[..., 0], pixels)
         label, index = int(name.split("_")[1]), int(name.split("_")[3].removesuffix(".png"))
-        assert digits.target[index] == label
-        labels.add(label)
-        fed = pictures.load_image(RESOURCES / "samples" / name, size=(8, 8), channels=1)
-        np.testing.assert_allclose(fed[..., 0], digits.images[index] / 16.0, atol=0.5 / 255)
-    assert labels == set(range(10))
+        assert labels[index] == label
+        found.add(label)
+        fed = pictures.load_image(RESOURCES / "samples" / name, size=(28, 28), channels=1)
+        np.testing.assert_allclose(fed[..., 0], images[index] / 255.0, atol=0.5 / 255)
+    assert found == set(range(10))
+    dataset = load_dataset("mnist-5k")
+    assert len(dataset.x_train) + len(dataset.x_val) == len(labels)
 
 
-def test_default_project_is_the_digits_cnn_preset_and_valid(maker):
+def test_default_project_is_lenet5_on_mnist_5k_and_valid(maker):
+    from cnnstudio.workspace.runs import project_settings
+
     project = load_project(RESOURCES / "default.cnnproj.json")
-    assert project.network.to_dict() == presets.get("digits-cnn").to_dict()
+    assert project.network.to_dict() == presets.get("lenet5").to_dict()
     assert project.to_dict() == maker.default_project().to_dict()
+    settings, dataset = project_settings(project)
+    assert dataset == "mnist-5k" and (settings.epochs, settings.learning_rate) == (8, 0.002)
     assert infer(project.network).ok

@@ -130,8 +130,8 @@ def test_a_nan_loss_is_reported_in_the_panel(qtbot, window):
 
 def test_a_wrong_shaped_data_set_is_refused_before_training(qtbot, window, tmp_path):
     rng = np.random.default_rng(0)
-    path = tmp_path / "small.npz"
-    np.savez(path, x=rng.random((40, 5, 5)), y=np.arange(40) % 10)
+    path = tmp_path / "large.npz"
+    np.savez(path, x=rng.random((40, 12, 12)), y=np.arange(40) % 10)
     panel = window.training_panel
     panel.set_data_source(str(path))
     assert panel.data_source() == str(path)
@@ -140,8 +140,22 @@ def test_a_wrong_shaped_data_set_is_refused_before_training(qtbot, window, tmp_p
 
     assert outcome.result is None
     text = panel.message.text()
-    assert "5x5x1" in text and "8x8x1" in text and "Set the input to 5x5x1" in text
+    assert "12x12x1, larger than the network's input 8x8x1" in text and "Set the input to 12x12x1" in text
     assert window.workspace.model is None and panel.runs_list.count() == 0
+
+
+def test_smaller_images_are_padded_and_the_data_line_says_so(qtbot, window, tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "small.npz"
+    np.savez(path, x=rng.random((40, 5, 5)), y=np.arange(40) % 10)
+    panel = window.training_panel
+    panel.set_data_source(str(path))
+
+    outcome = train(qtbot, panel, epochs=1)
+
+    assert outcome.result is not None and outcome.result.ok
+    assert "Padded the 5x5x1 images with zeros to 8x8x1 (centred)" in panel.data_label.text()
+    assert window.workspace.dataset.input_shape == (8, 8, 1)
 
 
 def test_a_broken_data_file_is_reported(qtbot, window, tmp_path):

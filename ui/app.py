@@ -19,7 +19,7 @@ from cnnstudio.workspace.document import DocumentError
 from cnnstudio.workspace.project import ProjectError, load_project
 from ui.explain.tab import install_explainer
 from ui.inspection.tab import install_inspection
-from ui.main_window import DEFAULT_PRESET, QtMainWindow
+from ui.main_window import QtMainWindow
 from ui.resource_files import APP_ICON
 from ui.teaching.exercise_dialog import install_teaching
 from ui.training.tab import install_training
@@ -61,7 +61,7 @@ def run(target: str | None = None, screenshot: str | None = None, select: str | 
     if target is None:
         pending = [] if screenshot else window.autosaver.pending_all()
         if not pending or not window.offer_recovery(pending[0]):
-            window.open_preset(DEFAULT_PRESET, confirm=False)
+            window.open_default_project()
         for recovered in pending[1:]:  # every window that crashed gets its own window back
             extra = new_window()
             if extra.offer_recovery(recovered):

@@ -1,6 +1,6 @@
 """Open the studio window (the default when cnnstudio runs without a command).
 
-  cnnstudio gui                      the default project (digits-cnn), or unsaved work to recover
+  cnnstudio gui                      the default project (LeNet-5 on mnist-5k), or unsaved work to recover
   cnnstudio gui resnet18             a preset
   cnnstudio gui net.cnnproj.json     a project file
   cnnstudio gui lenet5 --screenshot lenet5.png   render 1400x900 offscreen, save, exit

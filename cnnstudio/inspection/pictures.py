@@ -312,7 +312,9 @@ def load_image(
 ) -> np.ndarray:
     """An image file as float32 (H, W, C) in [0, 1], optionally resized and converted.
 
-    ``size`` is (height, width), resized bilinearly; ``channels`` 1 averages RGB to grey,
+    ``size`` is (height, width): a smaller image is padded with zeros, centred (as training pads
+    a data set's smaller images, LeNet-5's 28x28 digits in 32x32), a larger or otherwise
+    shaped one resized bilinearly; ``channels`` 1 averages RGB to grey,
     3 repeats grey to RGB; alpha is dropped. This is how the GUI and the CLI feed a picture
     of one's own to a network whose input is ``(height, width, channels)``.
     """
@@ -330,7 +332,11 @@ def load_image(
     if channels is not None:
         image = convert_channels(image, channels)
     if size is not None:
-        image = resize(image, size)
+        rows, cols = size[0] - image.shape[0], size[1] - image.shape[1]
+        if rows >= 0 and cols >= 0:
+            image = np.pad(image, ((rows // 2, rows - rows // 2), (cols // 2, cols - cols // 2), (0, 0)))
+        else:
+            image = resize(image, size)
     return image
 
 

@@ -55,8 +55,9 @@ event loop (drawing) goes first, and training takes the rest; on a GPU it costs 
 class ChildJob:
     """What the child trains: the spec as a dict, the data source, the settings as a dict.
 
-    ``initial_weights`` is a list of arrays or a ``.weights.h5`` path; ``folder`` is where
-    the child writes its checkpoint, its final weights and its log.
+    ``initial_weights`` is a list of arrays or a ``.weights.h5`` path; ``init_from`` a ``.keras``
+    file to fine-tune from (see ``train``); ``folder`` is where the child writes its checkpoint,
+    its final weights and its log.
     """
 
     spec: dict
@@ -66,6 +67,7 @@ class ChildJob:
     initial_weights: Any = None
     validation_split: float = 0.2
     update_interval: float = 0.05
+    init_from: str | None = None
 
 
 class TrainingProcess:
@@ -265,7 +267,7 @@ def child_main(conn: Connection) -> int:
 
     from cnnstudio.network import tasks
     from cnnstudio.network.spec import NetworkSpec
-    from cnnstudio.training.data import DataError, check_compatible, load_dataset
+    from cnnstudio.training.data import DataError, check_compatible, fit_to_input, load_dataset
     from cnnstudio.training.loop import TrainingSettings, TrainingState, train
 
     state = TrainingState(listener=lambda update: send(("update", update)), min_interval=job.update_interval)
@@ -288,15 +290,20 @@ def child_main(conn: Connection) -> int:
     except DataError as exc:
         send(("refused", str(exc)))
         return 0
-    send(("dataset", dataset.describe()))
     model = build_for_training(spec, settings)
     denoise = tasks.model_task(model) == tasks.DENOISE  # image to image: no classes to check
+    try:
+        dataset, fitted = fit_to_input(dataset, model.input_shape[1:], resize=settings.resize_images)
+    except DataError as exc:
+        send(("refused", str(exc)))
+        return 0
+    send(("dataset", dataset.describe() + (f" ({fitted})" if fitted else "")))
     try:
         check_compatible(dataset, model.input_shape[1:], None if denoise else model.output_shape[-1])
     except DataError as exc:
         send(("refused", str(exc)))
         return 0
-    result = train(model, dataset, settings, state, initial_weights=job.initial_weights,
+    result = train(model, dataset, settings, state, initial_weights=job.initial_weights, init_from=job.init_from,
                    callbacks=_child_callbacks(send, model, dataset, folder))
     if result.model is not None:
         from cnnstudio.workspace.runs import save_weights_atomic

@@ -56,6 +56,9 @@ WAITING = QColor("#7d8793")
 INPUT_COLOUR = QColor("#5f6b7a")
 
 
+LOCK_COLOUR = QColor("#6b5b2e")
+
+
 class NodeItem(QGraphicsObject):
     """One layer (or the input) as a card; movable vertically in its column to reorder the chain.
 
@@ -66,6 +69,8 @@ class NodeItem(QGraphicsObject):
 
     BADGE = QRectF(NODE_W - 13, -9, 20, 20)
     """The "!" disc on the top right corner, partly outside the card."""
+    LOCK = QRectF(-9, -9, 20, 20)
+    """The padlock disc of a frozen layer on the top left corner, partly outside the card."""
 
     def __init__(self, canvas: QtCanvas, name: str, type_name: str, lines: list[str],
                  shape_text: str, params_text: str, issues: list, compact: str, waiting: str | None = None):
@@ -83,6 +88,8 @@ class NodeItem(QGraphicsObject):
         self.waiting_on = waiting
         """The layer in error above that this one waits on: shown grey, not as an error of its own."""
         self.severity = _worst([issue for issue in issues if not issue.caused_by])
+        self.frozen = False
+        """Whether the layer's weights are frozen (trainable off): a padlock on the card."""
         if waiting:
             self.shape_text = f"waiting on {waiting}"
         self.colour = INPUT_COLOUR if name == INPUT else QColor(
@@ -102,7 +109,8 @@ class NodeItem(QGraphicsObject):
 
     def boundingRect(self) -> QRectF:
         """The card, its 3 px selection border and the badge with its antialiased edge."""
-        return QRectF(-3, -3, NODE_W + 6, NODE_H + 6).united(self.BADGE.adjusted(-2, -2, 2, 2))
+        return (QRectF(-3, -3, NODE_W + 6, NODE_H + 6).united(self.BADGE.adjusted(-2, -2, 2, 2))
+                .united(self.LOCK.adjusted(-2, -2, 2, 2)))
 
     def compact_lines(self) -> list[str]:
         """The compact label in one line, or two ("Conv 3×3" over "128 /2") when one would be small."""
@@ -189,6 +197,8 @@ class NodeItem(QGraphicsObject):
             painter.setPen(QColor("white"))
             painter.setFont(bold)
             painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, "!")
+        if self.frozen:
+            self._paint_lock(painter)
 
     def _paint_compact(self, painter: QPainter, rect: QRectF) -> None:
         border = {"error": ERROR, "warning": WARNING}.get(self.severity, self.colour)
@@ -207,6 +217,23 @@ class NodeItem(QGraphicsObject):
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(ERROR if self.severity == "error" else WARNING)
             painter.drawEllipse(self.BADGE)
+        if self.frozen:
+            self._paint_lock(painter)
+
+    def _paint_lock(self, painter: QPainter) -> None:
+        """A padlock (a shackle arc over a body) on a disc, for a frozen layer."""
+        box = self.LOCK
+        painter.save()
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(LOCK_COLOUR)
+        painter.drawEllipse(box)
+        painter.setPen(QPen(QColor("white"), 1.6))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawArc(QRectF(box.left() + 7, box.top() + 4, 6, 8), 0, 180 * 16)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor("white"))
+        painter.drawRoundedRect(QRectF(box.left() + 5.5, box.top() + 8.5, 9, 7), 1.5, 1.5)
+        painter.restore()
 
     def input_point(self) -> QPointF:
         return self.pos() + QPointF(NODE_W / 2, 0)
@@ -436,6 +463,9 @@ class QtCanvas(QGraphicsView):
 
     def _add_node(self, name, type_name, lines, shape, params, issues, compact, waiting=None) -> None:
         node = NodeItem(self, name, type_name, lines, shape, params, issues, compact, waiting)
+        if name != INPUT and not self.document.spec.layer(name).trainable:
+            node.frozen = True
+            node.setToolTip(node.toolTip() + "\nFrozen: its weights do not change in training.")
         node.home = QPointF(*self.layout.position(name))
         node.setPos(node.home)
         self.scene().addItem(node)

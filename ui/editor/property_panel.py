@@ -178,6 +178,7 @@ class QtPropertyPanel(QScrollArea):
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.name_edit: QLineEdit | None = None
         self.input_edit: QLineEdit | None = None
+        self.trainable_check: QCheckBox | None = None
         self.result = QLabel(wordWrap=True)
         self.result.setTextFormat(Qt.TextFormat.RichText)
         self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -211,7 +212,7 @@ class QtPropertyPanel(QScrollArea):
         while self.form.rowCount():
             self.form.removeRow(0)
         self.bindings.clear()
-        self.name_edit = self.input_edit = None
+        self.name_edit = self.input_edit = self.trainable_check = None
         spec = self.document.spec
         if name is None:
             self.title.setText("<b>No layer selected</b>")
@@ -241,6 +242,11 @@ class QtPropertyPanel(QScrollArea):
                 label = QLabel(param.name)
                 label.setToolTip(param.help)
                 self.form.addRow(label, binding.widget)
+            self.trainable_check = QCheckBox("Trainable", objectName="layer_trainable")
+            self.trainable_check.setToolTip("Untick to freeze this layer's weights while training "
+                                            "(fine-tuning); a frozen BatchNormalization keeps its statistics")
+            self.trainable_check.toggled.connect(self._set_trainable)
+            self.form.addRow("", self.trainable_check)
         self._refresh()
 
     def _refresh(self) -> None:
@@ -263,11 +269,14 @@ class QtPropertyPanel(QScrollArea):
         layer = spec.layer(name)
         with QSignalBlocker(self.name_edit):
             self.name_edit.setText(name)
+        with QSignalBlocker(self.trainable_check):
+            self.trainable_check.setChecked(layer.trainable)
         for key, binding in self.bindings.items():
             binding.sync(layer.param(key))
         info = summary.layer(name)
         lines = [f"Output: <b>{format_shape(info.output_shape)}</b> &nbsp; "
-                 f"Params: <b>{format_count(info.params)}</b>"]
+                 f"Params: <b>{format_count(info.params)}</b>"
+                 + (f" (frozen: {format_count(info.frozen_params)})" if not layer.trainable else "")]
         if info.receptive_field:
             field = format_receptive_field(info.receptive_field, self.document.spec.input_shape)
             lines.append(f"Receptive field: {field} input pixels")
@@ -307,6 +316,10 @@ class QtPropertyPanel(QScrollArea):
             self.document.apply_fix(fix)
         except (DocumentError, ValueError) as exc:
             self.sig_message.emit(str(exc))
+
+    def _set_trainable(self, trainable: bool) -> None:
+        if self._layer not in (None, INPUT):
+            self.document.set_trainable(self._layer, trainable)
 
     def _rename(self) -> None:
         new = self.name_edit.text().strip()

@@ -63,7 +63,8 @@ class QtSummaryTable(QTableWidget):
             info = summary.layer(layer.name)
             issues = issues_for(summary, layer.name)
             waiting = waiting_on(summary, layer.name)
-            status = f"waiting on {waiting}" if waiting else "; ".join(i.message for i in issues) or "ok"
+            status = (f"waiting on {waiting}" if waiting else "; ".join(i.message for i in issues)
+                      or ("ok" if layer.trainable else "ok, frozen"))
             comparison = dense.get(layer.name)
             if comparison is not None:
                 tips[(len(rows), COLUMNS.index("As fully connected"))] = (
@@ -84,7 +85,8 @@ class QtSummaryTable(QTableWidget):
         rows.append(("Total", "", format_shape(summary.output.output_shape) if summary.output else "",
                      format_count(summary.total_params), "", "", format_count(summary.macs),
                      "; ".join(i.message for i in network_issues) or
-                     f"{format_count(summary.trainable_params)} trainable"))
+                     f"{format_count(summary.trainable_params)} trainable / "
+                     f"{format_count(summary.frozen_params)} frozen"))
         severities.append(network_issues[0].severity if network_issues else None)
         with QSignalBlocker(self):
             self.setRowCount(len(rows))

@@ -901,9 +901,11 @@ def load_trained_model(state, spec, weights_path: str):
 
 
 def _default_data(input_shape) -> str:
-    """The built-in data set that fits an input shape: digits for 8x8x1, MNIST-1D for 40x1, else mnist."""
+    """The built-in data set that fits an input shape: digits for 8x8x1, MNIST-1D for 40x1, the offline
+    mnist-5k for 28x28x1 and for LeNet-5's 32x32x1 (padded), cifar10 for 32x32x3, else digits."""
     shape = tuple(input_shape)
-    return {(8, 8, 1): "digits", (40, 1): "mnist1d", (28, 28, 1): "mnist", (32, 32, 3): "cifar10"}.get(shape, "digits")
+    return {(8, 8, 1): "digits", (40, 1): "mnist1d", (28, 28, 1): "mnist-5k", (32, 32, 1): "mnist-5k",
+            (32, 32, 3): "cifar10"}.get(shape, "digits")
 
 
 def _data_key(job: TrainingJob) -> tuple:

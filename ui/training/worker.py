@@ -25,7 +25,9 @@ class TrainingJob:
     """What to train: the spec as it was when Train was pressed, the data and the settings.
 
     ``data`` is a built-in data set name or a path; ``dataset`` the data already loaded from
-    it, if any; ``initial_weights`` a list of arrays or a ``.weights.h5`` path to continue from.
+    it, if any; ``initial_weights`` a list of arrays or a ``.weights.h5`` path to continue from;
+    ``init_from`` a ``.keras`` file whose layers of the same names and shapes give their weights
+    (fine-tuning: the others start fresh, and the run's notes list which).
     """
 
     spec: NetworkSpec
@@ -35,6 +37,7 @@ class TrainingJob:
     resumed_from: str | None = None
     validation_split: float = 0.2
     dataset: Any = None
+    init_from: str | None = None
 
 
 @dataclass
@@ -126,7 +129,7 @@ class TrainingWorker(QObject):
         job = self.job
         child_job = ChildJob(spec=job.spec.to_dict(), data=job.data, settings=job.settings.to_dict(),
                              folder=folder, initial_weights=job.initial_weights,
-                             validation_split=job.validation_split)
+                             validation_split=job.validation_split, init_from=job.init_from)
         self.process = process = TrainingProcess(child_job)
         process.start()
         if self.state.stop_requested:  # Stop pressed while the child was starting
@@ -182,11 +185,13 @@ class TrainingWorker(QObject):
         )
 
     def _load_dataset(self):
-        from cnnstudio.training.data import load_dataset
+        """The run's data as the child trained on it (smaller images padded to the input)."""
+        from cnnstudio.training.data import fit_to_input, load_dataset
 
         job = self.job
-        return load_dataset(job.data, validation_split=job.validation_split, seed=job.settings.seed,
-                            input_shape=job.spec.input_shape)
+        dataset = load_dataset(job.data, validation_split=job.validation_split, seed=job.settings.seed,
+                               input_shape=job.spec.input_shape)
+        return fit_to_input(dataset, job.spec.input_shape, resize=job.settings.resize_images)[0]
 
 
 def build_for_training(spec: NetworkSpec, settings):

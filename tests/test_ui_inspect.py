@@ -456,3 +456,27 @@ def test_clicking_a_matrix_cell_lists_its_examples_and_an_example_opens_in_activ
 
     qtbot.mouseClick(matrix_view, Qt.MouseButton.LeftButton, pos=matrix_view.cell_rect(true, predicted).center())
     assert view.cell is None and "misclassified examples" in view.gallery_label.text()
+
+
+def test_predict_a_file_previews_kaggles_submission_and_saves_it(qtbot, workspace, dataset, tmp_path):
+    pixels = np.rint(dataset.x_val[:25].reshape(25, -1) * 255).astype(int)
+    header = ",".join(["label"] + [f"pixel{i}" for i in range(64)])
+    np.savetxt(tmp_path / "labelled.csv", np.column_stack([dataset.y_val[:25], pixels]), fmt="%d",
+               delimiter=",", header=header, comments="")
+    view = show(qtbot, QtResultsView(workspace), (1200, 800))
+    panel = view.predict_panel
+    with qtbot.waitSignal(panel.sig_predicted, timeout=TASK_TIMEOUT_MS):
+        panel.predict(str(tmp_path / "labelled.csv"))
+    expected = probes.probabilities(workspace.model, dataset.x_val[:25]).argmax(axis=1)
+    assert panel.preview.rowCount() == 10
+    assert [panel.preview.item(r, 0).text() for r in range(10)] == [str(i) for i in range(1, 11)]
+    assert [int(panel.preview.item(r, 1).text()) for r in range(10)] == expected[:10].tolist()
+    right = int(np.sum(expected == dataset.y_val[:25]))
+    assert "25 images predicted" in panel.status.text()
+    assert f"The file has labels: {right} of 25 right" in panel.status.text()
+    panel.save_submission(str(tmp_path / "submission.csv"))
+    lines = (tmp_path / "submission.csv").read_text().splitlines()
+    assert lines[0] == "ImageId,Label" and len(lines) == 26 and lines[1] == f"1,{expected[0]}"
+    with qtbot.waitSignal(panel.sig_predicted, timeout=TASK_TIMEOUT_MS):
+        panel.predict(str(tmp_path / "missing.csv"))
+    assert "Cannot predict this file: There is no file" in panel.status.text()

@@ -357,3 +357,24 @@ def test_train_during_a_run_queues_the_next_one(qtbot, window, monkeypatch, no_c
     assert [o.result.status for o in finished] == ["completed", "completed"]
     assert [len(o.result.history["loss"]) for o in finished] == [1, 2]
     assert panel.runs_list.count() == 2 and panel.queue == [] and panel.queue_label.isHidden()
+
+
+def test_the_data_picker_offers_padding_or_the_data_s_input_size(qtbot, window):
+    from cnnstudio.network import presets
+
+    window.document.reset(presets.get("lenet5"))
+    panel = window.training_panel
+    panel.set_data_source("mnist-5k")
+    assert panel.fit_label.text() == "The 28x28x1 images will be padded with zeros to 32x32x1 (centred)."
+    assert panel.set_input_button.isHidden()  # LeNet-5's c5 (5x5) cannot read the 4x4 maps a 28x28 input makes
+    window.document.reset(presets.get("digits-cnn", input_shape=(32, 32, 1)))
+    panel.set_data_source("mnist-5k")
+    assert not panel.set_input_button.isHidden()
+    assert panel.set_input_button.text() == "Set the network's input to 28x28x1"
+    panel.set_input_button.click()
+    assert window.document.spec.input_shape == (28, 28, 1)
+    assert panel.fit_label.text() == "" and panel.set_input_button.isHidden()
+    panel.set_data_source("cifar10")
+    assert panel.fit_label.text() == ""  # 3 channels against 1: refused when training starts
+    panel.resize_check.setChecked(True)
+    assert panel.settings().resize_images

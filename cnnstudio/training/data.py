@@ -31,6 +31,12 @@ DATASETS: dict[str, str] = {
 }
 """The built-in data sets, one line each. A path to a .csv, .npz or folder also works."""
 
+BUILTIN_SHAPES: dict[str, tuple[int, ...]] = {
+    "digits": (8, 8, 1), "mnist-5k": (28, 28, 1), "mnist1d": (40, 1), "mnist": (28, 28, 1),
+    "fashion_mnist": (28, 28, 1), "cifar10": (32, 32, 3),
+}
+"""The example shape of each built-in data set, known before it is loaded."""
+
 _KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 _KERAS_FILES = {
     "mnist": [("mnist.npz", _KERAS_URL + "mnist.npz")],

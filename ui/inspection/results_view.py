@@ -14,7 +14,19 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter
-from PySide6.QtWidgets import QLabel, QScrollArea, QSizePolicy, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from cnnstudio.inspection import pictures
 from cnnstudio.workspace.session import Workspace
@@ -27,6 +39,8 @@ NO_MODEL = ("No trained network yet. Train the network (Train tab) on a data set
 NO_DATA = ("The network has weights but no validation data to test them on. Train it (Train tab) "
            "on a data set to see its confusion matrix and its mistakes.")
 PREDICTING = "Predicting the validation set…"
+PREVIEW_ROWS = 10
+"""Rows of a predicted file's submission shown before saving it."""
 GALLERY_LIMIT = 48
 THUMB_TARGET_PX = 72
 LOW, HIGH = np.array([255, 255, 255]), np.array([31, 95, 168])
@@ -160,6 +174,111 @@ def reconstruct_validation(state, model, dataset, limit: int):
     return result, pictures.reconstruction_tiles(result.clean, result.noisy, result.rebuilt)
 
 
+def predict_file_task(state, model, path: str):
+    """The model's predictions for every image of a .csv or .npz file (Kaggle's test.csv)."""
+    from cnnstudio.workspace.predictions import predict_file
+
+    def progress(done: int, total: int) -> None:
+        state.check()
+        state.set_progress(done / max(total, 1), f"{done} of {total} images")
+
+    return predict_file(model, path, progress=progress)
+
+
+class QtPredictPanel(QWidget):
+    """"Predict a file…": the model's predictions for a file of images, as Kaggle's submission.
+
+    The prediction runs on a task's thread; the first rows are previewed, the accuracy shown
+    when the file has labels, and "Save submission…" writes the ``ImageId,Label`` CSV.
+    """
+
+    sig_predicted = Signal()
+    """A file was predicted (or failed): the preview and the message are up to date."""
+
+    def __init__(self, workspace: Workspace, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.workspace = workspace
+        self.runner = LatestRunner(self)
+        self.predictions = None
+        self.predict_button = QPushButton("Predict a file…")
+        self.predict_button.setToolTip("Predict every image of a .csv (Kaggle's test.csv) or .npz file with "
+                                       "the trained network, then save Kaggle's ImageId,Label submission")
+        self.predict_button.clicked.connect(self.choose_file)
+        self.save_button = QPushButton("Save submission…")
+        self.save_button.setEnabled(False)
+        self.save_button.clicked.connect(self.choose_submission)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.preview = QTableWidget(0, 2)
+        self.preview.setHorizontalHeaderLabels(["ImageId", "Label"])
+        self.preview.verticalHeader().setVisible(False)
+        self.preview.setMaximumHeight(220)
+        self.preview.hide()
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.predict_button)
+        buttons.addWidget(self.save_button)
+        buttons.addWidget(self.status, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(buttons)
+        layout.addWidget(self.preview)
+
+    def choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Predict a file of images", "",
+                                              "Images to predict (*.csv *.npz);;All files (*)")
+        if path:
+            self.predict(path)
+
+    def predict(self, path: str) -> None:
+        model = self.workspace.model
+        if model is None:
+            self.status.setText("Train the network first (Train tab): there is no trained model to predict with.")
+            return
+        self.predictions = None
+        self.save_button.setEnabled(False)
+        self.status.setText(f"Predicting {path}…")
+        self.runner.submit(predict_file_task, model, path, on_done=self._show,
+                           on_error=self._show_failure,
+                           on_progress=lambda fraction, message: self.status.setText(f"Predicting: {message}"))
+
+    def _show(self, predictions) -> None:
+        self.predictions = predictions
+        rows = predictions.rows(PREVIEW_ROWS)
+        self.preview.setRowCount(len(rows))
+        for r, (image_id, label) in enumerate(rows):
+            self.preview.setItem(r, 0, QTableWidgetItem(str(image_id)))
+            self.preview.setItem(r, 1, QTableWidgetItem(str(label)))
+        self.preview.show()
+        text = f"{len(predictions.labels)} images predicted; the first {len(rows)} rows of the submission below."
+        if predictions.accuracy is not None:
+            right = int(round(predictions.accuracy * len(predictions.labels)))
+            text += f" The file has labels: {right} of {len(predictions.labels)} right ({100 * predictions.accuracy:.2f}%)."
+        text += "".join(f" {note}" for note in predictions.notes)
+        self.status.setText(text)
+        self.save_button.setEnabled(True)
+        self.sig_predicted.emit()
+
+    def _show_failure(self, exc: BaseException) -> None:
+        self.status.setText(f"Cannot predict this file: {exc}")
+        self.preview.hide()
+        self.sig_predicted.emit()
+
+    def choose_submission(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save the submission", "submission.csv", "CSV (*.csv)")
+        if path:
+            self.save_submission(path)
+
+    def save_submission(self, path: str) -> None:
+        from cnnstudio.workspace.predictions import PredictionError, write_submission
+
+        try:
+            written = write_submission(self.predictions, path)
+        except (PredictionError, OSError) as exc:
+            self.status.setText(f"Cannot save the submission: {exc}")
+            return
+        self.status.setText(f"Saved {len(self.predictions.labels)} rows (ImageId,Label) to {written}.")
+
+
 class QtResultsView(QWidget):
     """Confusion matrix and misclassified gallery of the workspace's model on its validation set."""
 
@@ -207,7 +326,9 @@ class QtResultsView(QWidget):
         self.content.addWidget(matrix_box)
         self.content.addWidget(gallery_box)
         self.content.setSizes([560, 600])
+        self.predict_panel = QtPredictPanel(workspace)
         layout = QVBoxLayout(self)
+        layout.addWidget(self.predict_panel)
         layout.addWidget(self.message)
         layout.addWidget(self.content, 1)
 

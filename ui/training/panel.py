@@ -178,10 +178,22 @@ class QtTrainingPanel(QWidget):
         self.data_combo.addItem(OPEN_FOLDER, OPEN_FOLDER)
         self.data_combo.activated.connect(self._on_data_activated)
         self._data_index = 0
+        self._data_shape: tuple | None = None
         self.data_label = QLabel("Loaded when training starts.")
         self.data_label.setWordWrap(True)
+        self.fit_label = QLabel("")
+        self.fit_label.setWordWrap(True)
+        self.fit_label.setStyleSheet("color: #555;")
+        self.set_input_button = QPushButton("")
+        self.set_input_button.setToolTip("Change the network's input to the data's image size instead of padding")
+        self.set_input_button.clicked.connect(self._set_input_to_data)
+        self.resize_check = QCheckBox("Resize images larger than the input")
+        self.resize_check.setToolTip("Otherwise images larger than the network's input are refused")
         data_layout.addWidget(self.data_combo)
         data_layout.addWidget(self.data_label)
+        data_layout.addWidget(self.fit_label)
+        data_layout.addWidget(self.set_input_button)
+        data_layout.addWidget(self.resize_check)
         column.addWidget(data_box)
 
         settings_box = QGroupBox("Settings")
@@ -319,6 +331,38 @@ class QtTrainingPanel(QWidget):
             self.data_combo.setItemData(index, source, Qt.ItemDataRole.ToolTipRole)
         self._data_index = index
         self.data_combo.setCurrentIndex(index)
+        self.update_fit()
+
+    def update_fit(self) -> None:
+        """Say how a built-in data set's images will meet the network's input: padded to it
+        (LeNet-5's 32x32 from MNIST's 28x28), or the input set to theirs where the network
+        stays valid; larger ones need "Resize". Files and folders are checked when training starts."""
+        from cnnstudio.analysis.analyze import infer
+        from cnnstudio.training.data import BUILTIN_SHAPES, format_shape
+
+        data_shape = BUILTIN_SHAPES.get(self.data_source())
+        net_shape = tuple(self.document.spec.input_shape)
+        self._data_shape = None
+        self.fit_label.setText("")
+        self.set_input_button.hide()
+        if data_shape is None or data_shape == net_shape or len(data_shape) != 3 or len(net_shape) != 3:
+            return
+        data, net = format_shape(data_shape), format_shape(net_shape)
+        if data_shape[2] == net_shape[2] and all(d <= n for d, n in zip(data_shape[:2], net_shape[:2], strict=True)):
+            self.fit_label.setText(f"The {data} images will be padded with zeros to {net} (centred).")
+        elif data_shape[2] == net_shape[2]:
+            self.fit_label.setText(f"The {data} images are larger than the {net} input: tick Resize, "
+                                   "or set the input to their size.")
+        spec = self.document.spec.copy()
+        spec.input_shape = data_shape
+        if infer(spec).ok:
+            self._data_shape = data_shape
+            self.set_input_button.setText(f"Set the network's input to {data}")
+            self.set_input_button.show()
+
+    def _set_input_to_data(self) -> None:
+        if self._data_shape is not None:
+            self.document.set_input_shape(self._data_shape)
 
     def settings(self):
         """The settings the widgets show; SettingsError names a setting the engine refuses."""
@@ -329,10 +373,11 @@ class QtTrainingPanel(QWidget):
             batch_size=self.batch_spin.value(), epochs=self.epochs_spin.value(), seed=self.seed_spin.value(),
             augment_shift=round(self.shift_spin.value(), 4), augment_flip=self.flip_check.isChecked(),
             mixed_precision=self.mixed_check.isChecked(), jit_compile=self.xla_check.isChecked(),
-            device=self.device_combo.currentText(),
+            device=self.device_combo.currentText(), resize_images=self.resize_check.isChecked(),
         )
 
     def show_settings(self, settings) -> None:
+        self.resize_check.setChecked(settings.resize_images)
         self.optimizer_combo.setCurrentText(settings.optimizer)
         self.lr_spin.setValue(settings.learning_rate)
         self.batch_spin.setValue(settings.batch_size)
@@ -805,6 +850,7 @@ class QtTrainingPanel(QWidget):
         else:
             self._data_index = index
             self.data_label.setText(self.data_combo.itemData(index, Qt.ItemDataRole.ToolTipRole) or choice)
+            self.update_fit()
             return
         if path:
             self.set_data_source(path)
@@ -823,6 +869,7 @@ class QtTrainingPanel(QWidget):
     # -- the document -------------------------------------------------------------------------------
 
     def _on_document_changed(self, label: str) -> None:
+        self.update_fit()
         if label != "Open":
             self._update_buttons()
             return

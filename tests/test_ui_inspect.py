@@ -207,20 +207,19 @@ def test_an_image_file_is_resized_to_the_input_and_a_bad_one_is_refused(qtbot, w
     assert "Cannot read" in view.error_label.text()
 
 
-def test_the_image_dialog_starts_in_the_samples_and_a_sample_digit_is_fed_as_the_data_set_has_it(
+def test_the_image_dialog_starts_in_the_samples_and_a_28x28_sample_digit_is_fed_at_the_input_size(
         qtbot, workspace, monkeypatch):
-    from sklearn.datasets import load_digits
-
     view = show(qtbot, QtActivationsView(workspace))
     asked = []
-    sample = SAMPLES / "digit_3_index_3.png"
+    sample = SAMPLES / "digit_3_index_1500.png"
     monkeypatch.setattr("ui.inspection.activations_view.QFileDialog.getOpenFileName",
                         lambda parent, title, folder, filters: asked.append(folder) or (str(sample), ""))
     view.open_image_dialog()
     settle(qtbot, view)
     assert asked == [str(SAMPLES)]
     assert view.image_path == str(sample)
-    np.testing.assert_allclose(view.sample[..., 0], load_digits().images[3] / 16.0, atol=0.5 / 255)
+    assert pictures.read_png(sample).shape == (28, 28, 1)
+    np.testing.assert_allclose(view.sample, pictures.load_image(sample, size=(8, 8), channels=1))
     expected = probes.probabilities(workspace.model, view.sample)
     top = workspace.dataset.class_names[int(np.argmax(expected))]
     assert f"<tr><td><b>{top}</b></td><td>{100 * expected.max():5.1f}%" in view.prediction_label.text()

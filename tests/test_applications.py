@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from cnnstudio.models.applications import import_application
-from cnnstudio.models.importer import ImportRefused, rebuild
 
 SHAPE = (64, 64, 3)
 
@@ -17,6 +16,7 @@ def test_an_application_becomes_our_layers_with_its_outputs(name, convs, tmp_pat
     import keras
 
     import layers
+    from cnnstudio.models.importer import rebuild
 
     original = getattr(keras.applications, name)(weights=None, input_shape=SHAPE, classes=10)
     original.save_weights(tmp_path / "saved.weights.h5")
@@ -40,6 +40,8 @@ def test_an_application_becomes_our_layers_with_its_outputs(name, convs, tmp_pat
 
 
 def test_unknown_names_missing_files_and_imagenet_sizes_are_refused(tmp_path):
+    from cnnstudio.models.importer import ImportRefused
+
     with pytest.raises(ImportRefused, match=r"Unknown application 'VGG19'\. Expected one of VGG16, ResNet50"):
         import_application("VGG19")
     with pytest.raises(ImportRefused, match=r"No weights file at .*nothing\.weights\.h5"):

@@ -378,3 +378,26 @@ def test_the_data_picker_offers_padding_or_the_data_s_input_size(qtbot, window):
     assert panel.fit_label.text() == ""  # 3 channels against 1: refused when training starts
     panel.resize_check.setChecked(True)
     assert panel.settings().resize_images
+
+
+def test_a_run_starts_from_a_model_file_with_a_new_head_and_frozen_layers(qtbot, window, tmp_path):
+    from cnnstudio.models.builder import build_model
+
+    source = build_model(presets.get("digits-cnn", num_classes=5), seed=7)
+    source.save(tmp_path / "five.keras")
+    window.document.set_trainable("conv1", False)
+    panel = window.training_panel
+    panel.set_init_from(str(tmp_path / "five.keras"))
+    assert panel.init_button.text() == "Start from five.keras" and not panel.init_clear.isHidden()
+
+    outcome = train(qtbot, panel, epochs=1)
+
+    assert outcome.result.ok, outcome.message
+    text = panel.message.text()
+    assert "3 layer(s) took its weights (conv1, conv2, hidden)" in text
+    assert "output starts fresh: the source's weights are shaped 64x5, 5, this layer's 64x10, 10" in text
+    trained = window.workspace.model.get_layer("conv1").get_weights()
+    for a, b in zip(source.get_layer("conv1").get_weights(), trained, strict=True):
+        np.testing.assert_array_equal(a, b)
+    panel.init_clear.click()
+    assert panel.init_from is None and panel.init_button.text() == "Start from a model…"

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication
 from cnnstudio.network import presets
 from cnnstudio.workspace.document import DocumentError
 from cnnstudio.workspace.project import ProjectError, load_project
+from ui.editor.pretrained import install_pretrained
 from ui.explain.tab import install_explainer
 from ui.inspection.tab import install_inspection
 from ui.main_window import QtMainWindow
@@ -33,6 +34,7 @@ def new_window() -> QtMainWindow:
     install_training(window)
     install_inspection(window)
     install_explainer(window)
+    install_pretrained(window)
     install_teaching(window)
     return window
 

@@ -5,7 +5,8 @@ Keras' model, reads it as a ``NetworkSpec`` (our convolution and pooling layers)
 weights by layer name; :func:`cnnstudio.models.importer.rebuild` gives the model of our
 layers, whose outputs equal the original's. The weights are ImageNet's (``"imagenet"``:
 Keras downloads them once into ~/.keras/models), a ``.weights.h5`` or ``.keras`` file the
-user saved (offline), or random (None).
+user saved (offline), or random (None). Importing this module loads neither Keras nor
+TensorFlow (the window lists the applications before they are loaded).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnstudio.models.importer import ImportRefused, spec_from_model, weights_by_layer
 from cnnstudio.network.spec import NetworkSpec
 
 APPLICATIONS: dict[str, str] = {
@@ -29,6 +29,8 @@ def import_application(name: str, weights=None, input_shape=(224, 224, 3), class
                        include_top: bool = True) -> tuple[NetworkSpec, dict[str, list[np.ndarray]]]:
     """The network and its weights by layer name. ``weights``: None (random), "imagenet", or
     the path of a ``.weights.h5`` or ``.keras`` file of the same architecture."""
+    from cnnstudio.models.importer import ImportRefused, spec_from_model, weights_by_layer
+
     if name not in APPLICATIONS:
         raise ImportRefused(f"Unknown application {name!r}. Expected one of {', '.join(APPLICATIONS)}.")
     import keras

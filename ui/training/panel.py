@@ -98,6 +98,8 @@ class QueuedRun:
     data: str
     settings: Any
     resume: bool = False
+    init_from: str | None = None
+    """A .keras file to fine-tune from (when not resuming)."""
 
 
 class QtTrainingPanel(QWidget):
@@ -244,6 +246,20 @@ class QtTrainingPanel(QWidget):
         buttons.addWidget(self.train_button)
         buttons.addWidget(self.stop_button)
         column.addWidget(self.continue_check)
+        self.init_from: str | None = None
+        """A .keras file to start from (fine-tuning), or None."""
+        self.init_button = QPushButton("Start from a model…")
+        self.init_button.setToolTip("Start from a .keras model's weights: layers with the same names and weight "
+                                    "shapes take them, the others start fresh (a new head for other classes)")
+        self.init_button.clicked.connect(self._choose_init_from)
+        self.init_clear = QPushButton("Fresh weights")
+        self.init_clear.setToolTip("Start from fresh weights again")
+        self.init_clear.clicked.connect(lambda: self.set_init_from(None))
+        self.init_clear.hide()
+        init_row = QHBoxLayout()
+        init_row.addWidget(self.init_button, 1)
+        init_row.addWidget(self.init_clear)
+        column.addLayout(init_row)
         column.addLayout(buttons)
 
         self.progress = QProgressBar()
@@ -415,7 +431,7 @@ class QtTrainingPanel(QWidget):
             self._show_error(str(exc))
             return False
         queued = QueuedRun(spec=self.document.spec, data=self.data_source(), settings=settings,
-                           resume=self.continue_check.isChecked())
+                           resume=self.continue_check.isChecked(), init_from=self.init_from)
         if self.is_training:
             return self._ask_to_queue(queued)
         self._start(queued)
@@ -442,7 +458,8 @@ class QtTrainingPanel(QWidget):
         settings = queued.settings
         initial, resumed_from = self._initial_weights() if queued.resume else (None, None)
         job = TrainingJob(spec=queued.spec, data=queued.data, settings=settings,
-                          initial_weights=initial, resumed_from=resumed_from)
+                          initial_weights=initial, resumed_from=resumed_from,
+                          init_from=None if initial is not None else queued.init_from)
         key = _data_key(job)
         same_data = self._dataset_cache is not None and self._dataset_cache[0] == key
         batches = 1
@@ -494,6 +511,18 @@ class QtTrainingPanel(QWidget):
         if self._loader is not None:
             self._loader.wait(SHUTDOWN_TIMEOUT_S)
         self._poll.stop()
+
+    def set_init_from(self, path: str | None) -> None:
+        """Start the next runs from the weights of the .keras file ``path`` (None: fresh weights)."""
+        self.init_from = path
+        self.init_button.setText(f"Start from {Path(path).name}" if path else "Start from a model…")
+        self.init_clear.setVisible(path is not None)
+
+    def _choose_init_from(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Start from a model", os.path.expanduser("~"),
+                                              "Keras models (*.keras);;All files (*)")
+        if path:
+            self.set_init_from(path)
 
     def _initial_weights(self):
         if not self.continue_check.isChecked():

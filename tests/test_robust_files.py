@@ -8,6 +8,7 @@ import io
 import json
 import struct
 import zipfile
+import zlib
 
 import keras
 import numpy as np
@@ -196,3 +197,31 @@ def test_a_damaged_run_weights_file_is_refused_with_its_name(tmp_path):
     with pytest.raises(ImportRefused, match=r"Cannot read the weights .*run-001\.weights\.h5"):
         open_model(path)
     assert archives.MAX_UNPACKED_BYTES == 4 * 1024 ** 3
+
+
+def png(width, height, pixel_data, color_type=0):
+    from cnnstudio.inspection import pictures
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
+    return pictures.PNG_SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", pixel_data) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("data,expected", [
+    (png(100_000, 100_000, zlib.compress(b"\0" * 1000)), "claims 100000x100000 pixels. Expected at most"),
+    (png(4000, 4000, zlib.compress(b"\0" * 40_000_000, 9)), "inflates to more than the 4000x4000 image"),
+    (png(4, 4, b"not zlib at all"), "Corrupt PNG: error"),
+    (png(4, 4, zlib.compress(b"\0" * 3)), "inflates to less"),
+    (png(4, 4, zlib.compress(b"\0" * 20))[:40], "Corrupt PNG"),
+])
+def test_forged_or_broken_pngs_are_refused_as_image_errors(tmp_path, data, expected):
+    from cnnstudio.inspection import pictures
+
+    with pytest.raises(pictures.ImageError, match=expected):
+        pictures.decode_png(data)
+    path = tmp_path / "bad.png"
+    path.write_bytes(data)
+    with pytest.raises(pictures.ImageError):
+        pictures.load_image(path)

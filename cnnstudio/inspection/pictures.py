@@ -36,6 +36,10 @@ class ImageError(ValueError):
     """An image file that cannot be read, or pixels that cannot be written."""
 
 
+class NotOurPNG(ImageError):
+    """Not a PNG, or a kind this decoder leaves to TensorFlow (16-bit, interlaced)."""
+
+
 def normalize(values: np.ndarray, vmin: float | None = None, vmax: float | None = None) -> np.ndarray:
     """``values`` scaled to [0, 1] between vmin and vmax (default: their min and max).
 
@@ -234,10 +238,26 @@ def write_png(path: str | os.PathLike, pixels: np.ndarray) -> Path:
     return path
 
 
+MAX_PIXELS = 2**26
+"""64 megapixels: more than any photo one feeds a network; a PNG claiming more is refused unread."""
+
+
 def decode_png(data: bytes) -> np.ndarray:
-    """uint8 pixels (H, W, C) of an 8-bit non-interlaced PNG (grey, grey+alpha, RGB, RGBA, palette)."""
+    """uint8 pixels (H, W, C) of an 8-bit non-interlaced PNG (grey, grey+alpha, RGB, RGBA, palette).
+
+    A damaged or forged file (truncated chunks, bad zlib data, a "PNG bomb" claiming billions of
+    pixels or inflating far beyond its size) raises ImageError, never another exception."""
+    try:
+        return _decode_png(data)
+    except ImageError:
+        raise
+    except (struct.error, zlib.error, ValueError, IndexError) as exc:
+        raise ImageError(f"Corrupt PNG: {type(exc).__name__}: {exc}") from None
+
+
+def _decode_png(data: bytes) -> np.ndarray:
     if not data.startswith(PNG_SIGNATURE):
-        raise ImageError("Not a PNG file: the 8-byte PNG signature is missing.")
+        raise NotOurPNG("Not a PNG file: the 8-byte PNG signature is missing.")
     pos, idat, header, palette = len(PNG_SIGNATURE), [], None, None
     while pos + 8 <= len(data):
         (length,) = struct.unpack(">I", data[pos : pos + 4])
@@ -259,11 +279,19 @@ def decode_png(data: bytes) -> np.ndarray:
     width, height, depth, color_type, _, _, interlace = header
     channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(color_type)
     if depth != 8 or interlace != 0 or channels is None:
-        raise ImageError(
+        raise NotOurPNG(
             "Unsupported PNG. Expected 8 bits per sample, not interlaced. "
             f"Received: bit_depth={depth}, interlace={interlace}, color_type={color_type}"
         )
-    raw = np.frombuffer(zlib.decompress(b"".join(idat)), np.uint8)
+    if width * height > MAX_PIXELS or not width or not height:
+        raise ImageError(f"The PNG claims {width}x{height} pixels. Expected at most {MAX_PIXELS:,} pixels.")
+    expected = height * (width * channels + 1)
+    inflater = zlib.decompressobj()
+    raw = inflater.decompress(b"".join(idat), expected + 1)
+    if len(raw) != expected:
+        raise ImageError(f"Corrupt PNG: its pixel data inflates to {'more' if len(raw) > expected else 'less'} than "
+                         f"the {width}x{height} image it declares.")
+    raw = np.frombuffer(raw, np.uint8)
     stride = width * channels
     rows = raw.reshape(height, stride + 1)
     out = np.zeros((height, stride), np.uint8)
@@ -324,8 +352,10 @@ def load_image(
     data = path.read_bytes()
     try:
         pixels = decode_png(data)
-    except ImageError:
+    except NotOurPNG:
         pixels = _decode_with_tensorflow(data, path)
+    except ImageError as exc:
+        raise ImageError(f"Cannot read {str(path)!r} as an image: {exc}") from None
     if pixels.shape[2] in (2, 4):
         pixels = pixels[..., :-1]
     image = pixels.astype(np.float32) / 255.0
@@ -345,8 +375,9 @@ def _decode_with_tensorflow(data: bytes, path: Path) -> np.ndarray:
 
     try:
         decoded = tf.io.decode_image(data, expand_animations=False)
-    except (tf.errors.InvalidArgumentError, ValueError) as exc:
-        raise ImageError(f"Cannot read {str(path)!r} as an image. Expected a PNG, JPEG, GIF or BMP file.") from exc
+    except Exception as exc:  # TensorFlow's OpError family (InvalidArgument, ResourceExhausted...) or ValueError
+        raise ImageError(f"Cannot read {str(path)!r} as an image ({type(exc).__name__}). Expected a PNG, JPEG, "
+                         "GIF or BMP file.") from None
     return np.asarray(decoded, dtype=np.uint8)
 
 

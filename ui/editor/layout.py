@@ -10,6 +10,7 @@ the largest scale, so VGG-16 and ResNet-18 show whole at first sight.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 from cnnstudio.network.spec import INPUT, NetworkSpec
@@ -98,8 +99,19 @@ def cut_rows(spec: NetworkSpec, place: dict[str, tuple[int, int]]) -> list[int]:
     for c, r in place.values():
         occupied.setdefault(r, set()).add(c)
     last = max(rows)
-    return [r for r in rows if r < last and occupied[r] == {0}
-            and not any(top < r < bottom or (top == r and bottom > r + 1) for top, bottom in edges)]
+    # an edge reaching over row r (top < r < bottom), or leaving r for beyond r + 1, blocks a cut
+    # after r: mark the spans [top, bottom - 1] at once (one pass, not every edge for every row)
+    crossing = [0] * (last + 2)
+    for top, bottom in edges:
+        if bottom - top >= 2:
+            crossing[top] += 1
+            crossing[min(bottom, last + 1)] -= 1
+    blocked, depth = set(), 0
+    for r in range(last + 1):
+        depth += crossing[r]
+        if depth:
+            blocked.add(r)
+    return [r for r in rows if r < last and occupied[r] == {0} and r not in blocked]
 
 
 def layout(spec: NetworkSpec, view_width: float = 860, view_height: float = 560) -> Layout:
@@ -110,12 +122,27 @@ def layout(spec: NetworkSpec, view_width: float = 860, view_height: float = 560)
     if total <= MAX_ROWS_UNWRAPPED:
         return _wrap(place, [], total)
     best = None
-    for rows in sorted({total, *range(4, total)}):
+    for rows in _row_counts(total):
         candidate = _wrap(place, cuts, rows)
         key = (round(fit_scale(candidate, view_width, view_height), 3), -len(candidate.group_x))
         if best is None or key > best[0]:
             best = (key, candidate)
     return best[1]
+
+
+EXHAUSTIVE_ROWS = 300
+"""Up to this many rows every wrap height is tried; beyond, about 60 heights spaced by 10% (a
+100,000-layer network would otherwise try 100,000 wraps of 100,000 nodes)."""
+
+
+def _row_counts(total: int) -> list[int]:
+    if total <= EXHAUSTIVE_ROWS:
+        return sorted({total, *range(4, total)})
+    counts, rows = {total}, 4.0
+    while rows < total:
+        counts.add(int(rows))
+        rows *= 1.1
+    return sorted(counts)
 
 
 def _wrap(place: dict[str, tuple[int, int]], cuts: list[int], max_rows: int) -> Layout:
@@ -128,10 +155,12 @@ def _wrap(place: dict[str, tuple[int, int]], cuts: list[int], max_rows: int) -> 
         previous_end = end
 
     def group_of(row: int) -> int:
-        return max(g for g, s in enumerate(starts) if s <= row)
+        return bisect.bisect_right(starts, row) - 1
 
     slots = {name: Slot(group_of(r), c, r - starts[group_of(r)]) for name, (c, r) in place.items()}
-    widths = [1 + max((s.column for s in slots.values() if s.group == g), default=0) for g in range(len(starts))]
+    widths = [1] * len(starts)
+    for slot in slots.values():
+        widths[slot.group] = max(widths[slot.group], 1 + slot.column)
     group_x, x = [], 0.0
     for columns in widths:
         group_x.append(x)

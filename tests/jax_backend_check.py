@@ -61,6 +61,20 @@ for (size, p, s, pad) in itertools.product((7, 8), (2, 3), (None, 1, 2), ("valid
 x = rng.standard_normal((2, 5, 6, 3)).astype("float32")
 compare(layers.GlobalMaxPool2D(), keras.layers.GlobalMaxPooling2D(), x)
 compare(layers.GlobalAvgPool2D(), keras.layers.GlobalAveragePooling2D(), x)
+# transposed, depthwise and grouped convolutions: a few configurations (each compiles anew)
+for (size, k, s, pad, op) in ((4, 3, 2, "same", None), (5, 2, 2, "valid", 1), (4, 3, 1, "valid", None)):
+    x = rng.standard_normal((2, size, size + 1, 3)).astype("float32")
+    compare(layers.Conv2DTranspose(4, k, strides=s, padding=pad, output_padding=op),
+            keras.layers.Conv2DTranspose(4, k, strides=s, padding=pad, output_padding=op), x)
+    x1 = rng.standard_normal((2, size + 2, 3)).astype("float32")
+    compare(layers.Conv1DTranspose(4, k, strides=s, padding=pad, output_padding=op),
+            keras.layers.Conv1DTranspose(4, k, strides=s, padding=pad, output_padding=op), x1)
+for (size, k, s, pad, m) in ((7, 3, 2, "same", 2), (8, 3, 1, "valid", 1)):
+    x = rng.standard_normal((2, size, size, 6)).astype("float32")
+    compare(layers.DepthwiseConv2D(k, strides=s, padding=pad, depth_multiplier=m),
+            keras.layers.DepthwiseConv2D(k, strides=s, padding=pad, depth_multiplier=m), x)
+    compare(layers.Conv2D(6, k, strides=s, padding=pad, groups=3),
+            keras.layers.Conv2D(6, k, strides=s, padding=pad, groups=3), x)
 # a whole model trains (jit-compiled, as JAX always is)
 m = keras.Sequential([keras.Input((8, 8, 1)), layers.Conv2D(8, 3, padding=1, activation="relu"), layers.MaxPool2D(2),
                       layers.Conv2D(16, 3, padding="same"), layers.GlobalAvgPool2D(), keras.layers.Dense(10)])

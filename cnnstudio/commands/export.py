@@ -13,7 +13,9 @@ SOURCE is a .keras model or a .cnnproj project (built with its latest run's weig
 tflite and onnx need the deploy extra (pip install 'cnnstudio[deploy]'). They are compared with
 the Keras model on validation inputs of --data (a project's own data set by default; random
 inputs without one): float32 within 1e-5, quantized within 1 point of accuracy (needs data).
-An existing OUT is replaced only with --force. Warnings (an untrained network) go to stderr.
+An existing OUT is replaced only with --force, and only when it is an earlier export of the
+same format by CNN Studio (marked when written); a user's own file or folder is never replaced.
+Warnings (an untrained network) go to stderr.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tflite/onnx: data set that calibrates int8 and verifies the export "
                              "(a built-in name or a file; default: the one the project's latest run trained on)")
     parser.add_argument("out", metavar="OUT", help="the folder (savedmodel) or file to write")
-    parser.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    parser.add_argument("--force", action="store_true", help="replace OUT if it is an earlier export of this format")
 
 
 def run(args) -> int:

@@ -183,3 +183,38 @@ def test_two_workers_train_one_model_and_only_the_chief_saves(tmp_path):
     assert summaries[0]["weights_sha256"] == summaries[1]["weights_sha256"]
     assert (tmp_path / "worker0" / "model.keras").is_file()
     assert list((tmp_path / "worker1").iterdir()) == []  # the other worker saved nothing
+
+
+def test_ctrl_c_on_the_chief_stops_every_worker_at_the_same_step(tmp_path):
+    """A Stop on one worker travels with the next step: all end together, none waits for ever."""
+    import os
+    import signal
+    import subprocess
+
+    cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
+    procs = []
+    for index in range(2):
+        tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "TF_CPP_MIN_LOG_LEVEL": "3"}
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "cnnstudio", "train", "digits-cnn", "--dataset", "digits", "--device", "workers",
+             "--epochs", "100", "--no-xla", "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        ))
+    try:
+        for line in procs[0].stderr:  # the chief's progress: one line per epoch
+            if line.startswith("\rEpoch 1/100") or line.startswith("Epoch 1/100"):
+                break
+        procs[0].send_signal(signal.SIGINT)
+        outputs = [proc.communicate(timeout=300) for proc in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+    summaries = []
+    for proc, (stdout, stderr) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, stderr[-2000:]
+        summaries.append(json.loads(stdout.strip().splitlines()[-1]))
+    assert [s["status"] for s in summaries] == ["stopped", "stopped"]
+    assert summaries[0]["epochs"] == summaries[1]["epochs"] < 100
+    assert summaries[0]["weights_sha256"] == summaries[1]["weights_sha256"]

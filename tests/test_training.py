@@ -380,9 +380,15 @@ def test_mirrored_strategy_over_two_logical_cpus_trains():
         before = [w.copy() for w in model.get_weights()]
         r = train(model, ds, TrainingSettings(epochs=2, batch_size=64, learning_rate=0.01, device="cpu:0,cpu:1"))
         changed = any((a != b).any() for a, b in zip(before, model.get_weights()))
+        from cnnstudio.training.loop import TrainingState
+        state = TrainingState(min_interval=0.0)
+        state.listener = lambda u: state.request_stop() if u.kind == "batch" and u.batch >= 3 else None
+        stopped = train(model, ds, TrainingSettings(epochs=2, batch_size=8, device="cpu:0,cpu:1"), state)
         print(json.dumps({"status": r.status, "error": r.error, "device": r.device, "changed": changed,
                           "val_accuracy": r.metrics()["val_accuracy"], "notes": r.notes,
-                          "replicas": r.replicas, "batches": r.batches}))
+                          "replicas": r.replicas, "batches": r.batches,
+                          "stopped": [stopped.status, stopped.batches_at_stop, stopped.batches,
+                                      sorted(stopped.history)]}))
     """)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
@@ -393,6 +399,8 @@ def test_mirrored_strategy_over_two_logical_cpus_trains():
     assert out["notes"] == []  # the replicas' step is XLA-compiled by the custom loop
     assert out["replicas"] == 2 and out["batches"] == 2 * (1438 // 64)  # whole global batches of 64
     assert out["changed"] and out["val_accuracy"] > 0.5
+    status, at_stop, batches, keys = out["stopped"]  # Stop travels with the next step to every replica
+    assert status == "stopped" and at_stop >= 3 and batches - at_stop <= 1 and keys == ["accuracy", "loss"]
 
 
 def test_environment_report_says_why_there_is_no_gpu():

@@ -17,8 +17,9 @@ the all-reduce and the update stay outside it (XLA cannot compile the collective
 
 The loop drives Keras callbacks like ``fit`` does (``on_train_batch_end`` with the running
 epoch means, ``on_epoch_end`` with ``val_`` metrics), so ``train()``'s progress, Stop, NaN
-checks and timeline work unchanged; it honours ``model.stop_training`` after each batch
-and skips validation once stopped.
+checks and timeline work unchanged. ``model.stop_training`` (Stop, Ctrl-C, a NaN loss) is
+sent along with the next step and summed over every replica, so all workers end at the same
+step (one batch after the request) and skip validation then.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import numpy as np
 
 
 def fit(model, train_data, validation, settings, strategy, loss, optimizer, callbacks, jit_compile: bool,
-        classify: bool = True) -> None:
+        classify: bool = True) -> bool:
     """Train ``model`` (built in ``strategy.scope()``) on ``train_data`` = (inputs, targets)
     for ``settings.epochs``, validating on the ``validation`` pair (or None) after each epoch.
 
@@ -39,6 +40,7 @@ def fit(model, train_data, validation, settings, strategy, loss, optimizer, call
     ``settings.batch_size`` is the global batch: each of the strategy's replicas takes its
     share, so a run means the same steps on one device or many. The last partial batch of
     an epoch is dropped, so every replica and worker takes the same number of steps.
+    Returns True when a stop (asked here or on another worker) ended the run early.
     """
     import keras
     import tensorflow as tf
@@ -92,16 +94,24 @@ def fit(model, train_data, validation, settings, strategy, loss, optimizer, call
 
     compute = tf.function(forward_backward, jit_compile=jit_compile)
 
-    def replica_step(x, y):
+    def replica_step(x, y, stop):
         grads, replica_loss, correct = compute(x, y)
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-        return replica_loss, correct
+        return replica_loss, correct, tf.identity(stop)
 
     @tf.function
-    def train_step(batch):
-        losses, correct = strategy.run(replica_step, args=batch)
+    def train_step(batch, stop):
+        losses, correct, stops = strategy.run(replica_step, args=(*batch, stop))
         return (strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None),
-                strategy.reduce(tf.distribute.ReduceOp.SUM, correct, axis=None))
+                strategy.reduce(tf.distribute.ReduceOp.SUM, correct, axis=None),
+                strategy.reduce(tf.distribute.ReduceOp.SUM, stops, axis=None))
+
+    @tf.function
+    def agree(stop):
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(tf.identity, args=(stop,)), axis=None)
+
+    def wants_stop() -> tf.Tensor:
+        return tf.constant(1.0 if model.stop_training else 0.0)
 
     evaluate = _evaluator(model, per_example, count_correct, classify, jit_compile)
     callback_list = keras.callbacks.CallbackList(list(callbacks), model=model, epochs=settings.epochs,
@@ -113,23 +123,30 @@ def fit(model, train_data, validation, settings, strategy, loss, optimizer, call
         loss_sum = correct_sum = 0.0
         seen = 0
         logs: dict[str, float] = {}
+        stopped = False
         for step in range(steps):
             callback_list.on_train_batch_begin(step)
-            step_loss, step_correct = train_step(next(iterator))
+            # Every worker must leave at the same step, or the others wait in the next
+            # all-reduce for ever: a Stop on one (Ctrl-C on the chief) travels with the step
+            # and all stop after it.
+            step_loss, step_correct, step_stop = train_step(next(iterator), wants_stop())
             seen += global_batch
             loss_sum += float(step_loss) * global_batch
             correct_sum += float(step_correct)
             logs = {"loss": loss_sum / seen, **({"accuracy": correct_sum / seen} if classify else {})}
             callback_list.on_train_batch_end(step, logs)
-            if model.stop_training:
+            if float(step_stop) > 0:
+                stopped = True
                 break
         epoch_logs = dict(logs)
-        if validation is not None and not model.stop_training:
+        if validation is not None and not stopped:
             epoch_logs.update(evaluate(*validation, global_batch))
         callback_list.on_epoch_end(epoch, epoch_logs)
-        if model.stop_training:
+        if stopped or float(agree(wants_stop())) > 0:  # all workers agree at each epoch's end too
+            model.stop_training = True
             break
     callback_list.on_train_end()
+    return model.stop_training
 
 
 def _evaluator(model, per_example, count_correct, classify: bool, jit_compile: bool):

@@ -459,6 +459,7 @@ def train(
     state = state if state is not None else TrainingState()
     started = time.perf_counter()
     model = original = fit_model = callback = placement = None
+    stopped_elsewhere = False
     label = settings.device
     notes: list[str] = []
     try:
@@ -510,9 +511,10 @@ def train(
                 raise DataError(f'The "{dataset.name}" image folder is read a batch at a time, which training '
                                 "across several devices or workers does not support yet. Expected one device "
                                 "(device auto, cpu or gpu:K) for an image folder.")
-            distributed.fit(fit_model, (feed["x"], feed["y"]), validation, settings, placement.strategy, loss,
-                            optimizer, [*callbacks, callback], jit_compile=settings.jit_compile and not no_xla,
-                            classify=not denoise)
+            stopped_elsewhere = distributed.fit(
+                fit_model, (feed["x"], feed["y"]), validation, settings, placement.strategy, loss, optimizer,
+                [*callbacks, callback], jit_compile=settings.jit_compile and not no_xla, classify=not denoise,
+            )
         else:
             with placement.fit_scope():
                 fit_model.fit(
@@ -533,7 +535,7 @@ def train(
     if model is not None and original is not model:
         original.set_weights(model.get_weights())
         model = original
-    status = "failed" if error else ("stopped" if state.stop_requested else "completed")
+    status = "failed" if error else ("stopped" if state.stop_requested or stopped_elsewhere else "completed")
     _, _, history = state.snapshot()
     return TrainingResult(
         status=status,

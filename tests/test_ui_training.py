@@ -18,7 +18,7 @@ from ui.main_window import QtMainWindow
 from ui.training.environment_dialog import QtEnvironmentDialog
 from ui.training.tab import install_training
 
-TRAIN_TIMEOUT_MS = 120_000
+TRAIN_TIMEOUT_MS = 300_000  # a fresh child process per run; generous for a loaded machine
 
 
 @pytest.fixture

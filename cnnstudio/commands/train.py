@@ -28,30 +28,36 @@ _DEFAULT_DATASETS = {(8, 8, 1): "digits", (28, 28, 1): "mnist-5k", (32, 32, 1): 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", metavar="PRESET|FILE", help="a preset name or a project file")
     parser.add_argument("--dataset", metavar="NAME|PATH", help="data set name or file (default: by the input shape)")
-    parser.add_argument("--epochs", type=int, help="epochs to train")
-    parser.add_argument("--batch-size", type=int, help="examples per batch")
-    parser.add_argument("--lr", type=float, help="learning rate")
-    parser.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), help="optimizer")
-    parser.add_argument("--device", help="auto, cpu, gpu:K, a list like gpu:0,gpu:1, or workers")
-    parser.add_argument("--seed", type=int, help="random seed (same seed and settings, same run)")
+    from cnnstudio.training.loop import setting_fields
+
+    for f, setting in setting_fields():  # one option per training setting, from its description
+        kind = type(f.default)
+        extra = ({"action": argparse.BooleanOptionalAction} if kind is bool else
+                 {"choices": setting.choices} if setting.choices and not setting.open_choices else
+                 {"type": kind})
+        parser.add_argument(setting.option(f.name), dest=f.name, default=None,
+                            help=f"{setting.help} (default: {f.default})", **extra)
     parser.add_argument("--validation-split", type=float, default=0.2, help="fraction kept for validation")
     parser.add_argument("--resume", action="store_true", help="start from the project's latest run weights")
     parser.add_argument("--init-from", metavar="MODEL.keras|RUN",
                         help="start from a .keras model's (or a project run's) weights, matched by layer name")
     parser.add_argument("--freeze", metavar="NAME[,NAME...]", help="layers whose weights stay fixed")
-    parser.add_argument("--resize", action="store_true", help="resize images larger than the network's input")
     parser.add_argument("--aspect", choices=("pad", "crop"), default="pad",
                         help="image folders: keep the aspect ratio by padding (default) or by cropping")
     parser.add_argument("--save", metavar="OUT.keras", help="save the trained model here (atomically)")
-    parser.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None,
-                        help="compile the training step with XLA (default: on; our layers train faster)")
     parser.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
 
 
 def run(args) -> int:
     from cnnstudio.network import presets
     from cnnstudio.training.data import DataError, load_dataset
-    from cnnstudio.training.loop import SettingsError, TrainingSettings, TrainingState, train
+    from cnnstudio.training.loop import (
+        SettingsError,
+        TrainingSettings,
+        TrainingState,
+        setting_fields,
+        train,
+    )
     from cnnstudio.training.transfer import TransferError, freeze
     from cnnstudio.workspace.project import ProjectError, load_project
     from cnnstudio.workspace.runs import (
@@ -84,9 +90,7 @@ def run(args) -> int:
             check_model_destination(args.save)
         except ValueError as exc:
             return _fail(f"Cannot save the model there, so nothing was trained: {exc}")
-    overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
-                 "optimizer": args.optimizer, "device": args.device, "seed": args.seed,
-                 "jit_compile": args.xla, "resize_images": args.resize or None}
+    overrides = {f.name: getattr(args, f.name) for f, _ in setting_fields()}
     settings_data.update({k: v for k, v in overrides.items() if v is not None})
     if args.device is None and os.environ.get("TF_CONFIG"):
         settings_data["device"] = "workers"

@@ -215,12 +215,34 @@ def activation_picture(activation: np.ndarray, scale: int = 4, colormap: str = "
 # ---------------------------------------------------------------------------- predictions
 
 
-def probabilities(model: keras.Model, x, batch_size: int = 256) -> np.ndarray:
-    """Class probabilities for ``x`` (a sample or a batch).
+BATCH_VALUES = 2**24
+"""Values (about 64 MB of float32) the largest layer output of one inference batch may hold."""
+
+
+def inference_batch_size(model: keras.Model) -> int:
+    """Examples per inference call: as many as keep the largest layer output near ``BATCH_VALUES``.
+
+    Few large calls spend less time in Python per example than many small ones, which keeps
+    the GIL free for the window; a tiny network takes up to 4096 examples at once, a VGG16 a few.
+    """
+    largest = 1
+    for layer in model.layers:
+        try:
+            shape = layer.output.shape
+        except (AttributeError, ValueError):  # a layer used more than once has no single output
+            continue
+        largest = max(largest, int(np.prod([d or 1 for d in shape[1:]])))
+    return int(np.clip(BATCH_VALUES // largest, 1, 4096))
+
+
+def probabilities(model: keras.Model, x, batch_size: int | None = None) -> np.ndarray:
+    """Class probabilities for ``x`` (a sample or a batch), ``batch_size`` examples per call
+    (default: ``inference_batch_size``).
 
     Outputs that are not already a distribution (a last layer without softmax) go through one.
     """
     batch, single = _as_batch(model, x)
+    batch_size = batch_size or inference_batch_size(model)
     with MODEL_LOCK:
         out = np.concatenate(
             [keras.ops.convert_to_numpy(model(batch[i : i + batch_size], training=False))
@@ -333,7 +355,7 @@ class Evaluation:
         return int(np.trace(self.matrix))
 
 
-def evaluate(model: keras.Model, x, y, num_classes: int, limit: int = 20, batch_size: int = 256,
+def evaluate(model: keras.Model, x, y, num_classes: int, limit: int = 20, batch_size: int | None = None,
              state: TaskState | None = None) -> Evaluation:
     """Predict ``x`` batch by batch: the confusion matrix and the ``limit`` most confident mistakes.
 
@@ -342,6 +364,7 @@ def evaluate(model: keras.Model, x, y, num_classes: int, limit: int = 20, batch_
     a cancel takes effect between batches.
     """
     batch, _ = _as_batch(model, x)
+    batch_size = batch_size or inference_batch_size(model)
     truth = _labels(y)
     size = max(int(num_classes), int(model.output_shape[-1]))
     matrix = np.zeros((size, size), np.int64)

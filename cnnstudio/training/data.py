@@ -237,6 +237,15 @@ def resize_images(x: np.ndarray, size) -> np.ndarray:
     return np.concatenate(out).astype("float32") if out else np.zeros((0, *size, x.shape[-1]), "float32")
 
 
+def check_model_fits(model, dataset: Dataset) -> None:
+    """Refuse (DataError) data a Keras model cannot train on or be tested on: its input shape,
+    and an output per class unless the model denoises (gives back an input-shaped picture)."""
+    from cnnstudio.network import tasks
+
+    denoise = tasks.model_task(model) == tasks.DENOISE
+    check_compatible(dataset, model.input_shape[1:], None if denoise else model.output_shape[-1])
+
+
 def load_dataset(name_or_path, validation_split: float = 0.2, seed: int = 0, input_shape=None,
                  aspect: str = "pad", progress=None) -> Dataset:
     """A built-in data set by name (see DATASETS) or a .csv, .npz or image folder by path.

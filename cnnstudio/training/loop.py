@@ -34,7 +34,7 @@ from cnnstudio.training.data import (
     Dataset,
     ImageFiles,
     batches,
-    check_compatible,
+    check_model_fits,
     fit_to_input,
 )
 
@@ -52,62 +52,139 @@ class SettingsError(ValueError):
         super().__init__(message)
 
 
+INT_LIMIT = 2**31 - 1
+"""The largest whole-number setting (what a spin box, a JSON reader and TensorFlow all hold)."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What one training setting means: its label and help, the values it accepts, its option.
+
+    The single description the checks, the command line (``cnnstudio train --FLAG``) and the
+    Train form are made from. ``low``/``high`` bound a number (``low_open``/``high_open``
+    exclude the bound itself); ``choices`` lists a text setting's values (``open_choices``:
+    others are allowed too, checked by ``normalize``); ``expected`` says in words what is
+    accepted; ``step`` and ``decimals`` are the form's increments and precision.
+    """
+
+    label: str
+    help: str
+    expected: str = ""
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[str, ...] = ()
+    open_choices: bool = False
+    normalize: Callable[[Any], Any] | None = None
+    step: float = 1.0
+    decimals: int = 0
+    flag: str | None = None
+    """The command-line option without dashes (default: the name with dashes for underscores)."""
+
+    def option(self, name: str) -> str:
+        """The command-line option of the setting called ``name``."""
+        return "--" + (self.flag or name.replace("_", "-"))
+
+    def check(self, name: str, value: Any, kind: type) -> Any:
+        """``value`` normalised, or SettingsError naming the setting and what it accepts."""
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if self.normalize is not None:
+            try:
+                value = self.normalize(value)
+            except ValueError as exc:
+                raise SettingsError(name, str(exc)) from None
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise SettingsError(name, f"Expected true or false. Received: {name}={value!r}")
+        elif kind is str:
+            if self.choices and not self.open_choices and value not in self.choices:
+                raise SettingsError(
+                    name, f"Unknown {self.label.lower()}. Expected one of {list(self.choices)}."
+                    f"{suggest(str(value), self.choices)} Received: {name}={value!r}")
+        elif not self._in_range(value, kind):
+            raise SettingsError(name, f"Bad {name.replace('_', ' ')}. Expected {self.expected}. "
+                                f"Received: {name}={value!r}")
+        return value
+
+    def _in_range(self, value: Any, kind: type) -> bool:
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return False
+        if kind is float and not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+
+def _setting(default: Any, **description) -> Any:
+    return field(default=default, metadata={"setting": Setting(**description)})
+
+
+def _lower(text: Any) -> Any:
+    return text.strip().lower() if isinstance(text, str) else text
+
+
 @dataclass
 class TrainingSettings:
     """How to train. Round-trips through JSON (``to_dict``/``from_dict``); checked on creation.
 
-    ``augment_shift`` is the largest random shift as a fraction of the height and width
-    (0 = off) and ``augment_flip`` flips images left-right at random; both act on training
-    batches only. ``jit_compile`` is on by default: the hand-written layers in ``layers/`` are
-    slices and matmuls that XLA fuses (benchmarks/bench_layers.py measures both ways); Keras'
-    random augmentation layers cannot be compiled, so a run with augmentation goes without it.
+    Each field carries a :class:`Setting` (see :func:`setting_fields`): the checks here, the
+    ``train`` command's options and the window's Train form all come from it.
+    ``jit_compile`` is on by default: the hand-written layers in ``layers/`` are slices and
+    matmuls that XLA fuses (benchmarks/bench_layers.py measures both ways); Keras' random
+    augmentation layers cannot be compiled, so a run with augmentation goes without it.
     Images smaller than the network's input are padded with zeros; larger ones are refused
     unless ``resize_images`` (see ``cnnstudio.training.data.fit_to_input``).
     ``device`` is "auto", "cpu", "gpu:K", a list like "gpu:0,gpu:1" (mirrored) or "workers"
     (multi-worker, from TF_CONFIG); see ``cnnstudio.training.devices``.
     """
 
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    batch_size: int = 32
-    epochs: int = 5
-    seed: int = 0
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    augment_shift: float = 0.0
-    augment_flip: bool = False
-    mixed_precision: bool = False
-    jit_compile: bool = True
-    device: str = "auto"
-    resize_images: bool = False
+    optimizer: str = _setting(
+        "adam", label="Optimizer", choices=OPTIMIZERS, normalize=_lower,
+        help="sgd: plain gradient steps with momentum; adam: steps scaled per weight; adamw: adam "
+             "with decoupled weight decay")
+    learning_rate: float = _setting(
+        1e-3, label="Learning rate", low=0.0, low_open=True, step=0.0005, decimals=12, flag="lr",
+        expected="a positive number such as 0.001", help="How far each step moves the weights")
+    batch_size: int = _setting(
+        32, label="Batch size", low=1, high=INT_LIMIT, expected="a whole number >= 1",
+        help="Examples per training step")
+    epochs: int = _setting(
+        5, label="Epochs", low=1, high=INT_LIMIT, expected="a whole number >= 1",
+        help="Passes over the training data")
+    seed: int = _setting(
+        0, label="Seed", low=0, high=INT_LIMIT, expected="a whole number >= 0",
+        help="Random seed: the same seed and settings give the same run")
+    momentum: float = _setting(
+        0.9, label="Momentum", low=0.0, high=1.0, high_open=True, step=0.05, decimals=12,
+        expected="a number in [0, 1)", help="SGD only: the share of the last step kept in the next one")
+    weight_decay: float = _setting(
+        1e-4, label="Weight decay", low=0.0, step=0.0001, decimals=12, expected="a number >= 0",
+        help="AdamW only: how much each step shrinks the weights towards zero")
+    augment_shift: float = _setting(
+        0.0, label="Augment shift", low=0.0, high=0.5, step=0.05, decimals=12,
+        expected="a fraction in [0, 0.5] (0 = off)",
+        help="Random shifts of training images, as a fraction of their height and width (0 = off)")
+    augment_flip: bool = _setting(
+        False, label="Random left-right flips", help="Flip training images left-right at random")
+    mixed_precision: bool = _setting(
+        False, label="Mixed precision (float16)", help="Compute in float16 and keep the weights in float32")
+    jit_compile: bool = _setting(
+        True, label="XLA compilation", flag="xla",
+        help="Compile the training step with XLA (default: on; our layers train faster)")
+    device: str = _setting(
+        "auto", label="Device", choices=("auto", "cpu"), open_choices=True, normalize=devices.check_device,
+        help="auto, cpu, gpu:K, a list like gpu:0,gpu:1, or workers")
+
+    resize_images: bool = _setting(
+        False, label="Resize images larger than the input", flag="resize",
+        help="Resize images larger than the network's input down to it (smaller ones are always padded)")
 
     def __post_init__(self):
-        if isinstance(self.optimizer, str):
-            self.optimizer = self.optimizer.strip().lower()
-        for name in ("learning_rate", "momentum", "weight_decay", "augment_shift"):
-            value = getattr(self, name)
-            if isinstance(value, int) and not isinstance(value, bool):
-                setattr(self, name, float(value))
-        if self.optimizer not in OPTIMIZERS:
-            raise SettingsError(
-                "optimizer",
-                f"Unknown optimizer. Expected one of {list(OPTIMIZERS)}.{suggest(str(self.optimizer), OPTIMIZERS)} "
-                f"Received: optimizer={self.optimizer!r}",
-            )
-        _check_number(self, "learning_rate", float, 0.0, None, "a positive number such as 0.001")
-        _check_number(self, "batch_size", int, 1, None, "a whole number >= 1")
-        _check_number(self, "epochs", int, 1, None, "a whole number >= 1")
-        _check_number(self, "seed", int, 0, None, "a whole number >= 0")
-        _check_number(self, "momentum", float, 0.0, 1.0, "a number in [0, 1)", upper_open=True, lower_closed=True)
-        _check_number(self, "weight_decay", float, 0.0, None, "a number >= 0", lower_closed=True)
-        _check_number(self, "augment_shift", float, 0.0, 0.5, "a fraction in [0, 0.5] (0 = off)", lower_closed=True)
-        for name in ("augment_flip", "mixed_precision", "jit_compile", "resize_images"):
-            if not isinstance(getattr(self, name), bool):
-                raise SettingsError(name, f"Expected true or false. Received: {name}={getattr(self, name)!r}")
-        try:
-            self.device = devices.check_device(self.device)
-        except ValueError as exc:
-            raise SettingsError("device", str(exc)) from None
+        for f, description in setting_fields():
+            setattr(self, f.name, description.check(f.name, getattr(self, f.name), type(f.default)))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -134,17 +211,9 @@ class TrainingSettings:
         return cls.from_dict(json.loads(text))
 
 
-def _check_number(settings, name, kind, low, high, expected, upper_open=False, lower_closed=False):
-    value = getattr(settings, name)
-    ok = isinstance(value, kind) and not isinstance(value, bool)
-    if ok and kind is float:
-        ok = math.isfinite(value)
-    if ok:
-        ok = value >= low if (kind is int or lower_closed) else value > low
-    if ok and high is not None:
-        ok = value < high if upper_open else value <= high
-    if not ok:
-        raise SettingsError(name, f"Bad {name.replace('_', ' ')}. Expected {expected}. Received: {name}={value!r}")
+def setting_fields() -> list[tuple[Any, Setting]]:
+    """Every training setting in order: (its dataclass field, with ``name`` and ``default``; its Setting)."""
+    return [(f, f.metadata["setting"]) for f in fields(TrainingSettings)]
 
 
 @dataclass(frozen=True)
@@ -477,8 +546,8 @@ def train(
             dataset, fitted = fit_to_input(dataset, model.input_shape[1:], resize=settings.resize_images)
             if fitted:
                 notes.append(fitted)
+            check_model_fits(model, dataset)
             denoise = tasks.model_task(model) == tasks.DENOISE
-            check_compatible(dataset, model.input_shape[1:], None if denoise else model.output_shape[-1])
             if denoise and (settings.augment_shift or settings.augment_flip):
                 raise SettingsError(
                     "augment_shift",
@@ -633,6 +702,22 @@ def _precision(mixed: bool):
         keras.config.set_dtype_policy(previous)
 
 
+def build_for_training(spec, settings: TrainingSettings, dataset: Dataset | None = None):
+    """A fresh model of ``spec`` with the settings' seed and precision, as ``train`` builds one.
+
+    With a ``dataset``, a network that cannot train on it is refused first (DataError): a
+    caller that wants the model before training (to watch it) builds it here.
+    """
+    from cnnstudio.models.builder import build_model
+
+    with _precision(settings.mixed_precision):
+        model = build_model(spec, seed=settings.seed)
+    if dataset is not None:
+        check_model_fits(model, dataset)
+    return model
+
+
+
 def _prepare_model(model_or_spec, settings: TrainingSettings, placement):
     """(model to train, model to hand back): a spec is built here; a model under a
     distribution strategy is cloned into its scope and its weights copied back afterwards."""
@@ -641,9 +726,7 @@ def _prepare_model(model_or_spec, settings: TrainingSettings, placement):
     from cnnstudio.network.spec import NetworkSpec
 
     if isinstance(model_or_spec, NetworkSpec):
-        from cnnstudio.models.builder import build_model
-
-        model = build_model(model_or_spec, seed=settings.seed)
+        model = build_for_training(model_or_spec, settings)
         return model, model
     if not isinstance(model_or_spec, keras.Model):
         raise TypeError(f"Expected a keras.Model or a NetworkSpec. Received: {type(model_or_spec).__name__}")

@@ -55,12 +55,30 @@ class Workspace:
         """The ``cnnstudio.training.data.Dataset`` last trained on or chosen, or None."""
         return self._dataset
 
+    def validation_data(self, inputs_only: bool = False) -> Any:
+        """The data set when the model can be looked at on its validation examples, else None.
+
+        The model must fit the data as training requires (``training.data.check_model_fits``),
+        or with ``inputs_only`` just read its inputs (to show what the layers make of them).
+        """
+        from cnnstudio.training.data import DataError, check_compatible, check_model_fits
+
+        model, dataset = self._model, self._dataset
+        if model is None or dataset is None or len(dataset.x_val) == 0:
+            return None
+        try:
+            if inputs_only:
+                check_compatible(dataset, model.input_shape[1:], None)
+            else:
+                check_model_fits(model, dataset)
+        except DataError:
+            return None
+        return dataset
+
     def validation_images(self) -> Any:
         """The data set's validation inputs when they fit the trained model's input, else None."""
-        model, dataset = self._model, self._dataset
-        if model is None or dataset is None or not len(dataset.x_val):
-            return None
-        return dataset.x_val if tuple(dataset.input_shape) == tuple(model.input_shape[1:]) else None
+        dataset = self.validation_data(inputs_only=True)
+        return dataset.x_val if dataset is not None else None
 
     def training_started(self, model: Any, timeline: Any) -> None:
         """A run began (on ``model``, or None in a child process): views that refresh per epoch

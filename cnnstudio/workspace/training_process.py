@@ -193,21 +193,6 @@ class TrainingProcess:
 # ------------------------------------------------------------------------------ the child
 
 
-def build_for_training(spec, settings):
-    """A fresh model of ``spec`` with the settings' seed, in mixed precision when asked."""
-    import keras
-
-    from cnnstudio.models.builder import build_model
-
-    previous = keras.config.dtype_policy()
-    if settings.mixed_precision:
-        keras.config.set_dtype_policy("mixed_float16")
-    try:
-        return build_model(spec, seed=settings.seed)
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
 def _child_callbacks(send, model, dataset, folder: Path):
     """The timeline, a sender of its snapshots and the per-epoch checkpoint, in that order."""
     import keras
@@ -265,10 +250,9 @@ def child_main(conn: Connection) -> int:
     job: ChildJob = conn.recv()
     folder = Path(job.folder)
 
-    from cnnstudio.network import tasks
     from cnnstudio.network.spec import NetworkSpec
-    from cnnstudio.training.data import DataError, check_compatible, fit_to_input, load_dataset
-    from cnnstudio.training.loop import TrainingSettings, TrainingState, train
+    from cnnstudio.training.data import DataError, check_model_fits, fit_to_input, load_dataset
+    from cnnstudio.training.loop import TrainingSettings, TrainingState, build_for_training, train
 
     state = TrainingState(listener=lambda update: send(("update", update)), min_interval=job.update_interval)
 
@@ -291,7 +275,6 @@ def child_main(conn: Connection) -> int:
         send(("refused", str(exc)))
         return 0
     model = build_for_training(spec, settings)
-    denoise = tasks.model_task(model) == tasks.DENOISE  # image to image: no classes to check
     try:
         dataset, fitted = fit_to_input(dataset, model.input_shape[1:], resize=settings.resize_images)
     except DataError as exc:
@@ -299,7 +282,7 @@ def child_main(conn: Connection) -> int:
         return 0
     send(("dataset", dataset.describe() + (f" ({fitted})" if fitted else "")))
     try:
-        check_compatible(dataset, model.input_shape[1:], None if denoise else model.output_shape[-1])
+        check_model_fits(model, dataset)
     except DataError as exc:
         send(("refused", str(exc)))
         return 0

@@ -180,26 +180,13 @@ class QtActivationsView(QWidget):
 
     def show_validation_example(self, index: int) -> None:
         """Feed validation example ``index`` to the network (a click in the Results gallery)."""
-        if self._dataset() is None:
+        if self.workspace.validation_data(inputs_only=True) is None:
             return
         self.source_combo.setCurrentText(SOURCE_VALIDATION)
         if self.example_spin.value() == index:
             self.show_input()
         else:
             self.example_spin.setValue(index)  # which asks for its activations
-
-    def _dataset(self):
-        """The workspace's data set when it fits the model's input (the engine's check), else None."""
-        from cnnstudio.training.data import DataError, check_compatible
-
-        model, dataset = self.workspace.model, self.workspace.dataset
-        if model is None or dataset is None or len(dataset.x_val) == 0:
-            return None
-        try:
-            check_compatible(dataset, model.input_shape[1:], None)
-        except DataError:
-            return None
-        return dataset
 
     def reload(self) -> None:
         """A new model or data set: rebuild the input choices and the layer sections."""
@@ -213,7 +200,7 @@ class QtActivationsView(QWidget):
             self.sample, self.acts = None, {}
             self.sig_updated.emit()
             return
-        dataset = self._dataset()
+        dataset = self.workspace.validation_data(inputs_only=True)
         timeline = self.workspace.timeline
         current = self.source_combo.currentText()
         sources = ([SOURCE_VALIDATION] if dataset is not None else []) + [SOURCE_FILE]
@@ -259,7 +246,7 @@ class QtActivationsView(QWidget):
             return
         self.error_label.setText("")
         source = self.source_combo.currentText()
-        dataset = self._dataset()
+        dataset = self.workspace.validation_data(inputs_only=True)
         if source == SOURCE_TIMELINE and self.workspace.timeline is not None:
             timeline = self.workspace.timeline
             epoch, _, acts = timeline.at(self.timeline.index)
@@ -340,7 +327,7 @@ class QtActivationsView(QWidget):
     # -- drawing ---------------------------------------------------------------------------
 
     def _class_name(self, index: int) -> str:
-        dataset = self._dataset()
+        dataset = self.workspace.validation_data(inputs_only=True)
         names = dataset.class_names if dataset is not None else None
         return names[index] if names is not None and index < len(names) else str(index)
 

@@ -341,19 +341,6 @@ class QtResultsView(QWidget):
         self.signals.sig_dataset.connect(lambda _dataset: self.refresh())
         self.refresh()
 
-    def _dataset(self):
-        """The workspace's data set when the model can be tested on it (the engine's check), else None."""
-        from cnnstudio.training.data import DataError, check_compatible
-
-        model, dataset = self.workspace.model, self.workspace.dataset
-        if model is None or dataset is None or len(dataset.x_val) == 0:
-            return None
-        try:
-            check_compatible(dataset, model.input_shape[1:], None if self._denoises(model) else model.output_shape[-1])
-        except DataError:
-            return None
-        return dataset
-
     @staticmethod
     def _denoises(model) -> bool:
         from cnnstudio.network import tasks
@@ -362,7 +349,7 @@ class QtResultsView(QWidget):
 
     def refresh(self) -> None:
         """Predict the validation set on a task's thread, then redraw the matrix and the gallery."""
-        model, dataset = self.workspace.model, self._dataset()
+        model, dataset = self.workspace.model, self.workspace.validation_data()
         if model is None or dataset is None:
             self.runner.cancel()
             self.matrix, self.wrong = None, []
@@ -406,7 +393,7 @@ class QtResultsView(QWidget):
 
     def show_cell(self, true: int, predicted: int) -> None:
         """List the examples of one matrix cell in the gallery (the same cell again: the mistakes)."""
-        evaluation, dataset = self.evaluation, self._dataset()
+        evaluation, dataset = self.evaluation, self.workspace.validation_data()
         if evaluation is None or dataset is None:
             return
         if self.cell == (true, predicted):

@@ -22,9 +22,7 @@ from PySide6.QtCore import Qt, QThread, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
     QGraphicsItem,
     QGroupBox,
     QHBoxLayout,
@@ -35,7 +33,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QSpinBox,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -48,6 +45,7 @@ from cnnstudio.workspace.project import ProjectError
 from cnnstudio.workspace.session import Workspace
 from ui.tasks import SHUTDOWN_TIMEOUT_S, Task
 from ui.tensorflow_loader import after_tensorflow
+from ui.training.settings_form import QtSettingsForm
 from ui.training.worker import TrainingJob, TrainingOutcome, TrainingWorker, start_in_thread
 
 POLL_MS = 40
@@ -189,50 +187,18 @@ class QtTrainingPanel(QWidget):
         self.set_input_button = QPushButton("")
         self.set_input_button.setToolTip("Change the network's input to the data's image size instead of padding")
         self.set_input_button.clicked.connect(self._set_input_to_data)
-        self.resize_check = QCheckBox("Resize images larger than the input")
-        self.resize_check.setToolTip("Otherwise images larger than the network's input are refused")
         data_layout.addWidget(self.data_combo)
         data_layout.addWidget(self.data_label)
         data_layout.addWidget(self.fit_label)
         data_layout.addWidget(self.set_input_button)
-        data_layout.addWidget(self.resize_check)
         column.addWidget(data_box)
 
-        settings_box = QGroupBox("Settings")
-        form = QFormLayout(settings_box)
-        self.optimizer_combo = QComboBox()
-        self.optimizer_combo.addItems(["adam", "sgd", "adamw"])
-        self.lr_spin = QDoubleSpinBox()
-        self.lr_spin.setDecimals(5)
-        self.lr_spin.setRange(0.00001, 10.0)
-        self.lr_spin.setSingleStep(0.0005)
-        self.batch_spin = QSpinBox()
-        self.batch_spin.setRange(1, 65536)
-        self.epochs_spin = QSpinBox()
-        self.epochs_spin.setRange(1, 10000)
-        self.seed_spin = QSpinBox()
-        self.seed_spin.setRange(0, 2**31 - 1)
-        self.shift_spin = QDoubleSpinBox()
-        self.shift_spin.setRange(0.0, 0.5)
-        self.shift_spin.setSingleStep(0.05)
-        self.shift_spin.setToolTip("Random shifts of training images, as a fraction of their size (0 = off)")
-        self.flip_check = QCheckBox("Random left-right flips")
-        self.mixed_check = QCheckBox("Mixed precision (float16)")
-        self.xla_check = QCheckBox("XLA compilation")
-        self.device_combo = QComboBox()
-        self.device_combo.addItems(["auto", "cpu"])
-        self.device_combo.setToolTip("GPUs appear here once TensorFlow has loaded")
-        form.addRow("Optimizer", self.optimizer_combo)
-        form.addRow("Learning rate", self.lr_spin)
-        form.addRow("Batch size", self.batch_spin)
-        form.addRow("Epochs", self.epochs_spin)
-        form.addRow("Seed", self.seed_spin)
-        form.addRow("Augment shift", self.shift_spin)
-        form.addRow("", self.flip_check)
-        form.addRow("", self.mixed_check)
-        form.addRow("", self.xla_check)
-        form.addRow("Device", self.device_combo)
-        column.addWidget(settings_box)
+        self.settings_form = QtSettingsForm()
+        self.settings_form.widgets["device"].setToolTip(
+            self.settings_form.widgets["device"].toolTip() + ". GPUs appear here once TensorFlow has loaded.")
+        for attribute, widget in self.settings_form.named_widgets().items():
+            setattr(self, attribute, widget)  # epochs_spin, optimizer_combo, momentum_spin, ...
+        column.addWidget(self.settings_form)
 
         self.continue_check = QCheckBox("Continue from last weights")
         self.continue_check.setToolTip("Start from the trained weights of this network instead of fresh ones")
@@ -382,30 +348,10 @@ class QtTrainingPanel(QWidget):
 
     def settings(self):
         """The settings the widgets show; SettingsError names a setting the engine refuses."""
-        from cnnstudio.training.loop import TrainingSettings
-
-        return TrainingSettings(
-            optimizer=self.optimizer_combo.currentText(), learning_rate=self.lr_spin.value(),
-            batch_size=self.batch_spin.value(), epochs=self.epochs_spin.value(), seed=self.seed_spin.value(),
-            augment_shift=round(self.shift_spin.value(), 4), augment_flip=self.flip_check.isChecked(),
-            mixed_precision=self.mixed_check.isChecked(), jit_compile=self.xla_check.isChecked(),
-            device=self.device_combo.currentText(), resize_images=self.resize_check.isChecked(),
-        )
+        return self.settings_form.settings()
 
     def show_settings(self, settings) -> None:
-        self.resize_check.setChecked(settings.resize_images)
-        self.optimizer_combo.setCurrentText(settings.optimizer)
-        self.lr_spin.setValue(settings.learning_rate)
-        self.batch_spin.setValue(settings.batch_size)
-        self.epochs_spin.setValue(settings.epochs)
-        self.seed_spin.setValue(settings.seed)
-        self.shift_spin.setValue(settings.augment_shift)
-        self.flip_check.setChecked(settings.augment_flip)
-        self.mixed_check.setChecked(settings.mixed_precision)
-        self.xla_check.setChecked(settings.jit_compile)
-        if self.device_combo.findText(settings.device) < 0:
-            self.device_combo.addItem(settings.device)
-        self.device_combo.setCurrentText(settings.device)
+        self.settings_form.show_settings(settings)
 
     # -- training ----------------------------------------------------------------------------
 
@@ -892,8 +838,7 @@ class QtTrainingPanel(QWidget):
         import tensorflow as tf
 
         for k, _gpu in enumerate(tf.config.list_physical_devices("GPU")):
-            if self.device_combo.findText(f"gpu:{k}") < 0:
-                self.device_combo.addItem(f"gpu:{k}")
+            self.settings_form.offer("device", f"gpu:{k}")
 
     # -- the document -------------------------------------------------------------------------------
 

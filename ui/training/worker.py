@@ -167,6 +167,8 @@ class TrainingWorker(QObject):
             return
         outcome.dataset = job.dataset if job.dataset is not None else self._load_dataset()
         if weights is not None:
+            from cnnstudio.training.loop import build_for_training
+
             model = build_for_training(job.spec, job.settings)
             model.load_weights(str(weights))
             result.model, result.weights = model, model.get_weights()
@@ -192,13 +194,6 @@ class TrainingWorker(QObject):
         dataset = load_dataset(job.data, validation_split=job.validation_split, seed=job.settings.seed,
                                input_shape=job.spec.input_shape)
         return fit_to_input(dataset, job.spec.input_shape, resize=job.settings.resize_images)[0]
-
-
-def build_for_training(spec: NetworkSpec, settings):
-    """A fresh model of ``spec`` with the settings' seed, in mixed precision when asked."""
-    from cnnstudio.workspace.training_process import build_for_training as build
-
-    return build(spec, settings)
 
 
 def start_in_thread(worker: QObject, parent: QObject) -> QThread:

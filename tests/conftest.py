@@ -27,3 +27,14 @@ def _unexpected_dialog(kind):
 def no_modal_message_boxes(monkeypatch):
     for kind in ("question", "warning", "critical", "information"):
         monkeypatch.setattr(QMessageBox, kind, _unexpected_dialog(kind))
+
+
+@pytest.fixture(autouse=True)
+def no_task_left_running(request):
+    """A GUI test ends only when the work its views started (ui.tasks) has finished."""
+    qtbot = request.getfixturevalue("qtbot") if "qtbot" in request.fixturenames else None
+    yield
+    if qtbot is not None:
+        from ui import tasks
+
+        qtbot.waitUntil(lambda: not tasks.running(), timeout=60_000)

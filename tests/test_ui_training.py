@@ -422,17 +422,18 @@ def test_the_settings_form_shows_every_setting_and_reads_back_what_it_shows(qtbo
 
 
 def test_a_project_trained_from_the_command_line_keeps_momentum_and_weight_decay_after_a_run_from_the_window(
-        qtbot, window, tmp_path, capsys):
+        qtbot, window, tmp_path):
     from cnnstudio.cli import main
+    from cnnstudio.training.loop import TrainingSettings
     from cnnstudio.workspace.project import Project, load_project, save_project
-    from cnnstudio.workspace.runs import project_settings
+    from cnnstudio.workspace.runs import project_settings, set_project_settings
 
     path = tmp_path / "digits.cnnproj"
-    save_project(Project(network=presets.get("digits-cnn")), path)
-    assert main(["train", str(path), "--dataset", "digits", "--epochs", "1", "--optimizer", "sgd",
-                 "--momentum", "0.5", "--weight-decay", "0"]) == 0
-    settings, dataset = project_settings(load_project(path))
-    assert (settings.optimizer, settings.momentum, settings.weight_decay, dataset) == ("sgd", 0.5, 0.0, "digits")
+    project = Project(network=presets.get("digits-cnn"))
+    set_project_settings(project, TrainingSettings(optimizer="sgd", momentum=0.5, weight_decay=0.0, epochs=1), "digits")
+    save_project(project, path)
+    assert main(["train", str(path)]) == 0
+    assert [(r.settings["momentum"], r.settings["weight_decay"]) for r in list_runs(load_project(path))] == [(0.5, 0.0)]
 
     panel = window.training_panel
     with qtbot.waitSignal(panel.sig_weights_loaded, timeout=60_000):

@@ -27,7 +27,7 @@ def window(qtbot, tmp_path):
     win = QtMainWindow(NetworkDocument(presets.get("digits-cnn")), settings=settings,
                        recovery_dir=tmp_path / "recovery")
     install_training(win)
-    win.training_panel.xla_check.setChecked(False)  # each run compiles in a fresh child: keep tests quick
+    win.training_panel.jit_compile_check.setChecked(False)  # each run compiles in a fresh child: keep tests quick
     win.show()
     qtbot.waitExposed(win)
     yield win
@@ -63,7 +63,7 @@ def test_digits_cnn_trains_to_90_percent_through_the_panel(qtbot, window):
     window.workspace.events.epoch.connect(
         lambda epoch, logs: live.append((filters.note.text(), filters.kernel_tiles.values.copy())))
 
-    outcome = train(qtbot, panel, epochs=3, xla_check=True)  # the default settings, XLA on
+    outcome = train(qtbot, panel, epochs=3, jit_compile_check=True)  # the default settings, XLA on
 
     result = outcome.result
     assert result.status == "completed", outcome.message
@@ -297,7 +297,7 @@ def test_a_killed_training_process_is_reported_and_keeps_the_last_epoch(qtbot, w
 
 def test_stop_ends_the_run_within_one_batch_without_validating(qtbot, window, no_child_left):
     panel = window.training_panel
-    panel.batch_spin.setValue(1)  # 1438 batches an epoch: Stop lands mid-epoch
+    panel.batch_size_spin.setValue(1)  # 1438 batches an epoch: Stop lands mid-epoch
     panel.epochs_spin.setValue(3)
     with qtbot.waitSignal(panel.sig_finished, timeout=TRAIN_TIMEOUT_MS) as finished:
         assert panel.start_training()

@@ -65,7 +65,7 @@ def test_project_runs_are_recorded_and_resume(tmp_path, capsys):
 
     path = tmp_path / "seq.cnnproj"
     project = Project(network=presets.get("mnist1d-cnn"))
-    runs.set_project_settings(project, runs.TrainingSettings(epochs=1, batch_size=128), "mnist1d")
+    runs.set_project_settings(project, runs.TrainingSettings(epochs=1, batch_size=128, jit_compile=False), "mnist1d")
     save_project(project, path)
     assert main(["train", str(path), "--json"]) == 0
     first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -161,7 +161,7 @@ def trained_project(tmp_path_factory):
     folder = tmp_path_factory.mktemp("deploy-cli")
     project = folder / "digits.cnnproj"
     save_project(Project(network=presets.get("digits-cnn")), project)
-    assert main(["train", str(project), "--dataset", "digits", "--epochs", "2", "--seed", "0"]) == 0
+    assert main(["train", str(project), "--dataset", "digits", "--epochs", "2", "--seed", "0", "--no-xla"]) == 0
     return project
 
 

@@ -21,7 +21,9 @@ from cnnstudio.training.loop import (
     train,
 )
 
-FAST = {"epochs": 2, "batch_size": 64}
+# XLA compiling costs more CPU than these tiny runs train: tests that are not about XLA turn it off
+# (test_mixed_precision_and_xla_train_from_a_spec, the augmentation note and the seeded runs keep it).
+FAST = {"epochs": 2, "batch_size": 64, "jit_compile": False}
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +155,7 @@ def test_stop_mid_epoch_keeps_the_trained_weights(small_digits):
     state.listener = listener
     model = tiny_model()
     initial = model.get_weights()
-    result = train(model, small_digits, TrainingSettings(epochs=5, batch_size=16), state)
+    result = train(model, small_digits, TrainingSettings(epochs=5, batch_size=16, jit_compile=False), state)
     assert result.status == "stopped" and result.error is None
     assert result.epochs_completed == 0
     batches_run = max(u.batch for u in seen)
@@ -167,20 +169,20 @@ def test_stop_mid_epoch_keeps_the_trained_weights(small_digits):
 def test_stop_before_start_trains_at_most_one_batch(small_digits):
     state = TrainingState()
     state.request_stop()
-    result = train(tiny_model(), small_digits, TrainingSettings(epochs=3, batch_size=16), state)
+    result = train(tiny_model(), small_digits, TrainingSettings(epochs=3, batch_size=16, jit_compile=False), state)
     assert result.status == "stopped"
     assert len(result.history["loss"]) == 1 and result.epochs_completed == 0
 
 
 def test_nan_loss_fails_and_restores_the_last_good_weights(small_digits):
     model = tiny_model(activation="tanh")
-    first = train(model, small_digits, TrainingSettings(epochs=1, batch_size=32))
+    first = train(model, small_digits, TrainingSettings(epochs=1, batch_size=32, jit_compile=False))
     good = model.get_weights()
     x = small_digits.x_train.copy()
     x[40] = np.nan
     poisoned = Dataset("poisoned", x, small_digits.y_train, small_digits.x_val, small_digits.y_val,
                        small_digits.class_names)
-    result = train(model, poisoned, TrainingSettings(epochs=3, batch_size=32))
+    result = train(model, poisoned, TrainingSettings(epochs=3, batch_size=32, jit_compile=False))
     assert first.status == "completed"
     assert result.status == "failed"
     assert result.error.startswith("The loss became nan at epoch 1")
@@ -291,11 +293,11 @@ def test_resume_from_weights_file(tmp_path, small_digits, completed_run):
     path = save_weights_atomic(completed_run[3], tmp_path / "w.weights.h5")
     updates = []
     model = tiny_model(seed=99)
-    result = train(model, small_digits, TrainingSettings(epochs=1, batch_size=32),
+    result = train(model, small_digits, TrainingSettings(epochs=1, batch_size=32, jit_compile=False),
                    TrainingState(listener=updates.append), initial_weights=path)
     first_loss = next(u for u in updates if u.new_batch_losses).new_batch_losses[0][1]
     fresh = []
-    train(tiny_model(seed=99), small_digits, TrainingSettings(epochs=1, batch_size=32),
+    train(tiny_model(seed=99), small_digits, TrainingSettings(epochs=1, batch_size=32, jit_compile=False),
           TrainingState(listener=fresh.append))
     fresh_loss = next(u for u in fresh if u.new_batch_losses).new_batch_losses[0][1]
     assert result.status == "completed"
@@ -342,7 +344,7 @@ def test_failed_run_history_with_nan_is_stored_as_null(tmp_path, small_digits):
     x[:] = np.nan
     poisoned = Dataset("nan", x, small_digits.y_train, small_digits.x_val, small_digits.y_val,
                        small_digits.class_names)
-    result = train(model, poisoned, TrainingSettings(epochs=1, batch_size=64))
+    result = train(model, poisoned, TrainingSettings(epochs=1, batch_size=64, jit_compile=False))
     record = runs.record_run(project, result, "nan", runs.now())
     stored = runs.list_runs(load_project(tmp_path / "nan.cnnproj"))[0]
     assert stored.status == "failed" and stored.error == result.error

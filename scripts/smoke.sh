@@ -27,7 +27,7 @@ fi
 
 mkdir -p "$SMOKE_DIR"
 rm -f "$SMOKE_DIR"/*.png "$SMOKE_DIR"/project.cnnproj.json
-rm -rf "$SMOKE_DIR/project.runs" "$SMOKE_DIR/home"
+rm -rf "$SMOKE_DIR"/project*.runs "$SMOKE_DIR/home"
 mkdir -p "$SMOKE_DIR/home"
 log="$SMOKE_DIR/app.log"
 pids=()
@@ -87,11 +87,11 @@ case "$(title)" in *"*"*) echo "smoke: the drop edited the network: $(title)";; 
 # train one epoch (Ctrl+Return opens the Train tab and starts); the run is saved with the project
 xdotool key --window "$win" ctrl+Return
 for _ in $(seq 240); do
-    grep -q '"run-001"' "$SMOKE_DIR/project.cnnproj.json" 2>/dev/null && break
+    grep -q '"run-0' "$SMOKE_DIR/project.cnnproj.json" 2>/dev/null && break
     kill -0 $app 2>/dev/null || fail "the app exited while training"
     sleep 0.5
 done
-grep -q '"run-001"' "$SMOKE_DIR/project.cnnproj.json" || fail "no run was recorded within 2 minutes"
+grep -q '"run-0' "$SMOKE_DIR/project.cnnproj.json" || fail "no run was recorded within 2 minutes"
 sleep 1.5
 shot 03-trained
 echo "smoke: trained one epoch: $(title)"

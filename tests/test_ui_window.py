@@ -57,6 +57,7 @@ def trained_window(qtbot, tmp_path):
     win.show()
     qtbot.waitExposed(win)
     panel = win.training_panel
+    panel.jit_compile_check.setChecked(False)  # the run compiles in a fresh child: XLA is not what these tests check
     panel.epochs_spin.setValue(1)
     win.status_seen = []
     panel.progress.valueChanged.connect(lambda _v: win.status_seen.append(win.training_status.text()))

@@ -288,6 +288,7 @@ def test_window_shows_before_tensorflow_is_imported(tmp_path):
         "from PySide6.QtWidgets import QApplication\n"
         "from PySide6.QtCore import QSettings\n"
         "app = QApplication([])\n"
+        "import ui.app  # everything the window command loads before the window shows\n"
         "from ui.main_window import QtMainWindow\n"
         f"w = QtMainWindow(settings=QSettings({str(tmp_path / 's.ini')!r}, QSettings.Format.IniFormat),"
         f" recovery_dir={str(tmp_path)!r})\n"

@@ -12,13 +12,14 @@ pixels shifted in or out change what a unit sees, so no network could be exact).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
 
 from cnnstudio.analysis.shapes import Summary
-from cnnstudio.inspection import probes
+
+if TYPE_CHECKING:  # the window imports this module: Keras loads in the background, not at start
+    import keras
 
 SHIFT_MODES = ("zeros", "wrap")
 """How pixels shifted in are filled: with zeros, or with those shifted out on the other side."""
@@ -101,6 +102,8 @@ def shift_test(model: keras.Model, summary: Summary, sample: np.ndarray,
         shifts = [(s, 0) for s in DEFAULT_SHIFTS]
     shifts = [(int(dx), int(dy)) for dx, dy in shifts]
     batch = np.stack([sample] + [shift_input(sample, dx, dy, mode) for dx, dy in shifts])
+    from cnnstudio.inspection import probes
+
     acts = probes.activations(model, batch)
     probs = probes.probabilities(model, batch)
     infos = {info.name: info for info in summary.layers}
@@ -130,6 +133,8 @@ def shift_test(model: keras.Model, summary: Summary, sample: np.ndarray,
 
 def _unit_starts(summary: Summary, name: str, rank: int) -> list[np.ndarray]:
     """Per axis, the first input pixel each unit of ``name`` sees (unclipped)."""
+    from cnnstudio.inspection import probes
+
     info = next(i for i in summary.layers if i.name == name)
     starts = []
     for axis in range(rank):

@@ -46,6 +46,11 @@ def run(target: str | None = None, screenshot: str | None = None, select: str | 
     screen to answer a dialog (``--screenshot``, the offscreen platform), a file that cannot be
     opened is reported on stderr, not in a modal dialog that would wait forever.
     """
+    if target is not None and target not in presets.PRESETS and not os.path.exists(target):
+        # Refused before a window (and its background TensorFlow import) starts: a typo fails at once.
+        print(f"cnnstudio gui: {target!r} is neither a preset ({', '.join(presets.names())}) nor an existing "
+              "project file.", file=sys.stderr)
+        return 2
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("cnnstudio")
     app.setOrganizationName("CNN Studio")
@@ -72,12 +77,7 @@ def run(target: str | None = None, screenshot: str | None = None, select: str | 
                 extra.deleteLater()
     elif target in presets.PRESETS:
         window.open_preset(target, confirm=False)
-    elif os.path.exists(target):
-        if not window.open_file(target, confirm=False):
-            return 2
-    else:
-        print(f"cnnstudio gui: {target!r} is neither a preset ({', '.join(presets.names())}) nor an existing "
-              "project file.", file=sys.stderr)
+    elif not window.open_file(target, confirm=False):
         return 2
     if select:
         try:

@@ -167,17 +167,20 @@ def test_a_project_with_thousands_of_runs_lists_the_newest(qtbot, tmp_path):
     close_quietly(win)
 
 
-def test_ctrl_c_in_the_window_keeps_unsaved_work_for_recovery(qtbot, tmp_path, capsys):
+def test_ctrl_c_in_the_window_keeps_unsaved_work_for_recovery(qtbot, tmp_path, capsys, monkeypatch):
     win = make_window(qtbot, tmp_path)
     win.document.append_layer("Dropout")
     previous = signal.getsignal(signal.SIGINT)
     app = QApplication.instance()
+    codes = []  # the real exit would end every later test's event loop at once
+    monkeypatch.setattr(QApplication, "exit", staticmethod(codes.append))
     try:
         wake = studio_app.stop_on_ctrl_c(app, [win])
         signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
     finally:
         signal.signal(signal.SIGINT, previous)
     wake.stop()
+    assert codes == [130]
     assert win.autosaver.path.exists()
     assert "interrupted (Ctrl-C); unsaved work is kept for recovery" in capsys.readouterr().err
     assert os.path.exists(win.autosaver.path)

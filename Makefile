@@ -31,7 +31,7 @@ bench: $(STAMP)
 # A real window under Xvfb (xcb platform, not offscreen), driven with xdotool: drag a layer, train one
 # epoch, screenshots to $(SMOKE_DIR). Needs xvfb, xdotool, x11-apps, imagemagick (openbox optional).
 smoke: $(STAMP)
-	SMOKE_DIR=$(SMOKE_DIR) PY=$(PY) bash scripts/smoke.sh
+	SMOKE_DIR=$(SMOKE_DIR) PY=$(PY) bash tests/smoke.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -151,12 +151,15 @@ def _spatial_rank(input_shape, window, layer_name) -> int:
     return rank
 
 
-def conv_output_shape(
-    input_shape, filters, kernel_size, strides, dilation_rate, padding, layer_name
+def _checked_window_arguments(
+    input_shape, filters, kernel_size, strides, dilation_rate, padding, layer_name, what
 ) -> tuple:
-    """(batch, *spatial, filters) of a convolution; ValueError if the kernel does not fit."""
+    """The checks and normalisation shared by the convolution and transposed-convolution shapes.
+
+    Returns (rank, input_shape, kernel, stride, dilation, padding) with each argument a tuple per axis.
+    """
     rank = _spatial_rank(input_shape, kernel_size, layer_name)
-    input_shape = _check_input_rank(input_shape, rank, layer_name, "a convolution")
+    input_shape = _check_input_rank(input_shape, rank, layer_name, what)
     if not _is_int(filters) or filters < 1:
         raise ValueError(
             f"{layer_name}: filters must be a positive integer. Expected filters >= 1. "
@@ -165,7 +168,17 @@ def conv_output_shape(
     kernel = normalize_tuple(kernel_size, rank, "kernel_size", layer_name)
     stride = normalize_tuple(strides, rank, "strides", layer_name)
     dilation = normalize_tuple(dilation_rate, rank, "dilation_rate", layer_name)
-    padding = normalize_padding(padding, rank, layer_name)
+    return rank, input_shape, kernel, stride, dilation, normalize_padding(padding, rank, layer_name)
+
+
+def conv_output_shape(
+    input_shape, filters, kernel_size, strides, dilation_rate, padding, layer_name
+) -> tuple:
+    """(batch, *spatial, filters) of a convolution; ValueError if the kernel does not fit."""
+    rank, input_shape, kernel, stride, dilation, padding = _checked_window_arguments(
+        input_shape, filters, kernel_size, strides, dilation_rate, padding, layer_name,
+        "a convolution",
+    )
     spatial = []
     for axis, name in enumerate(AXIS_NAMES[rank]):
         pad = padding if isinstance(padding, str) else padding[axis]
@@ -305,17 +318,10 @@ def conv_transpose_output_shape(
     input_shape, filters, kernel_size, strides, dilation_rate, padding, output_padding, layer_name
 ) -> tuple:
     """(batch, *spatial, filters) of a transposed convolution; ValueError if nothing is left."""
-    rank = _spatial_rank(input_shape, kernel_size, layer_name)
-    input_shape = _check_input_rank(input_shape, rank, layer_name, "a transposed convolution")
-    if not _is_int(filters) or filters < 1:
-        raise ValueError(
-            f"{layer_name}: filters must be a positive integer. Expected filters >= 1. "
-            f"Received: filters={filters!r}"
-        )
-    kernel = normalize_tuple(kernel_size, rank, "kernel_size", layer_name)
-    stride = normalize_tuple(strides, rank, "strides", layer_name)
-    dilation = normalize_tuple(dilation_rate, rank, "dilation_rate", layer_name)
-    padding = normalize_padding(padding, rank, layer_name)
+    rank, input_shape, kernel, stride, dilation, padding = _checked_window_arguments(
+        input_shape, filters, kernel_size, strides, dilation_rate, padding, layer_name,
+        "a transposed convolution",
+    )
     extra = normalize_output_padding(output_padding, rank, stride, layer_name)
     spatial = []
     for axis, name in enumerate(AXIS_NAMES[rank]):

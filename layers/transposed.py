@@ -1,13 +1,14 @@
-"""Conv1DTranspose and Conv2DTranspose written with ``keras.ops`` (matmul, pad, stack, slice).
+"""Conv1DTranspose and Conv2DTranspose written with ``keras.ops`` (pad, concatenate, matmul).
 
 A transposed convolution scatters: each input cell adds a copy of the kernel, scaled by its
-value, into the output at ``stride`` times its position. Here one matmul gives every cell's
-scaled copies at once; the copies are then added in place one axis at a time (width, then
-height). Tap ``j`` of an axis lands ``j*D`` cells after ``S*i``, that is in block
-``j*D // S`` at phase ``j*D % S``: the taps of one phase are summed at their block shifts
-(a pad each), and the phases are interleaved by one stack and reshape (at most 5-D). No
-multiplication by inserted zeros happens, and nothing depends on the input's length but
-the final slice, so the layer runs on inputs of any height and width.
+value, into the output at ``stride`` times its position. Here it is computed the other way
+round, in the "sub-pixel" form: with stride S an output cell ``S*b + p`` (block b, phase p)
+gathers the taps at phase p from a few neighbouring input cells, so every phase is a small
+stride-1 convolution of the input, and all S_h*S_w phases are one matmul of the shifted
+inputs side by side; one transpose then interleaves the phases (at most 5-D). No zeros are
+inserted into the input, no copies of the output are added up, the gradients are the
+matmul's and a few slices, and nothing depends on the input's length but the final slice,
+so the layer runs on inputs of any height and width.
 
 Weights have the shapes and names of ``keras.layers.Conv1DTranspose``/``Conv2DTranspose``:
 the kernel is (*kernel_size, filters, input channels).
@@ -16,6 +17,7 @@ the kernel is (*kernel_size, filters, input channels).
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from layers.arithmetic import (
@@ -128,65 +130,82 @@ class _ConvTranspose(_Conv):
 
 
 def conv_transpose(x, kernel, window, strides, dilation, geometry):
-    """2D transposed convolution of x (N, H, W, C) with a kernel (kh, kw, F, C).
+    """2D transposed convolution of x (N, H, W, C) with a kernel (kh, kw, F, C), sub-pixel.
 
-    ``geometry`` holds (crop, offset) per axis from ``transpose_axis_geometry``.
+    ``geometry`` holds (crop, offset) per axis from ``transpose_axis_geometry``. On an axis
+    with stride S, output cell ``S*b + p`` (block b, phase p) receives tap j from input cell
+    ``b - q`` exactly when ``j*D = S*q + p``. So every phase is a stride-1 convolution of the
+    input over the few shifts q, and all phases together are one matmul: the shifted inputs
+    side by side (N, B_h, B_w, shifts*C) times a (shifts*C, S_h*S_w*F) matrix that holds each
+    tap once, where the tap's shift and phase meet (zeros elsewhere). The phases are then
+    interleaved by a transpose (the pixel shuffle, 4-D) and the output cropped. No zeros are
+    inserted into the input and no copies of the output are added up.
     """
-    (kh, kw), filters, channels = window, kernel.shape[2], kernel.shape[3]
-    batch, height, width = ops.shape(x)[0], ops.shape(x)[1], ops.shape(x)[2]
-    matrix = ops.reshape(ops.transpose(kernel, (3, 0, 1, 2)), (channels, kh * kw * filters))
-    copies = ops.matmul(ops.reshape(x, (-1, channels)), matrix)
-    copies = ops.reshape(copies, (batch, height, width, kh * kw * filters))
-    rows = []
-    for i in range(kh):
-        taps = [
-            ops.slice(copies, [0, 0, 0, (i * kw + j) * filters], [batch, height, width, filters])
-            for j in range(kw)
-        ]
-        rows.append(_scatter_axis(taps, 2, strides[1], dilation[1], width, geometry[1]))
-    return _scatter_axis(rows, 1, strides[0], dilation[0], height, geometry[0])
+    filters, channels = kernel.shape[2], kernel.shape[3]
+    batch = ops.shape(x)[0]
+    lengths = ops.shape(x)[1:3]
+    axes = [_phase_plan(window[a], strides[a], dilation[a], geometry[a]) for a in range(2)]
+    (shifts_h, _, span_h), (shifts_w, _, span_w) = axes
+    blocks = [lengths[a] + axes[a][2] for a in range(2)]
+    reach_h, reach_w = max(shifts_h), max(shifts_w)
+    padded = ops.pad(x, [(0, 0), (reach_h, span_h), (reach_w, span_w), (0, 0)])
+    shifted = [
+        ops.slice(padded, [0, reach_h - qh, reach_w - qw, 0], [batch, *blocks, channels])
+        for qh in shifts_h
+        for qw in shifts_w
+    ]
+    columns = shifted[0] if len(shifted) == 1 else ops.concatenate(shifted, axis=-1)
+    matrix = _phase_matrix(kernel, strides, axes)
+    (sh, sw) = strides
+    phases = ops.matmul(ops.reshape(columns, (-1, len(shifted) * channels)), matrix)
+    phases = ops.reshape(phases, (-1, blocks[1], sh, sw * filters))
+    if sh > 1:
+        phases = ops.transpose(phases, (0, 2, 1, 3))
+    outputs = ops.reshape(phases, (batch, blocks[0] * sh, blocks[1] * sw, filters))
+    start = [0, geometry[0][0], geometry[1][0], 0]
+    size = [batch, lengths[0] * sh + geometry[0][1], lengths[1] * sw + geometry[1][1], filters]
+    return ops.slice(outputs, start, size)
 
 
-def _scatter_axis(taps, axis, stride, dilation, length, geometry):
-    """Sum tap ``j`` into cells ``stride*i + j*dilation`` along ``axis``, then crop.
+def _phase_plan(kernel, stride, dilation, geometry):
+    """(shifts, tap of each (shift, phase), extra blocks) of one axis of the sub-pixel form.
 
-    ``length`` is the input's length on that axis (an int, or a tensor when unknown);
-    returns the ``length*stride + offset`` cells from ``crop`` on.
+    Tap j lands ``j*D // S`` blocks after its input cell at phase ``j*D % S``. ``shifts``
+    are the block offsets that some tap has; ``taps[(q, p)]`` is the tap at shift q and
+    phase p. The output, ``crop`` cells in and ``length*S + offset`` long, needs ``length +
+    extra`` blocks: enough for every tap and for the cells past the last one (zeros).
     """
     crop, offset = geometry
-    blocks = [j * dilation // stride for j in range(len(taps))]
+    taps = {(j * dilation // stride, j * dilation % stride): j for j in range(kernel)}
+    shifts = sorted({q for q, _ in taps})
     needed = -(-(crop + stride + offset) // stride) - 1
-    span = max(max(blocks), needed, 0)
-    phases = []
-    for phase in range(stride):
-        total = None
-        for j, tap in enumerate(taps):
-            if j * dilation % stride != phase:
-                continue
-            shifted = _pad_axis(tap, axis, blocks[j], span - blocks[j])
-            total = shifted if total is None else ops.add(total, shifted)
-        phases.append(total)
-    template = next(p for p in phases if p is not None)
-    phases = [ops.zeros_like(template) if p is None else p for p in phases]
-    if stride == 1:
-        merged = phases[0]
-    else:
-        stacked = ops.stack(phases, axis=axis + 1)
-        shape = list(ops.shape(stacked))
-        merged = ops.reshape(stacked, [*shape[:axis], shape[axis] * stride, *shape[axis + 2:]])
-    start = [0] * 4
-    start[axis] = crop
-    size = list(ops.shape(merged))
-    size[axis] = length * stride + offset
-    return ops.slice(merged, start, size)
+    return shifts, taps, max(max(shifts), needed, 0)
 
 
-def _pad_axis(x, axis, before, after):
-    if not before and not after:
-        return x
-    widths = [(0, 0)] * 4
-    widths[axis] = (before, after)
-    return ops.pad(x, widths)
+def _phase_matrix(kernel, strides, axes):
+    """The (shifts*C, S_h*S_w*F) matrix of the sub-pixel matmul, gathered from the kernel.
+
+    Row block (q_h, q_w) and column block (p_h, p_w) hold tap (j_h, j_w) where both axes
+    have one at that shift and phase, zeros elsewhere; the gather's gradient routes each
+    tap's gradient back to the kernel.
+    """
+    (shifts_h, taps_h, _), (shifts_w, taps_w, _) = axes
+    kh, kw, filters, channels = kernel.shape
+    absent = kh * kw
+    index = np.full((len(shifts_h), len(shifts_w), strides[0], strides[1]), absent, "int32")
+    for a, qh in enumerate(shifts_h):
+        for b, qw in enumerate(shifts_w):
+            for ph in range(strides[0]):
+                for pw in range(strides[1]):
+                    jh, jw = taps_h.get((qh, ph)), taps_w.get((qw, pw))
+                    if jh is not None and jw is not None:
+                        index[a, b, ph, pw] = jh * kw + jw
+    shifts, phases = len(shifts_h) * len(shifts_w), strides[0] * strides[1]
+    flat = ops.reshape(ops.transpose(kernel, (0, 1, 3, 2)), (absent, channels, filters))
+    flat = ops.concatenate([flat, ops.zeros((1, channels, filters), kernel.dtype)], axis=0)
+    blocks = ops.take(flat, ops.convert_to_tensor(index.reshape(-1)), axis=0)
+    blocks = ops.transpose(ops.reshape(blocks, (shifts, phases, channels, filters)), (0, 2, 1, 3))
+    return ops.reshape(blocks, (shifts * channels, phases * filters))
 
 
 @keras.saving.register_keras_serializable(package="cnnstudio")

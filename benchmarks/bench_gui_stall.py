@@ -83,6 +83,44 @@ class CollectionTimer:
         return f"{len(values)} collections, longest {longest:.0f} ms"
 
 
+class StackSampler:
+    """Samples the GUI thread's Python stack every millisecond from a helper thread, so that a
+    long gap can be explained: ``during(start, end)`` gives the samples' innermost frames."""
+
+    def __init__(self):
+        import sys
+        import threading
+
+        self.samples: list[tuple[float, str]] = []
+        self._main = threading.main_thread().ident
+        self._stop = threading.Event()
+        sys.setswitchinterval(0.001)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import sys
+
+        while not self._stop.wait(0.001):
+            frame = sys._current_frames().get(self._main)
+            names = []
+            while frame is not None and len(names) < 6:
+                code = frame.f_code
+                names.append(f"{os.path.basename(code.co_filename)}:{frame.f_lineno}:{code.co_name}")
+                frame = frame.f_back
+            self.samples.append((time.perf_counter(), " < ".join(names)))
+
+    def during(self, start: float, end: float) -> list[str]:
+        from collections import Counter
+
+        counts = Counter(stack for when, stack in self.samples if start <= when <= end)
+        return [f"{count:3d} x {stack}" for stack, count in counts.most_common(4)]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def summary(gaps) -> tuple[float, float, float, int, int]:
     """max, 99th percentile and median gap, the tick count and how many gaps passed 25 ms: the
     max alone is one sample, so the count tells a lucky run from a better one."""
@@ -98,6 +136,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=1, help="train this many more runs after the first")
     parser.add_argument("--idle", type=float, default=2.0, help="seconds of idle reference")
+    parser.add_argument("--explain", type=float, metavar="MS",
+                        help="sample the GUI thread's stack and print what it ran during gaps over MS ms")
     args = parser.parse_args()
 
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
@@ -128,6 +168,7 @@ def main() -> None:
 
     recorder = GapRecorder()
     collections = CollectionTimer()
+    sampler = StackSampler() if args.explain else None
 
     def wait(ms):
         QTimer.singleShot(ms, loop.quit)
@@ -164,6 +205,13 @@ def main() -> None:
         where = ", ".join(f"{gap:.0f} ms ending at {end:.2f} s" for gap, end in worst)
         print(f"# run {run + 1}: {status} Child ended at {cut:.2f} s. Longest gaps: {where}. "
               f"Garbage collections: {collections.take()}")
+        if sampler is not None:
+            for gap, end in zip(gaps, recorder.ends, strict=True):
+                if gap > args.explain:
+                    stop = recorder.t0 + end
+                    print(f"  gap {gap:.0f} ms ending at {end:.2f} s:")
+                    for line in sampler.during(stop - gap / 1000, stop):
+                        print(f"    {line}")
 
     recorder.start()
     wait(int(args.idle * 1000))
@@ -178,6 +226,8 @@ def main() -> None:
     worst = max(training_gaps)
     print(f"longest stall while training: {worst:.1f} ms, p99 {summary(training_gaps)[1]:.1f} ms, idle max "
           f"{idle[0]:.1f} ms p99 {idle[1]:.1f} ms (target < 20 ms: {'met' if worst < 20 else 'MISSED'})")
+    if sampler is not None:
+        sampler.close()
     window.document.reset(window.document.spec)
     window.close()
 

@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -62,8 +63,15 @@ def test_digits_cnn_trains_to_90_percent_through_the_panel(qtbot, window):
     live = []  # the filters view redraws the model being trained after each epoch
     window.workspace.events.epoch.connect(
         lambda epoch, logs: live.append((filters.note.text(), filters.kernel_tiles.values.copy())))
+    with qtbot.waitSignal(window.tensorflow_loader.sig_ready, timeout=TRAIN_TIMEOUT_MS):
+        window.tensorflow_loader.ensure()
+    imported_before = set(sys.modules)
 
     outcome = train(qtbot, panel, epochs=3, jit_compile_check=True)  # the default settings, XLA on
+
+    # The loader imported ahead what the run's window side needs: a first import during a run
+    # holds the GIL (C extensions load under it), stalling the event loop.
+    assert sorted(set(sys.modules) - imported_before) == []
 
     result = outcome.result
     assert result.status == "completed", outcome.message

@@ -18,9 +18,13 @@ from ui.tasks import SHUTDOWN_TIMEOUT_S, Task
 
 
 def import_tensorflow(state) -> None:
+    """TensorFlow and Keras, then the rest of what a training run's window side imports."""
     tf = importlib.import_module("tensorflow")
     importlib.import_module("keras")
     share_gpus(tf)
+    from cnnstudio.workspace.training_process import import_parent_side
+
+    import_parent_side()
 
 
 def share_gpus(tf) -> None:

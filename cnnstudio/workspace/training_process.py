@@ -70,6 +70,25 @@ class ChildJob:
     init_from: str | None = None
 
 
+def import_parent_side() -> None:
+    """Import what the parent of a run uses when the run streams and ends (the timeline and the
+    probes the Filters view draws it with, the data loaders, the model builder, the weights' HDF5
+    reader), so that a window can do it in
+    the background before its first run: a first import during a run holds the GIL (C
+    extensions load under it) and stalls the window's event loop by tens of milliseconds."""
+    import importlib
+
+    import layers
+    from cnnstudio.training.data import import_loaders
+
+    import_loaders()
+    layers.load_all()
+    modules = ("cnnstudio.inspection.timeline", "cnnstudio.inspection.probes", "cnnstudio.training.loop",
+               "cnnstudio.models.builder", "cnnstudio.models.export", "h5py")
+    for name in modules:
+        importlib.import_module(name)
+
+
 class TrainingProcess:
     """The parent's handle on one child: start it, read its messages, stop or kill it.
 

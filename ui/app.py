@@ -8,15 +8,17 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication
 
 from cnnstudio.network import presets
 from cnnstudio.workspace.document import DocumentError
 from cnnstudio.workspace.project import ProjectError, load_project
+from ui import tasks
 from ui.editor.pretrained import install_pretrained
 from ui.explain.tab import install_explainer
 from ui.inspection.tab import install_inspection
@@ -26,6 +28,8 @@ from ui.teaching.exercise_dialog import install_teaching
 from ui.training.tab import install_training
 
 SCREENSHOT_SIZE = (1400, 900)
+SETTLE_LIMIT_S = 60.0
+"""How long a screenshot waits for background work at the most."""
 
 
 def new_window() -> QtMainWindow:
@@ -39,10 +43,13 @@ def new_window() -> QtMainWindow:
     return window
 
 
-def run(target: str | None = None, screenshot: str | None = None, select: str | None = None) -> int:
+def run(target: str | None = None, screenshot: str | None = None, select: str | None = None,
+        size: tuple[int, int] | None = None, tab: str | None = None, settle: bool = False) -> int:
     """Open the window on ``target`` (a preset name or a project file); 2 if it cannot be opened.
 
-    With ``screenshot``, render the window at 1400x900, save it as PNG and return. Without a
+    ``size`` is the window's (width, height); ``tab`` the name of the tab to show first;
+    ``settle`` lets the screenshot wait for the background work (see :func:`wait_for_background_work`).
+    With ``screenshot``, render the window at ``size`` (1400x900 by default), save it as PNG and return. Without a
     screen to answer a dialog (``--screenshot``, the offscreen platform), a file that cannot be
     opened is reported on stderr, not in a modal dialog that would wait forever.
     """
@@ -85,10 +92,17 @@ def run(target: str | None = None, screenshot: str | None = None, select: str | 
         except DocumentError as exc:
             print(f"cnnstudio gui: {exc}", file=sys.stderr)
             return 2
+    if tab is not None and not show_tab(window, tab):
+        return 2
+    if size is not None:
+        window.resize(*size)
     if screenshot:
-        window.resize(*SCREENSHOT_SIZE)
+        window.resize(*(size or SCREENSHOT_SIZE))
         window.show()
         app.processEvents()
+        if settle and not wait_for_background_work():
+            print(f"cnnstudio gui: background work still running after {SETTLE_LIMIT_S:.0f} s; "
+                  "the screenshot shows it unfinished", file=sys.stderr)
         image = window.grab()
         Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
         if not image.save(str(screenshot)):
@@ -103,6 +117,35 @@ def run(target: str | None = None, screenshot: str | None = None, select: str | 
     for shown in windows:
         shown.settings.sync()
     return code
+
+
+def wait_for_background_work(limit_s: float = SETTLE_LIMIT_S, quiet_s: float = 0.5) -> bool:
+    """Run the event loop until no task has run for ``quiet_s`` (one task's end often starts the
+    next: TensorFlow, then a reopened run's weights, then the views); False after ``limit_s``."""
+    deadline = time.monotonic() + limit_s
+    quiet_since = None
+    while time.monotonic() < deadline:
+        loop = QEventLoop()
+        QTimer.singleShot(20, loop.quit)
+        loop.exec()
+        if tasks.running():
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_s:
+            return True
+    return False
+
+
+def show_tab(window: QtMainWindow, name: str) -> bool:
+    """Show the tab called ``name`` (case and the mnemonic's & ignored); False, said on stderr, if none is."""
+    names = [window.tabs.tabText(index).replace("&", "") for index in range(window.tabs.count())]
+    for index, text in enumerate(names):
+        if text.lower() == name.lower():
+            window.tabs.setCurrentIndex(index)
+            return True
+    print(f"cnnstudio gui: there is no tab {name!r}. Expected one of: {', '.join(names)}.", file=sys.stderr)
+    return False
 
 
 def stop_on_ctrl_c(app: QApplication, windows: list[QtMainWindow]) -> QTimer:

@@ -11,6 +11,7 @@ file, otherwise held here and recorded on the next save.
 
 from __future__ import annotations
 
+import html
 import math
 import os
 from dataclasses import dataclass
@@ -23,7 +24,9 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFileDialog,
+    QFrame,
     QGraphicsItem,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -58,6 +61,10 @@ BATCH_COLOR = (90, 90, 90)
 OVERLAY_COLORS = [(44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194)]
 
 
+LINE_SAMPLES = {Qt.PenStyle.SolidLine: "━●━", Qt.PenStyle.DotLine: "┈┈┈", Qt.PenStyle.DashLine: "╌╌╌"}
+"""How the legend draws each pen style."""
+MIN_RUN_ROWS = 4
+"""The runs list shows at least this many runs without scrolling the window."""
 MAX_LISTED_RUNS = 500
 """The newest runs the list shows; older ones stay in the project file."""
 
@@ -135,15 +142,29 @@ class QtTrainingPanel(QWidget):
 
         self._build_controls()
         self._build_plots()
-        split = QSplitter(Qt.Orientation.Horizontal)
+        self._build_runs()
+        # The form on the left; the curves and the runs beside it, where they have the width.
+        # The form scrolls only in a window smaller than 1000x700 (never sideways).
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(self.controls)
-        scroll.setMinimumWidth(330)
+        scroll.setMinimumWidth(self.controls.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width())
+        self.form_scroll = scroll
+        self.right_split = QSplitter(Qt.Orientation.Vertical)
+        self.right_split.addWidget(self.plots)
+        self.right_split.addWidget(self.runs_box)
+        self.right_split.setStretchFactor(0, 3)
+        self.right_split.setStretchFactor(1, 1)
+        self.right_split.setSizes([480, 160])
+        self.right_split.setChildrenCollapsible(False)
+        split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(scroll)
-        split.addWidget(self.plots)
+        split.addWidget(self.right_split)
         split.setStretchFactor(1, 1)
-        split.setSizes([360, 1000])
+        split.setSizes([scroll.minimumWidth(), 1000])
+        split.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(split)
@@ -166,9 +187,13 @@ class QtTrainingPanel(QWidget):
 
         self.controls = QWidget()
         column = QVBoxLayout(self.controls)
+        column.setContentsMargins(4, 2, 4, 2)
+        column.setSpacing(4)
 
         data_box = QGroupBox("Data")
         data_layout = QVBoxLayout(data_box)
+        data_layout.setContentsMargins(6, 2, 6, 4)
+        data_layout.setSpacing(2)
         self.data_combo = QComboBox()
         for name, description in DATASETS.items():
             self.data_combo.addItem(name, name)
@@ -211,7 +236,6 @@ class QtTrainingPanel(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.train_button)
         buttons.addWidget(self.stop_button)
-        column.addWidget(self.continue_check)
         self.init_from: str | None = None
         """A .keras file to start from (fine-tuning), or None."""
         self.init_button = QPushButton("Start from a model…")
@@ -222,10 +246,11 @@ class QtTrainingPanel(QWidget):
         self.init_clear.setToolTip("Start from fresh weights again")
         self.init_clear.clicked.connect(lambda: self.set_init_from(None))
         self.init_clear.hide()
-        init_row = QHBoxLayout()
-        init_row.addWidget(self.init_button, 1)
-        init_row.addWidget(self.init_clear)
-        column.addLayout(init_row)
+        start_row = QHBoxLayout()
+        start_row.addWidget(self.continue_check)
+        start_row.addWidget(self.init_button, 1)
+        start_row.addWidget(self.init_clear)
+        column.addLayout(start_row)
         column.addLayout(buttons)
 
         self.progress = QProgressBar()
@@ -235,8 +260,15 @@ class QtTrainingPanel(QWidget):
         self.speed_label = QLabel("– images/s")
         self.eta_label = QLabel("Time left –")
         self.device_label = QLabel("Device –")
-        for w in (self.progress, self.epoch_label, self.speed_label, self.eta_label, self.device_label):
-            column.addWidget(w)
+        column.addWidget(self.progress)
+        status = QGridLayout()  # two short lines instead of four
+        status.setContentsMargins(0, 0, 0, 0)
+        status.setVerticalSpacing(0)
+        for index, label in enumerate((self.epoch_label, self.speed_label, self.eta_label, self.device_label)):
+            status.addWidget(label, index // 2, index % 2)
+        status.setColumnStretch(0, 3)
+        status.setColumnStretch(1, 2)
+        column.addLayout(status)
         self.queue_label = QLabel("")
         self.queue_label.setWordWrap(True)
         self.queue_label.hide()
@@ -245,41 +277,56 @@ class QtTrainingPanel(QWidget):
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         column.addWidget(self.message)
+        column.addStretch(1)
 
-        runs_box = QGroupBox("Runs (tick to overlay)")
-        runs_layout = QVBoxLayout(runs_box)
+    def _build_runs(self) -> None:
+        self.runs_box = QGroupBox("Runs (tick to overlay)")
+        runs_layout = QVBoxLayout(self.runs_box)
+        runs_layout.setContentsMargins(4, 2, 4, 4)
         self.runs_list = QListWidget()
-        self.runs_list.setMinimumHeight(110)
+        self.runs_list.setMinimumHeight(MIN_RUN_ROWS * self.runs_list.fontMetrics().lineSpacing() + 8)
         self.runs_list.itemChanged.connect(self._on_run_checked)
         runs_layout.addWidget(self.runs_list)
-        column.addWidget(runs_box)
-        column.addStretch(1)
 
     def _build_plots(self) -> None:
         # One view per plot: a new batch repaints only its own plot, not the epoch plots.
         self.plot_widgets = [pg.PlotWidget(background="w", title=title) for title in (
             "Loss per batch", "Loss per epoch", "Accuracy per epoch")]
         self.batch_plot, self.loss_plot, self.acc_plot = (w.getPlotItem() for w in self.plot_widgets)
+        for widget in self.plot_widgets:
+            widget.setMinimumHeight(120)
         self.plots = QSplitter(Qt.Orientation.Vertical)
         epoch_row = QSplitter(Qt.Orientation.Horizontal)
         epoch_row.addWidget(self.plot_widgets[1])
         epoch_row.addWidget(self.plot_widgets[2])
+        # One legend for both epoch plots, above them: inside a plot it would hide the curves.
+        self.legend = QLabel()
+        self.legend.setObjectName("curves_legend")
+        self.legend.setWordWrap(True)
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        epochs = QWidget()
+        epochs_layout = QVBoxLayout(epochs)
+        epochs_layout.setContentsMargins(0, 0, 0, 0)
+        epochs_layout.setSpacing(0)
+        epochs_layout.addWidget(self.legend)
+        epochs_layout.addWidget(epoch_row, 1)
         self.plots.addWidget(self.plot_widgets[0])
-        self.plots.addWidget(epoch_row)
+        self.plots.addWidget(epochs)
+        self.plots.setStretchFactor(0, 2)
+        self.plots.setStretchFactor(1, 3)
+        self.plots.setChildrenCollapsible(False)
         for plot, x_label in ((self.batch_plot, "batch"), (self.loss_plot, "epoch"), (self.acc_plot, "epoch")):
             plot.showGrid(x=True, y=True, alpha=0.3)
             plot.setLabel("bottom", x_label)
         self.batch_curve = self.batch_plot.plot(pen=pg.mkPen(BATCH_COLOR, width=1.5))
-        self.loss_plot.addLegend(offset=(-10, 10))
-        self.acc_plot.addLegend(offset=(-10, -10))
         symbol = {"symbol": "o", "symbolSize": 6}
-        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen(TRAIN_COLOR, width=2), name="training",
+        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen(TRAIN_COLOR, width=2),
                                               symbolBrush=TRAIN_COLOR, **symbol)
-        self.val_loss_curve = self.loss_plot.plot(pen=pg.mkPen(VAL_COLOR, width=2), name="validation",
+        self.val_loss_curve = self.loss_plot.plot(pen=pg.mkPen(VAL_COLOR, width=2),
                                                   symbolBrush=VAL_COLOR, **symbol)
-        self.acc_curve = self.acc_plot.plot(pen=pg.mkPen(TRAIN_COLOR, width=2), name="training",
+        self.acc_curve = self.acc_plot.plot(pen=pg.mkPen(TRAIN_COLOR, width=2),
                                             symbolBrush=TRAIN_COLOR, **symbol)
-        self.val_acc_curve = self.acc_plot.plot(pen=pg.mkPen(VAL_COLOR, width=2), name="validation",
+        self.val_acc_curve = self.acc_plot.plot(pen=pg.mkPen(VAL_COLOR, width=2),
                                                 symbolBrush=VAL_COLOR, **symbol)
         for plot in (self.batch_plot, self.loss_plot, self.acc_plot):
             plot.disableAutoRange()
@@ -287,12 +334,30 @@ class QtTrainingPanel(QWidget):
             plot.setMouseEnabled(x=False, y=False)
             # Axes (with their grid) and legends rarely change: Qt repaints them from a pixmap
             # instead of calling their Python paint, which waits for the GIL the training holds.
-            for item in (plot.getAxis("left"), plot.getAxis("bottom"), plot.legend):
-                if item is not None:
-                    item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+            for item in (plot.getAxis("left"), plot.getAxis("bottom")):
+                item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self._extents: dict = {}
         self._tick_spacing: dict = {}
         self._reset_ranges()
+        self._show_legend()
+
+    def _show_legend(self) -> None:
+        """The legend line: this run's training and validation, then each ticked run's, in their pens' colours."""
+        entries = [(TRAIN_COLOR, LINE_SAMPLES[Qt.PenStyle.SolidLine], "training"),
+                   (VAL_COLOR, LINE_SAMPLES[Qt.PenStyle.SolidLine], "validation")]
+        for curves in self._overlays.values():
+            seen = set()
+            for _plot, curve in curves:
+                pen = curve.opts["pen"]
+                name = curve.name()
+                if name in seen:
+                    continue
+                seen.add(name)
+                color = pen.color()
+                entries.append(((color.red(), color.green(), color.blue()), LINE_SAMPLES[pen.style()], name))
+        self.legend.setText("&nbsp;&nbsp; ".join(
+            f'<span style="white-space:nowrap"><span style="color:rgb{color}"><b>{sample}</b></span>'
+            f"&nbsp;{html.escape(text)}</span>" for color, sample, text in entries))
 
     # -- state -------------------------------------------------------------------------------
 
@@ -682,12 +747,12 @@ class QtTrainingPanel(QWidget):
                 curves.append((plot, curve))
                 self._grow_range(plot, len(values), np.nanmax(values) if np.isfinite(values).any() else 0)
         self._overlays[run_id] = curves
+        self._show_legend()
 
     def _remove_overlay(self, run_id: str) -> None:
         for plot, curve in self._overlays.pop(run_id, []):
             plot.removeItem(curve)
-            if plot.legend is not None:
-                plot.legend.removeItem(curve)
+        self._show_legend()
 
     # -- refresh -------------------------------------------------------------------------------
 

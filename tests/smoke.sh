@@ -65,13 +65,14 @@ xdotool windowsize "$win" 1400 860 windowmove "$win" 0 0 windowactivate --sync "
 sleep 1.5
 shot 01-start
 
-# drag Dropout from the palette (searched with Ctrl+F) onto the canvas's empty space
+# drag Dropout from the palette (searched with Ctrl+F) onto the connection from pool to flatten: it is
+# inserted there (MaxPool -> Dropout -> Flatten, as in Keras' MNIST convnet), not appended after the softmax
 xdotool key --window "$win" ctrl+f
 sleep 0.3
 xdotool type --delay 40 "Dropout"
 sleep 0.5
 item_x=45; item_y=97     # the first match under the "Regularization" group, in window coordinates
-drop_x=780; drop_y=520   # empty canvas below the last node
+drop_x=585; drop_y=530   # the line from pool's output port down to flatten
 xdotool mousemove --window "$win" $item_x $item_y; sleep 0.2
 xdotool mousedown 1; sleep 0.2
 for step in 1 2 3 4 5 6 7 8 9 10; do
@@ -79,9 +80,10 @@ for step in 1 2 3 4 5 6 7 8 9 10; do
     sleep 0.05
 done
 sleep 0.3
+shot 02-dragging-onto-a-connection
 xdotool mouseup 1
 sleep 1
-shot 02-after-drag
+shot 03-after-drag
 case "$(title)" in *"*"*) echo "smoke: the drop edited the network: $(title)";; *) fail "the drag from the palette changed nothing: $(title)";; esac
 
 # train one epoch (Ctrl+Return opens the Train tab and starts); the run is saved with the project
@@ -93,21 +95,22 @@ for _ in $(seq 240); do
 done
 grep -q '"run-0' "$SMOKE_DIR/project.cnnproj.json" || fail "no run was recorded within 2 minutes"
 sleep 1.5
-shot 03-trained
+shot 04-trained
 echo "smoke: trained one epoch: $(title)"
-"$PY" - "$SMOKE_DIR/project.cnnproj.json" <<'PYEOF' || fail "the saved network does not end with the dragged Dropout"
+"$PY" - "$SMOKE_DIR/project.cnnproj.json" <<'PYEOF' || fail "the saved network lacks the Dropout between pool and flatten"
 import json, sys
 project = json.load(open(sys.argv[1]))
 layers, [run] = project["network"]["layers"], project["runs"]
-print(f"smoke: saved {len(layers)} layers ending with {layers[-1]['type']}; {run['id']} {run['status']}, "
+types = [layer["type"] for layer in layers]
+print(f"smoke: saved {' > '.join(types)}; {run['id']} {run['status']}, "
       f"val_accuracy {run['history']['val_accuracy'][-1]:.3f}")
-sys.exit(layers[-1]["type"] != "Dropout" or run["status"] != "completed")
+sys.exit(types[2:5] != ["MaxPool2D", "Dropout", "Flatten"] or run["status"] != "completed")
 PYEOF
 
 for tab in 3 4 5; do  # Filters, Activations, Results
     xdotool key --window "$win" alt+$tab
     sleep 2.5
-    shot "0$((tab + 1))-tab-$tab"
+    shot "0$((tab + 2))-tab-$tab"
 done
 
 # quit with Ctrl+Q: nothing is unsaved, so it closes at once; shutdown must be bounded

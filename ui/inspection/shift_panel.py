@@ -75,6 +75,8 @@ class QtShiftPanel(QGroupBox):
         plot.setTitle(title, size="9pt")
         plot.setLabel("bottom", "shift (pixels)")
         plot.setLabel("left", unit)
+        # no "(x0.001)" scale in the axis label: the narrow column cuts it off; the ticks say 0.4
+        plot.getAxis("left").enableAutoSIPrefix(False)
         plot.setFixedHeight(170)
         plot.setMouseEnabled(False, False)
         plot.hideButtons()

@@ -602,7 +602,8 @@ class QtTrainingPanel(QWidget):
         else:
             self.progress.setFormat("Done")
             self.progress.setValue(100)
-            lines.append(f"Trained {result.epochs_completed} epochs in {result.seconds:.1f} s on {result.device}.")
+            epochs = result.epochs_completed
+            lines.append(f"Trained {epochs} epoch{'' if epochs == 1 else 's'} in {result.seconds:.1f} s on {result.device}.")
         if summary:
             lines.append(summary)
         lines += result.notes + outcome.notes

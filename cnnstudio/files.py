@@ -82,7 +82,8 @@ def temp_prefix(path: str | os.PathLike) -> str:
     return f".{Path(path).name}.{TEMP_MARK}{os.getpid()}-"
 
 
-def _pid_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (one of another user's counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -108,7 +109,7 @@ def clean_leftovers(path: str | os.PathLike) -> list[Path]:
         return removed
     for entry in entries:
         match = pattern.match(entry.name)
-        if match is None or int(match.group(1)) == os.getpid() or _pid_alive(int(match.group(1))):
+        if match is None or int(match.group(1)) == os.getpid() or process_alive(int(match.group(1))):
             continue
         previous = entry / "previous" if entry.is_dir() and not entry.is_symlink() else None
         if previous is not None and previous.exists() and not path.exists() and not os.path.islink(path):

@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_layers_equivalence import _assert_close, _forward_and_gradients, _same_pads
+from test_layers_equivalence import _assert_close, _fits, _forward_and_gradients, _same_pads
 
 import layers
 
@@ -237,41 +237,33 @@ def _windowed_reference(case, make_reference, x):
     return reference, forward
 
 
-def _fits(case):
-    if case["padding"] == "same":
-        return True
-    pad = 0 if case["padding"] == "valid" else case["padding"]
-    return all(
-        d * (k - 1) + 1 <= n + 2 * pad
-        for n, k, d in zip(case["lengths"], case["kernel"], case["dilation"], strict=True)
-    )
-
-
-def _check_depthwise(case, rank):
-    ours_class = layers.DepthwiseConv1D if rank == 1 else layers.DepthwiseConv2D
-    keras_class = keras.layers.DepthwiseConv1D if rank == 1 else keras.layers.DepthwiseConv2D
+def _check_windowed(case, ours, make_reference):
+    """``ours`` (not built yet) against the Keras layer ``make_reference(strides, padding)``, on the
+    case's input; a kernel that does not fit must be refused."""
     shape = (case["batch"], *case["lengths"], case["channels"])
     x = np.random.default_rng(case["seed"]).normal(size=shape).astype("float32")
-    ours = ours_class(
-        case["kernel"], strides=case["strides"], padding=case["padding"],
-        depth_multiplier=case["multiplier"], dilation_rate=case["dilation"],
-        use_bias=case["use_bias"], bias_initializer="random_normal",
-    )
     if not _fits(case):
         with pytest.raises(ValueError, match="dilated kernel of extent .* exceeds the padded input"):
             ours.build(shape)
         return
     ours.build(shape)
-    reference, forward = _windowed_reference(
-        case,
-        lambda strides, padding: keras_class(
-            case["kernel"], strides=strides, padding=padding, depth_multiplier=case["multiplier"],
-            dilation_rate=case["dilation"], use_bias=case["use_bias"],
-        ),
-        x,
-    )
+    reference, forward = _windowed_reference(case, make_reference, x)
     reference.set_weights(ours.get_weights())
     _compare(ours, forward, reference.trainable_variables, x, case["seed"])
+
+
+def _check_depthwise(case, rank):
+    ours_class = layers.DepthwiseConv1D if rank == 1 else layers.DepthwiseConv2D
+    keras_class = keras.layers.DepthwiseConv1D if rank == 1 else keras.layers.DepthwiseConv2D
+    ours = ours_class(
+        case["kernel"], strides=case["strides"], padding=case["padding"],
+        depth_multiplier=case["multiplier"], dilation_rate=case["dilation"],
+        use_bias=case["use_bias"], bias_initializer="random_normal",
+    )
+    _check_windowed(case, ours, lambda strides, padding: keras_class(
+        case["kernel"], strides=strides, padding=padding, depth_multiplier=case["multiplier"],
+        dilation_rate=case["dilation"], use_bias=case["use_bias"],
+    ))
 
 
 @SWEEP
@@ -307,28 +299,15 @@ def grouped_cases(draw, rank):
 def _check_grouped(case, rank):
     ours_class = layers.Conv1D if rank == 1 else layers.Conv2D
     keras_class = keras.layers.Conv1D if rank == 1 else keras.layers.Conv2D
-    shape = (case["batch"], *case["lengths"], case["channels"])
-    x = np.random.default_rng(case["seed"]).normal(size=shape).astype("float32")
     ours = ours_class(
         case["filters"], case["kernel"], strides=case["strides"], padding=case["padding"],
         dilation_rate=case["dilation"], groups=case["groups"], use_bias=case["use_bias"],
         bias_initializer="random_normal",
     )
-    if not _fits(case):
-        with pytest.raises(ValueError, match="dilated kernel of extent .* exceeds the padded input"):
-            ours.build(shape)
-        return
-    ours.build(shape)
-    reference, forward = _windowed_reference(
-        case,
-        lambda strides, padding: keras_class(
-            case["filters"], case["kernel"], strides=strides, padding=padding,
-            dilation_rate=case["dilation"], groups=case["groups"], use_bias=case["use_bias"],
-        ),
-        x,
-    )
-    reference.set_weights(ours.get_weights())
-    _compare(ours, forward, reference.trainable_variables, x, case["seed"])
+    _check_windowed(case, ours, lambda strides, padding: keras_class(
+        case["filters"], case["kernel"], strides=strides, padding=padding,
+        dilation_rate=case["dilation"], groups=case["groups"], use_bias=case["use_bias"],
+    ))
 
 
 @SWEEP

@@ -25,7 +25,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from cnnstudio import safe_json
-from cnnstudio.files import write_atomic
+from cnnstudio.files import process_alive, write_atomic
 from cnnstudio.network.spec import NetworkSpec, SpecError
 from cnnstudio.workspace.document import NetworkDocument
 
@@ -39,15 +39,8 @@ _window_numbers = itertools.count(1)
 
 
 def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False  # this process' other windows are never live at start-up, when files are offered
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    # this process' other windows are never live at start-up, when files are offered
+    return pid != os.getpid() and process_alive(pid)
 
 
 @dataclass

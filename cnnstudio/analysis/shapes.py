@@ -373,13 +373,20 @@ def _conv(info, lt, layer, srcs, cfg):
                         f"filters. Use a common divisor such as {divisors[-1]}.", fixes + [_remove_fix(info.name)])
         return None
     fan_in = math.prod(w.size for w in axes) * (c_in // groups)
-    # The weights do not depend on the spatial size, so a kernel that does not fit still shows them.
-    info.trainable_params = fan_in * filters + (filters if cfg["use_bias"] else 0)
+    return _weighted_window(info, src, lt, axes, fan_in, filters, cfg["use_bias"])
+
+
+def _weighted_window(info, src, lt, axes, fan_in: int, channels: int, use_bias: bool):
+    """A window layer with weights: each of ``channels`` outputs sums ``fan_in`` weighted inputs.
+
+    The weights do not depend on the spatial size, so a kernel that does not fit still shows them.
+    """
+    info.trainable_params = fan_in * channels + (channels if use_bias else 0)
     spatial = _window(info, src, lt, axes)
     if spatial is None:
         return None
-    info.macs = _count(spatial) * filters * fan_in
-    return (*spatial, filters)
+    info.macs = _count(spatial) * channels * fan_in
+    return (*spatial, channels)
 
 
 def _conv_transpose(info, lt, layer, srcs, cfg):
@@ -428,14 +435,9 @@ def _depthwise(info, lt, layer, srcs, cfg):
     if not _check_rank(info, lt, layer, src):
         return None
     axes = fields.windows(lt, cfg, lt.rank)
-    kernel = math.prod(w.size for w in axes)
     channels = src.output_shape[-1] * cfg["depth_multiplier"]
-    info.trainable_params = kernel * channels + (channels if cfg["use_bias"] else 0)
-    spatial = _window(info, src, lt, axes)
-    if spatial is None:
-        return None
-    info.macs = _count(spatial) * channels * kernel
-    return (*spatial, channels)
+    # each output channel filters one input channel: its fan-in is the kernel alone
+    return _weighted_window(info, src, lt, axes, math.prod(w.size for w in axes), channels, cfg["use_bias"])
 
 
 def _pool(info, lt, layer, srcs, cfg):

@@ -128,17 +128,29 @@ def input_picture(sample: np.ndarray, vmin: float | None = None, vmax: float | N
 
 def stack(pictures: list[np.ndarray], gap: int = 4, background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
     """RGB pictures of any widths stacked top to bottom, left-aligned, ``gap`` pixels apart."""
+    return _concatenate(pictures, 0, gap, background, "Nothing to stack")
+
+
+def _concatenate(pictures: list[np.ndarray], axis: int, gap: int, background: tuple[int, int, int],
+                 nothing: str) -> np.ndarray:
+    """Pictures one after another along ``axis`` (0 down, 1 across), aligned at the start of the
+    other axis, ``gap`` pixels of ``background`` apart; ``nothing`` starts the error for none."""
     if not pictures:
-        raise ValueError("Nothing to stack. Expected at least one picture. Received: pictures=[]")
+        raise ValueError(f"{nothing}. Expected at least one picture. Received: pictures=[]")
     pictures = [_as_rgb(p) for p in pictures]
-    width = max(p.shape[1] for p in pictures)
-    height = sum(p.shape[0] for p in pictures) + gap * (len(pictures) - 1)
-    out = np.empty((height, width, 3), np.uint8)
+    across = 1 - axis
+    shape = [0, 0, 3]
+    shape[axis] = sum(p.shape[axis] for p in pictures) + gap * (len(pictures) - 1)
+    shape[across] = max(p.shape[across] for p in pictures)
+    out = np.empty(shape, np.uint8)
     out[:] = background
-    top = 0
+    start = 0
     for p in pictures:
-        out[top : top + p.shape[0], : p.shape[1]] = p
-        top += p.shape[0] + gap
+        place = [slice(None), slice(None)]
+        place[axis] = slice(start, start + p.shape[axis])
+        place[across] = slice(0, p.shape[across])
+        out[tuple(place)] = p
+        start += p.shape[axis] + gap
     return out
 
 
@@ -151,18 +163,7 @@ EMPTY_CELL = (40, 40, 40)
 def side_by_side(pictures: list[np.ndarray], gap: int = 2,
                  background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
     """RGB pictures of any heights placed left to right, top-aligned, ``gap`` pixels apart."""
-    if not pictures:
-        raise ValueError("Nothing to place. Expected at least one picture. Received: pictures=[]")
-    pictures = [_as_rgb(p) for p in pictures]
-    height = max(p.shape[0] for p in pictures)
-    width = sum(p.shape[1] for p in pictures) + gap * (len(pictures) - 1)
-    out = np.empty((height, width, 3), np.uint8)
-    out[:] = background
-    left = 0
-    for p in pictures:
-        out[: p.shape[0], left : left + p.shape[1]] = p
-        left += p.shape[1] + gap
-    return out
+    return _concatenate(pictures, 1, gap, background, "Nothing to place")
 
 
 def reconstruction_tiles(clean: np.ndarray, noisy: np.ndarray, rebuilt: np.ndarray) -> list[np.ndarray]:

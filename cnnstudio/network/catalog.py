@@ -427,6 +427,41 @@ def _kernel_l2(help_text: str) -> Param:
                  keras_default=0.0, to_keras=ToKeras.L2)
 
 
+def _filters() -> Param:
+    return Param("filters", "int", 32, "Number of filters, i.e. output channels.", minimum=1,
+                 node_label="{} filters")
+
+
+def _window_kernel_size() -> Param:
+    return Param("kernel_size", "size", 3, "Width of each filter's window (F).", minimum=1, node_label="{}")
+
+
+def _window_strides() -> Param:
+    return Param("strides", "size", 1, "Step S between windows; S > 1 shrinks the output.", minimum=1,
+                 keras_default=1, node_label="stride {}", node_hidden=(None, 1))
+
+
+def _zero_padding(default: str) -> Param:
+    return Param("padding", "padding", default,
+                 'Zeros around the input: "valid" (none), "same" (keep the size at stride 1) or P per side.',
+                 keras_default="valid", node_label="{}")
+
+
+def _dilation() -> Param:
+    return Param("dilation_rate", "size", 1, "Gap D between kernel taps: F_eff = D*(F-1)+1.", minimum=1,
+                 keras_default=1, node_label="dilation {}", node_hidden=(1,))
+
+
+def _filter_outputs(bias_help: str, kernel_initializer: str = "kernel_initializer") -> tuple[Param, ...]:
+    """The activation, bias and initialisers that every layer of learned filters has, in this order."""
+    return (
+        _activation("relu", "Non-linearity applied to each output."),
+        _use_bias(bias_help),
+        _initializer(kernel_initializer, "glorot_uniform", "How filter weights start."),
+        _initializer("bias_initializer", "zeros", "How biases start."),
+    )
+
+
 def _rate(default: float, help_text: str) -> Param:
     return Param("rate", "float", default, help_text, minimum=0.0, maximum=0.99, node_label="rate {}")
 
@@ -450,24 +485,16 @@ def _conv(rank: int) -> LayerType:
         lint_rules=(LintRule.RECEPTIVE_FIELD, LintRule.STRIDE_WITHIN_WINDOW),
         explain=Explain.CONV,
         params=(
-            Param("filters", "int", 32, "Number of filters, i.e. output channels.", minimum=1,
-                  node_label="{} filters"),
-            Param("kernel_size", "size", 3, "Width of each filter's window (F).", minimum=1, node_label="{}"),
-            Param("strides", "size", 1, "Step S between windows; S > 1 shrinks the output.", minimum=1,
-                  keras_default=1, node_label="stride {}", node_hidden=(None, 1)),
-            Param("padding", "padding", "valid",
-                  'Zeros around the input: "valid" (none), "same" (keep the size at stride 1) or P per side.',
-                  keras_default="valid", node_label="{}"),
-            Param("dilation_rate", "size", 1, "Gap D between kernel taps: F_eff = D*(F-1)+1.", minimum=1,
-                  keras_default=1, node_label="dilation {}", node_hidden=(1,)),
+            _filters(),
+            _window_kernel_size(),
+            _window_strides(),
+            _zero_padding("valid"),
+            _dilation(),
             Param("groups", "int", 1,
                   "Split the channels into G groups, each with its own filters (ResNeXt); "
                   "input channels and filters must divide by G.",
                   minimum=1, keras_default=1, node_label="{} groups", node_hidden=(1,)),
-            _activation("relu", "Non-linearity applied to each output."),
-            _use_bias("Add a learned bias per filter."),
-            _initializer("kernel_initializer", "glorot_uniform", "How filter weights start."),
-            _initializer("bias_initializer", "zeros", "How biases start."),
+            *_filter_outputs("Add a learned bias per filter."),
             _kernel_l2("L2 weight decay on the filters (0 = none)."),
         ),
     )
@@ -490,8 +517,7 @@ def _conv_transpose(rank: int) -> LayerType:
         family="ConvTranspose",
         channels_param="filters",
         params=(
-            Param("filters", "int", 32, "Number of filters, i.e. output channels.", minimum=1,
-                  node_label="{} filters"),
+            _filters(),
             Param("kernel_size", "size", 3, "Width of each filter (F).", minimum=1, node_label="{}"),
             Param("strides", "size", 2, "Step S between the kernel copies: S > 1 enlarges the output S times.",
                   minimum=1, keras_default=1, node_label="stride {}", node_hidden=(None, 1)),
@@ -501,12 +527,8 @@ def _conv_transpose(rank: int) -> LayerType:
             Param("output_padding", "optional_padding", None,
                   "Extra cells at the end (< S) to pick among the sizes a stride allows; empty: from padding.",
                   keras_default=None, node_label="out pad {}", node_hidden=(None,)),
-            Param("dilation_rate", "size", 1, "Gap D between kernel taps: F_eff = D*(F-1)+1.", minimum=1,
-                  keras_default=1, node_label="dilation {}", node_hidden=(1,)),
-            _activation("relu", "Non-linearity applied to each output."),
-            _use_bias("Add a learned bias per filter."),
-            _initializer("kernel_initializer", "glorot_uniform", "How filter weights start."),
-            _initializer("bias_initializer", "zeros", "How biases start."),
+            _dilation(),
+            *_filter_outputs("Add a learned bias per filter."),
             _kernel_l2("L2 weight decay on the filters (0 = none)."),
         ),
     )
@@ -528,20 +550,13 @@ def _depthwise(rank: int) -> LayerType:
         family="DepthwiseConv",
         lint_rules=(LintRule.RECEPTIVE_FIELD, LintRule.STRIDE_WITHIN_WINDOW),
         params=(
-            Param("kernel_size", "size", 3, "Width of each filter's window (F).", minimum=1, node_label="{}"),
+            _window_kernel_size(),
             Param("depth_multiplier", "int", 1, "Filters per input channel: output channels = channels * this.",
                   minimum=1, keras_default=1, node_label="x{}", node_hidden=(1,)),
-            Param("strides", "size", 1, "Step S between windows; S > 1 shrinks the output.", minimum=1,
-                  keras_default=1, node_label="stride {}", node_hidden=(None, 1)),
-            Param("padding", "padding", "same",
-                  'Zeros around the input: "valid" (none), "same" (keep the size at stride 1) or P per side.',
-                  keras_default="valid", node_label="{}"),
-            Param("dilation_rate", "size", 1, "Gap D between kernel taps: F_eff = D*(F-1)+1.", minimum=1,
-                  keras_default=1, node_label="dilation {}", node_hidden=(1,)),
-            _activation("relu", "Non-linearity applied to each output."),
-            _use_bias("Add a learned bias per output channel."),
-            _initializer("depthwise_initializer", "glorot_uniform", "How filter weights start."),
-            _initializer("bias_initializer", "zeros", "How biases start."),
+            _window_strides(),
+            _zero_padding("same"),
+            _dilation(),
+            *_filter_outputs("Add a learned bias per output channel.", "depthwise_initializer"),
             Param("kernel_l2", "float", 0.0, "L2 weight decay on the filters (0 = none).", minimum=0.0,
                   argument="depthwise_regularizer", keras_default=0.0, to_keras=ToKeras.L2),
         ),

@@ -27,6 +27,7 @@ from layers.formats import (
     shape_to_channels_last,
     to_channels_last,
 )
+from layers.reductions import add_bias, scale_channels, sum_to_channels
 from layers.windows import pad_for_windows, window_geometry, window_taps
 
 
@@ -148,7 +149,7 @@ class _DepthwiseConv(keras.layers.Layer):
         if self.rank == 1:
             outputs = ops.squeeze(outputs, 1)
         if self.use_bias:
-            outputs = ops.add(outputs, ops.cast(self.bias, outputs.dtype))
+            outputs = add_bias(outputs, ops.cast(self.bias, outputs.dtype))
         return from_channels_last(self.activation(outputs), self.data_format)
 
     def get_config(self):
@@ -176,18 +177,70 @@ class _DepthwiseConv(keras.layers.Layer):
 
 
 def depthwise_convolve(x, kernel, window, strides, dilation, padding):
-    """Depthwise 2D convolution of x (N, H, W, C) with a kernel (kh, kw, C, M)."""
+    """Depthwise 2D convolution of x (N, H, W, C) with a kernel (kh, kw, C, M).
+
+    Each tap is scaled by its kernel row; the kernel's gradient is summed in the form XLA
+    runs fast (``layers.reductions``). With stride 1 the input's gradient is written by hand
+    too (``_stride_one``); strided windows leave it to autodiff.
+    """
     channels, multiplier = kernel.shape[-2], kernel.shape[-1]
     pads, out_sizes = window_geometry(x, window, strides, dilation, padding)
     if multiplier > 1:
         x = ops.repeat(x, multiplier, axis=-1)
     rows = ops.reshape(kernel, (window[0], window[1], channels * multiplier))
     x = pad_for_windows(x, pads, window, strides, dilation, out_sizes)
+    if all(s == 1 for s in strides):
+        return _stride_one(x, rows, window, dilation, out_sizes)
     outputs = None
     for index, tap in enumerate(window_taps(x, window, strides, dilation, out_sizes)):
-        product = ops.multiply(tap, rows[index // window[1], index % window[1]])
+        product = scale_channels(tap, rows[index // window[1], index % window[1]])
         outputs = product if outputs is None else ops.add(outputs, product)
     return outputs
+
+
+def _stride_one(x, rows, window, dilation, out_sizes):
+    """Stride-1 depthwise taps of a padded ``x``, with a hand-written gradient.
+
+    The input's gradient is the upstream gradient, padded by the dilated kernel's reach on
+    each side, correlated with the flipped kernel: the same sum of scaled slices of one
+    tensor as the forward pass (which XLA fuses into one loop), where autodiff would pad
+    every tap's gradient back to the input's size and add the nine up. The kernel's
+    gradient sums each tap times the upstream gradient with ``sum_to_channels``.
+    """
+    (kh, kw), (dh, dw) = window, dilation
+    reach_h, reach_w = (kh - 1) * dh, (kw - 1) * dw
+
+    @ops.custom_gradient
+    def convolve(x, rows):
+        batch = ops.shape(x)[0]
+        channels = x.shape[-1]
+        taps = [
+            ops.slice(x, [0, i * dh, j * dw, 0], [batch, *out_sizes, channels])
+            for i in range(kh)
+            for j in range(kw)
+        ]
+        outputs = None
+        for index, tap in enumerate(taps):
+            product = ops.multiply(tap, rows[index // kw, index % kw])
+            outputs = product if outputs is None else ops.add(outputs, product)
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            spread = ops.pad(upstream, [(0, 0), (reach_h, reach_h), (reach_w, reach_w), (0, 0)])
+            size = list(ops.shape(x))
+            x_grad = None
+            for i in range(kh):
+                for j in range(kw):
+                    start = [0, reach_h - i * dh, reach_w - j * dw, 0]
+                    part = ops.multiply(ops.slice(spread, start, size), rows[i, j])
+                    x_grad = part if x_grad is None else ops.add(x_grad, part)
+            sums = [sum_to_channels(ops.multiply(tap, upstream)) for tap in taps]
+            return x_grad, ops.reshape(ops.stack(sums), ops.shape(rows))
+
+        return outputs, grad
+
+    return convolve(x, rows)
 
 
 @keras.saving.register_keras_serializable(package="cnnstudio")

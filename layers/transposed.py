@@ -32,6 +32,7 @@ from layers.formats import (
     shape_to_channels_last,
     to_channels_last,
 )
+from layers.reductions import add_bias
 
 
 class _ConvTranspose(_Conv):
@@ -119,7 +120,7 @@ class _ConvTranspose(_Conv):
         if self.rank == 1:
             outputs = ops.squeeze(outputs, 1)
         if self.use_bias:
-            outputs = ops.add(outputs, ops.cast(self.bias, outputs.dtype))
+            outputs = add_bias(outputs, ops.cast(self.bias, outputs.dtype))
         return from_channels_last(self.activation(outputs), self.data_format)
 
     def get_config(self):

@@ -278,6 +278,31 @@ def test_depthwise_conv1d_matches_keras_forward_and_gradients(case):
     _check_depthwise(case, rank=1)
 
 
+@pytest.mark.parametrize(
+    ("rank", "lengths", "kernel", "strides", "dilation", "padding", "multiplier"),
+    [
+        # stride 1: depthwise._stride_one, the hand-written input and kernel gradients
+        (2, (9, 7), (3, 3), (1, 1), (1, 1), "same", 1),
+        (2, (8, 9), (3, 2), (1, 1), (2, 3), "valid", 2),  # dilated, multiplier
+        (2, (5, 6), (2, 3), (1, 1), (1, 1), 1, 3),  # explicit P
+        (1, (11,), (5,), (1,), (2,), "same", 2),
+        # strides: window taps, autodiff for the input, scale_channels for the kernel
+        (2, (9, 8), (3, 3), (2, 2), (1, 1), "same", 2),
+        (2, (7, 9), (3, 2), (3, 1), (1, 2), "valid", 1),  # stride on one axis only
+    ],
+)
+def test_depthwise_fixed_cases_match_on_each_code_path(
+    rank, lengths, kernel, strides, dilation, padding, multiplier
+):
+    """Batch 4 gives >= 16 rows, so the slab sums of ``layers.reductions`` run (and pad)."""
+    case = {
+        "batch": 4, "lengths": lengths, "channels": 3, "multiplier": multiplier,
+        "kernel": kernel, "strides": strides, "dilation": dilation, "padding": padding,
+        "use_bias": True, "seed": 5,
+    }
+    _check_depthwise(case, rank)
+
+
 @st.composite
 def grouped_cases(draw, rank):
     groups = draw(st.integers(1, 3))

@@ -457,23 +457,43 @@ def conv1d_weight_indices(kernel_size: int, length: int, strides: int = 1, paddi
     """
     kernel_size, length, strides, dilation_rate, before, out_len = _conv1d_geometry(
         kernel_size, length, strides, padding, dilation_rate)
-    indices = np.full((out_len, length), -1, dtype=np.int64)
-    for o in range(out_len):
-        for k in range(kernel_size):
-            i = o * strides + k * dilation_rate - before
-            if 0 <= i < length:
-                indices[o, i] = k
+    return tap_indices(out_len, length, kernel_size, strides, dilation_rate, before)
+
+
+def tap_indices(rows: int, columns: int, kernel_size: int, stride: int, dilation: int, offset: int) -> np.ndarray:
+    """(rows, columns) ints: row r has tap k at column r*stride + k*dilation - offset, -1 elsewhere.
+
+    A convolution's rows are its outputs, reading inputs; a transposed convolution's are its
+    inputs, each placing a kernel copy into the outputs (so it transposes the result).
+    """
+    indices = np.full((rows, columns), -1, dtype=np.int64)
+    for row in range(rows):
+        for tap in range(kernel_size):
+            column = row * stride + tap * dilation - offset
+            if 0 <= column < columns:
+                indices[row, column] = tap
     return indices
+
+
+def row_kernel(kernel: Any, function: str) -> np.ndarray:
+    """``kernel`` as one row of weights; ExplainError naming ``function`` for any other shape."""
+    k = _as_values(kernel, "kernel")
+    if k.ndim != 1:
+        raise ExplainError(f"{function} needs a 1D kernel. Expected one row of weights. "
+                           f"Received: kernel shape={list(k.shape)}")
+    return k
+
+
+def weights_at(kernel: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """The matrix with ``kernel[index]`` where ``indices`` names a tap and 0 where it holds -1."""
+    return np.where(indices >= 0, kernel[np.maximum(indices, 0)], 0.0)
 
 
 def conv1d_matrix(kernel: Any, length: int, strides: int = 1, padding: Any = "valid",
                   dilation_rate: int = 1) -> np.ndarray:
     """The (outputs, inputs) matrix M with ``M @ x`` equal to the 1D convolution of ``x``."""
-    k = _as_values(kernel, "kernel")
-    if k.ndim != 1:
-        raise ExplainError(f"conv1d_matrix needs a 1D kernel. Expected one row of weights. Received: kernel shape={list(k.shape)}")
-    indices = conv1d_weight_indices(k.size, length, strides, padding, dilation_rate)
-    return np.where(indices >= 0, k[np.maximum(indices, 0)], 0.0)
+    k = row_kernel(kernel, "conv1d_matrix")
+    return weights_at(k, conv1d_weight_indices(k.size, length, strides, padding, dilation_rate))
 
 
 # --- receptive field growth ----------------------------------------------------------

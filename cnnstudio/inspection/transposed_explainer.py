@@ -25,6 +25,9 @@ from cnnstudio.inspection.explainer import (
     _rounded,
     conv1d_matrix,
     format_number,
+    row_kernel,
+    tap_indices,
+    weights_at,
 )
 from layers import arithmetic
 
@@ -197,13 +200,7 @@ def conv1d_transpose_weight_indices(kernel_size: int, length: int, strides: int 
         raise ExplainError(f"Cropping {pad} cells from each side leaves no output. Expected less padding. "
                            f"Received: padding={padding!r}, length={length}")
     crop, _ = arithmetic.transpose_axis_geometry(kernel_size, stride, dilation, pad, extra)
-    indices = np.full((out_len, length), -1, dtype=np.int64)
-    for i in range(length):
-        for j in range(kernel_size):
-            t = i * stride + j * dilation - crop
-            if 0 <= t < out_len:
-                indices[t, i] = j
-    return indices
+    return np.ascontiguousarray(tap_indices(length, out_len, kernel_size, stride, dilation, crop).T)
 
 
 def conv1d_transpose_matrix(kernel: Any, length: int, strides: int = 1, padding: Any = "valid",
@@ -214,12 +211,9 @@ def conv1d_transpose_matrix(kernel: Any, length: int, strides: int = 1, padding:
     transpose of :func:`conv1d_matrix` for the convolution from the output's length back to
     ``length`` (same kernel, stride, dilation and padding).
     """
-    k = _as_values(kernel, "kernel")
-    if k.ndim != 1:
-        raise ExplainError(f"conv1d_transpose_matrix needs a 1D kernel. Expected one row of weights. "
-                           f"Received: kernel shape={list(k.shape)}")
-    indices = conv1d_transpose_weight_indices(k.size, length, strides, padding, output_padding, dilation_rate)
-    return np.where(indices >= 0, k[np.maximum(indices, 0)], 0.0)
+    k = row_kernel(kernel, "conv1d_transpose_matrix")
+    return weights_at(k, conv1d_transpose_weight_indices(k.size, length, strides, padding, output_padding,
+                                                         dilation_rate))
 
 
 def partial_output(e: TransposeExplanation, steps: int) -> np.ndarray:

@@ -429,26 +429,15 @@ def load_unlabelled(path) -> tuple[np.ndarray, np.ndarray | None]:
 
 def _load_npz_to_predict(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """An .npz's x, and y when it has one, with the same archive checks as :func:`_load_npz`."""
-    try:
-        if not zipfile.is_zipfile(path):
-            raise DataError(f"{path}: not a readable .npz file (not a zip archive of arrays; np.savez writes one).")
-        members = {m.filename: m for m in check_zip(path, str(path))}
+    with _reading_npz(path):
+        members = _npz_members(path)
         if "y.npy" in members:
             x, y, _ = _load_npz(path, None)
             return x, y
         if "x.npy" not in members:
             raise DataError(f"{path}: no array x. Expected an array named x (examples) and optionally y "
                             f"(labels). Received: {sorted(name.removesuffix('.npy') for name in members)}")
-        with zipfile.ZipFile(path) as archive:
-            check_npz_member(archive, members["x.npy"], str(path))
-        with np.load(path, allow_pickle=False) as f:
-            x = f["x"]
-    except ArchiveError as exc:
-        raise DataError(str(exc)) from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, MemoryError) as exc:
-        if isinstance(exc, DataError):
-            raise
-        raise DataError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc}).") from None
+        [x] = _npz_arrays(path, members, ("x",))
     x = x[..., None] if x.ndim == 3 else x
     if x.ndim != 4 or not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
         raise DataError(f"{path}: x has shape {x.shape} ({x.dtype}). Expected real numbers shaped "
@@ -519,29 +508,46 @@ def _numeric(row) -> bool:
     return True
 
 
-def _load_npz(path: Path, input_shape):
-    """Arrays ``x`` (N, H, W[, C]) or (N, L[, C]) and ``y`` (N,) in an .npz file."""
+@contextmanager
+def _reading_npz(path: Path):
+    """Any failure to read the .npz at ``path`` becomes a DataError that names the file."""
     try:
-        if not zipfile.is_zipfile(path):
-            raise DataError(f"{path}: not a readable .npz file (not a zip archive of arrays; np.savez writes one).")
-        members = {m.filename: m for m in check_zip(path, str(path))}
-        missing = [k for k in ("x", "y") if f"{k}.npy" not in members]
-        if missing:
-            raise DataError(
-                f"{path}: missing array {' and '.join(missing)}. Expected arrays named x (examples) and "
-                f"y (labels). Received: {sorted(name.removesuffix('.npy') for name in members)}"
-            )
-        with zipfile.ZipFile(path) as archive:
-            for key in ("x", "y"):
-                check_npz_member(archive, members[f"{key}.npy"], str(path))
-        with np.load(path, allow_pickle=False) as f:
-            x, y = f["x"], f["y"]
+        yield
     except ArchiveError as exc:
         raise DataError(str(exc)) from None
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, MemoryError) as exc:
         if isinstance(exc, DataError):
             raise
         raise DataError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc}).") from None
+
+
+def _npz_members(path: Path) -> dict:
+    """The archive's members by name, after the zip checks (size, count, names) of check_zip."""
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path}: not a readable .npz file (not a zip archive of arrays; np.savez writes one).")
+    return {m.filename: m for m in check_zip(path, str(path))}
+
+
+def _npz_arrays(path: Path, members: dict, keys: tuple[str, ...]) -> list[np.ndarray]:
+    """The arrays ``keys``, each member checked (its header, its size) before numpy reads it."""
+    with zipfile.ZipFile(path) as archive:
+        for key in keys:
+            check_npz_member(archive, members[f"{key}.npy"], str(path))
+    with np.load(path, allow_pickle=False) as f:
+        return [f[key] for key in keys]
+
+
+def _load_npz(path: Path, input_shape):
+    """Arrays ``x`` (N, H, W[, C]) or (N, L[, C]) and ``y`` (N,) in an .npz file."""
+    with _reading_npz(path):
+        members = _npz_members(path)
+        missing = [k for k in ("x", "y") if f"{k}.npy" not in members]
+        if missing:
+            raise DataError(
+                f"{path}: missing array {' and '.join(missing)}. Expected arrays named x (examples) and "
+                f"y (labels). Received: {sorted(name.removesuffix('.npy') for name in members)}"
+            )
+        x, y = _npz_arrays(path, members, ("x", "y"))
     for key, array in (("x", x), ("y", y)):
         if array.ndim == 0:
             raise DataError(f"{path}: {key} is a single number. Expected an array with one entry per example.")

@@ -33,6 +33,7 @@ from ui.inspection.tile_grid import QtTileGrid
 from ui.inspection.timeline_slider import QtTimelineSlider
 from ui.resource_files import samples_folder
 from ui.tasks import LatestRunner
+from ui.widgets import refill_combo
 from ui.workspace_signals import QtWorkspaceSignals
 
 NO_MODEL = ("No trained network yet. Train the network (Train tab) to see what each layer makes "
@@ -202,16 +203,10 @@ class QtActivationsView(QWidget):
             return
         dataset = self.workspace.validation_data(inputs_only=True)
         timeline = self.workspace.timeline
-        current = self.source_combo.currentText()
         sources = ([SOURCE_VALIDATION] if dataset is not None else []) + [SOURCE_FILE]
         if timeline is not None and len(timeline):
             sources.append(SOURCE_TIMELINE)
-        self.source_combo.blockSignals(True)
-        self.source_combo.clear()
-        self.source_combo.addItems(sources)
-        if current in sources:
-            self.source_combo.setCurrentText(current)
-        self.source_combo.blockSignals(False)
+        refill_combo(self.source_combo, sources)
         if dataset is not None:
             self.example_spin.blockSignals(True)
             self.example_spin.setRange(0, len(dataset.x_val) - 1)

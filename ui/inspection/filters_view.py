@@ -28,6 +28,7 @@ from cnnstudio.workspace.session import Workspace
 from ui.inspection.detector_panel import QtDetectorPanel
 from ui.inspection.tile_grid import QtTileGrid
 from ui.inspection.timeline_slider import QtTimelineSlider
+from ui.widgets import refill_combo
 from ui.workspace_signals import QtWorkspaceSignals
 
 NO_MODEL = ("No trained network yet. Train the network (Train tab) to see its filters: "
@@ -169,13 +170,7 @@ class QtFiltersView(QWidget):
             from cnnstudio.inspection import probes
 
             names = probes.conv_layers(model)
-        current = self.layer_combo.currentText()
-        self.layer_combo.blockSignals(True)
-        self.layer_combo.clear()
-        self.layer_combo.addItems(names)
-        if current in names:
-            self.layer_combo.setCurrentText(current)
-        self.layer_combo.blockSignals(False)
+        refill_combo(self.layer_combo, names)
         self.refresh()
 
     def _model(self):

@@ -150,25 +150,31 @@ def _free_ports(count):
         return [s.getsockname()[1] for s in sockets]
 
 
-def test_two_workers_train_one_model_and_only_the_chief_saves(tmp_path):
-    """Two processes under TF_CONFIG, as on two machines: the custom strategy.run loop trains
-    one model on both (Keras' fit cannot, keras-team/keras#20585)."""
+def _start_workers(train_args: list[str], folders: list) -> list:
+    """``cnnstudio train digits-cnn --device workers ...`` in one process per folder, under one TF_CONFIG
+    cluster on localhost, as on machines of their own."""
     import os
     import subprocess
 
-    cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
+    cluster = {"worker": [f"localhost:{port}" for port in _free_ports(len(folders))]}
     procs = []
-    for index in range(2):
+    for index, folder in enumerate(folders):
         tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
         env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "TF_CPP_MIN_LOG_LEVEL": "3"}
-        folder = tmp_path / f"worker{index}"
-        folder.mkdir()
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "cnnstudio", "train", "digits-cnn", "--dataset", "digits", "--device", "workers",
-             "--epochs", "2", "--save", str(folder / "model.keras"), "--json"],
+             *train_args, "--json"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=folder,
         ))
+    return procs
+
+
+def _worker_summaries(procs: list, first=None) -> list[dict]:
+    """Run ``first`` (if any), wait for every worker and read each one's JSON summary; no worker
+    outlives the test, whatever fails."""
     try:
+        if first is not None:
+            first()
         outputs = [proc.communicate(timeout=300) for proc in procs]
     finally:
         for proc in procs:
@@ -178,6 +184,16 @@ def test_two_workers_train_one_model_and_only_the_chief_saves(tmp_path):
     for proc, (stdout, stderr) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, stderr[-2000:]
         summaries.append(json.loads(stdout.strip().splitlines()[-1]))
+    return summaries
+
+
+def test_two_workers_train_one_model_and_only_the_chief_saves(tmp_path):
+    """Two processes under TF_CONFIG, as on two machines: the custom strategy.run loop trains
+    one model on both (Keras' fit cannot, keras-team/keras#20585)."""
+    folders = [tmp_path / "worker0", tmp_path / "worker1"]
+    for folder in folders:
+        folder.mkdir()
+    summaries = _worker_summaries(_start_workers(["--epochs", "2", "--save", "model.keras"], folders))
     for summary in summaries:
         assert summary["status"] == "completed" and summary["epochs"] == 2
         assert summary["replicas"] == 2 and summary["device"] == "2 replica(s) across workers (TF_CONFIG)"
@@ -189,34 +205,17 @@ def test_two_workers_train_one_model_and_only_the_chief_saves(tmp_path):
 
 def test_ctrl_c_on_the_chief_stops_every_worker_at_the_same_step(tmp_path):
     """A Stop on one worker travels with the next step: all end together, none waits for ever."""
-    import os
     import signal
-    import subprocess
 
-    cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
-    procs = []
-    for index in range(2):
-        tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
-        env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "TF_CPP_MIN_LOG_LEVEL": "3"}
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "cnnstudio", "train", "digits-cnn", "--dataset", "digits", "--device", "workers",
-             "--epochs", "100", "--no-xla", "--json"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
-        ))
-    try:
+    procs = _start_workers(["--epochs", "100", "--no-xla"], [tmp_path, tmp_path])
+
+    def stop_the_chief_after_its_first_epoch_starts():
         for line in procs[0].stderr:  # the chief's progress: one line per epoch
             if line.startswith("\rEpoch 1/100") or line.startswith("Epoch 1/100"):
                 break
         procs[0].send_signal(signal.SIGINT)
-        outputs = [proc.communicate(timeout=300) for proc in procs]
-    finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait()
-    summaries = []
-    for proc, (stdout, stderr) in zip(procs, outputs, strict=True):
-        assert proc.returncode == 0, stderr[-2000:]
-        summaries.append(json.loads(stdout.strip().splitlines()[-1]))
+
+    summaries = _worker_summaries(procs, stop_the_chief_after_its_first_epoch_starts)
     assert [s["status"] for s in summaries] == ["stopped", "stopped"]
     assert summaries[0]["epochs"] == summaries[1]["epochs"] < 100
     assert summaries[0]["weights_sha256"] == summaries[1]["weights_sha256"]

@@ -42,6 +42,13 @@ def _shape(input_shape, default, rank: int | None = None) -> tuple[int, ...]:
     return shape
 
 
+def _classifier_head(c: _Chain, hidden: str, units: int, activation: str, num_classes) -> None:
+    """Flatten, one hidden Dense layer and the softmax over the classes (10 unless told)."""
+    c.add("Flatten", "flatten")
+    c.add("Dense", hidden, units=units, activation=activation)
+    c.add("Dense", "output", units=num_classes or 10, activation="softmax")
+
+
 def lenet5(input_shape=None, num_classes=None) -> NetworkSpec:
     """LeCun et al. 1998: tanh convolutions and average pooling."""
     c = _Chain(_shape(input_shape, (32, 32, 1), 2), "lenet5")
@@ -50,9 +57,7 @@ def lenet5(input_shape=None, num_classes=None) -> NetworkSpec:
     c.add("Conv2D", "c3", filters=16, kernel_size=5, activation="tanh")
     c.add("AvgPool2D", "s4", pool_size=2)
     c.add("Conv2D", "c5", filters=120, kernel_size=5, activation="tanh")
-    c.add("Flatten", "flatten")
-    c.add("Dense", "f6", units=84, activation="tanh")
-    c.add("Dense", "output", units=num_classes or 10, activation="softmax")
+    _classifier_head(c, "f6", 84, "tanh", num_classes)
     return c.spec
 
 
@@ -130,9 +135,7 @@ def digits_cnn(input_shape=None, num_classes=None) -> NetworkSpec:
     c.add("Conv2D", "conv1", filters=32, kernel_size=3, padding="same")
     c.add("Conv2D", "conv2", filters=64, kernel_size=3)
     c.add("MaxPool2D", "pool", pool_size=2)
-    c.add("Flatten", "flatten")
-    c.add("Dense", "hidden", units=64, activation="relu")
-    c.add("Dense", "output", units=num_classes or 10, activation="softmax")
+    _classifier_head(c, "hidden", 64, "relu", num_classes)
     return c.spec
 
 
@@ -144,9 +147,7 @@ def mnist1d_cnn(input_shape=None, num_classes=None) -> NetworkSpec:
     c.add("Conv1D", "conv2", filters=64, kernel_size=3, padding="same")
     c.add("MaxPool1D", "pool2", pool_size=2)
     c.add("Conv1D", "conv3", filters=64, kernel_size=3, padding="same")
-    c.add("Flatten", "flatten")
-    c.add("Dense", "hidden", units=64, activation="relu")
-    c.add("Dense", "output", units=num_classes or 10, activation="softmax")
+    _classifier_head(c, "hidden", 64, "relu", num_classes)
     return c.spec
 
 

@@ -38,3 +38,25 @@ def no_task_left_running(request):
         from ui import tasks
 
         qtbot.waitUntil(lambda: not tasks.running(), timeout=60_000)
+
+
+@pytest.fixture
+def studio_window(tmp_path):
+    """Makes a studio window (not shown yet) on a preset, its settings and recovery files in ``tmp_path``.
+
+    ``studio_window("lenet5", settings_file="s2.ini")``: windows that share the recovery folder but
+    not their settings; the caller closes what it makes.
+    """
+
+    def make(preset: str = "digits-cnn", settings_file: str = "settings.ini"):
+        from PySide6.QtCore import QSettings
+
+        from cnnstudio.network import presets
+        from cnnstudio.workspace.document import NetworkDocument
+        from ui.main_window import QtMainWindow
+
+        settings = QSettings(str(tmp_path / settings_file), QSettings.Format.IniFormat)
+        return QtMainWindow(NetworkDocument(presets.get(preset)), settings=settings,
+                            recovery_dir=tmp_path / "recovery")
+
+    return make

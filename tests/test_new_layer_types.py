@@ -117,17 +117,11 @@ def test_flatten_after_an_any_size_input_is_an_error_with_the_global_pooling_fix
     assert issue.fixes[0].edit == {"op": "change_type", "layer": "f", "type": "GlobalAvgPool2D", "params": {}}
 
 
-def test_the_input_field_takes_any_size(qtbot, tmp_path):
-    from PySide6.QtCore import QSettings
+def test_the_input_field_takes_any_size(studio_window, qtbot):
     from test_ui_main_window import close_quietly
 
-    from cnnstudio.network import presets
-    from cnnstudio.workspace.document import NetworkDocument
-    from ui.main_window import QtMainWindow
 
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    window = QtMainWindow(NetworkDocument(presets.get("denoising-autoencoder")), settings=settings,
-                          recovery_dir=tmp_path / "recovery")
+    window = studio_window("denoising-autoencoder")
     window.show()
     qtbot.waitExposed(window)
     try:

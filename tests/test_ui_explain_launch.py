@@ -2,21 +2,15 @@
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings
 
-from cnnstudio.network import presets
 from cnnstudio.training.data import load_dataset
-from cnnstudio.workspace.document import NetworkDocument
 from ui.explain.tab import install_explainer
 from ui.explain.view import QtExplainView
-from ui.main_window import QtMainWindow
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = QtMainWindow(NetworkDocument(presets.get("digits-cnn")), settings=settings,
-                       recovery_dir=tmp_path / "recovery")
+def window(studio_window, qtbot):
+    win = studio_window()
     install_explainer(win)
     yield win
     if win.explainer.view is not None:

@@ -3,22 +3,16 @@ through the input cells and shows the copies adding up; its 1D matrix is the tra
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings
 from test_ui_explain_launch import _actions
 
 from cnnstudio.inspection import explainer, transposed_explainer
-from cnnstudio.network import presets
-from cnnstudio.workspace.document import NetworkDocument
 from ui.explain.tab import install_explainer
 from ui.explain.transposed_view import QtTransposeExplainView
-from ui.main_window import QtMainWindow
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = QtMainWindow(NetworkDocument(presets.get("denoising-autoencoder")), settings=settings,
-                       recovery_dir=tmp_path / "recovery")
+def window(studio_window, qtbot):
+    win = studio_window("denoising-autoencoder")
     install_explainer(win)
     yield win
     if win.explainer.view is not None:

@@ -5,7 +5,6 @@ import importlib.util
 import keras
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox
 
 from cnnstudio.models import importer
@@ -16,7 +15,6 @@ from cnnstudio.workspace.document import NetworkDocument
 from cnnstudio.workspace.session import Workspace
 from ui.export.dialog import QtExportDialog
 from ui.inspection.tab import import_keras_file, install_inspection, open_export_dialog
-from ui.main_window import QtMainWindow
 
 EXPORT_TIMEOUT_MS = 120_000
 
@@ -169,10 +167,8 @@ def test_an_untrained_network_warns_and_without_a_model_only_a_script_exports(qt
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = QtMainWindow(NetworkDocument(presets.get("digits-cnn")), settings=settings,
-                       recovery_dir=tmp_path / "recovery")
+def window(studio_window, qtbot):
+    win = studio_window()
     qtbot.addWidget(win)
     views = install_inspection(win)
     win.show()

@@ -16,10 +16,8 @@ from ui.main_window import QtMainWindow
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = QtMainWindow(NetworkDocument(presets.get("digits-cnn")), settings=settings,
-                       recovery_dir=tmp_path / "recovery")
+def window(studio_window, qtbot):
+    win = studio_window()
     win.show()
     qtbot.waitExposed(win)
     yield win

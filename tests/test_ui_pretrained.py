@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings
 
-from cnnstudio.network import presets
-from cnnstudio.workspace.document import NetworkDocument
 from ui.editor.pretrained import QtPretrainedDialog, install_pretrained, open_dialog
-from ui.main_window import QtMainWindow
 
 TIMEOUT_MS = 120_000
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = QtMainWindow(NetworkDocument(presets.get("digits-cnn")), settings=settings,
-                       recovery_dir=tmp_path / "recovery")
+def window(studio_window, qtbot):
+    win = studio_window()
     install_pretrained(win)
     qtbot.addWidget(win)
     return win

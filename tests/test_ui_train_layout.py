@@ -3,13 +3,11 @@
 import argparse
 
 import pytest
-from PySide6.QtCore import QPoint, QRect, QSettings, Qt
+from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtWidgets import QApplication, QWidget
 
 from cnnstudio.network import presets
-from cnnstudio.workspace.document import NetworkDocument
 from cnnstudio.workspace.project import Project, save_project
-from ui.main_window import QtMainWindow
 
 SIZES = [(1000, 700), (1400, 900), (1920, 1080)]
 
@@ -25,15 +23,13 @@ def _run(number: int) -> dict:
 
 
 @pytest.fixture
-def train_tab(qtbot, tmp_path):
+def train_tab(studio_window, qtbot, tmp_path):
     """The Train tab of a window opened on a project with five past runs."""
     from ui.training.tab import install_training
 
     project_file = tmp_path / "runs.cnnproj.json"
     save_project(Project(network=presets.get("digits-cnn"), runs=[_run(n) for n in range(1, 6)]), project_file)
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = QtMainWindow(NetworkDocument(presets.get("digits-cnn")), settings=settings,
-                       recovery_dir=tmp_path / "recovery")
+    win = studio_window()
     panel = install_training(win)
     assert win.open_file(project_file, confirm=False)
     win.tabs.setCurrentWidget(panel)

@@ -8,14 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings
 
 from cnnstudio.network import presets
-from cnnstudio.workspace.document import NetworkDocument
 from cnnstudio.workspace.runs import list_runs, weights_path
 from ui import tasks
 from ui.inspection.filters_view import QtFiltersView
-from ui.main_window import QtMainWindow
 from ui.training.environment_dialog import QtEnvironmentDialog
 from ui.training.tab import install_training
 
@@ -23,10 +20,8 @@ TRAIN_TIMEOUT_MS = 300_000  # a fresh child process per run; generous for a load
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = QtMainWindow(NetworkDocument(presets.get("digits-cnn")), settings=settings,
-                       recovery_dir=tmp_path / "recovery")
+def window(studio_window, qtbot):
+    win = studio_window()
     install_training(win)
     win.training_panel.jit_compile_check.setChecked(False)  # each run compiles in a fresh child: keep tests quick
     win.show()

@@ -10,10 +10,8 @@ from ui.main_window import QtMainWindow
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = QtMainWindow(NetworkDocument(presets.get("digits-cnn")), settings=settings,
-                       recovery_dir=tmp_path / "recovery")
+def window(studio_window, qtbot):
+    win = studio_window()
     win.show()
     qtbot.waitExposed(win)
     win.activateWindow()
@@ -46,13 +44,11 @@ TRAIN_TIMEOUT_MS = 120_000
 
 
 @pytest.fixture
-def trained_window(qtbot, tmp_path):
+def trained_window(studio_window, qtbot):
     """digits-cnn trained one epoch in the Train tab, the project never saved."""
     from ui.training.tab import install_training
 
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = QtMainWindow(NetworkDocument(presets.get("digits-cnn")), settings=settings,
-                       recovery_dir=tmp_path / "recovery")
+    win = studio_window()
     install_training(win)
     win.show()
     qtbot.waitExposed(win)

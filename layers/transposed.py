@@ -139,48 +139,60 @@ def conv_transpose(x, kernel, window, strides, dilation, geometry):
     input over the few shifts q, and all phases together are one matmul: the shifted inputs
     side by side (N, B_h, B_w, shifts*C) times a (shifts*C, S_h*S_w*F) matrix that holds each
     tap once, where the tap's shift and phase meet (zeros elsewhere). The phases are then
-    interleaved by a transpose (the pixel shuffle, 4-D) and the output cropped. No zeros are
-    inserted into the input and no copies of the output are added up.
+    interleaved by a transpose (the pixel shuffle, 4-D). Only the blocks the output covers
+    are computed, so a crop is left only where it starts or ends inside a block. No zeros
+    are inserted into the input and no copies of the output are added up.
     """
     filters, channels = kernel.shape[2], kernel.shape[3]
     batch = ops.shape(x)[0]
     lengths = ops.shape(x)[1:3]
-    axes = [_phase_plan(window[a], strides[a], dilation[a], geometry[a]) for a in range(2)]
-    (shifts_h, _, span_h), (shifts_w, _, span_w) = axes
-    blocks = [lengths[a] + axes[a][2] for a in range(2)]
-    reach_h, reach_w = max(shifts_h), max(shifts_w)
-    padded = ops.pad(x, [(0, 0), (reach_h, span_h), (reach_w, span_w), (0, 0)])
+    plans = [_phase_plan(window[a], strides[a], dilation[a], geometry[a]) for a in range(2)]
+    widths, starts, blocks = [(0, 0)], [], []
+    for length, (shifts, _, first, extra) in zip(lengths, plans, strict=True):
+        before = max(max(shifts) - first, 0)
+        widths.append((before, max(extra + first, 0)))
+        starts.append(first + before)
+        blocks.append(length + extra)
+    widths.append((0, 0))
+    padded = ops.pad(x, widths) if any(w != (0, 0) for w in widths) else x
+    (shifts_h, *_), (shifts_w, *_) = plans
     shifted = [
-        ops.slice(padded, [0, reach_h - qh, reach_w - qw, 0], [batch, *blocks, channels])
+        ops.slice(padded, [0, starts[0] - qh, starts[1] - qw, 0], [batch, *blocks, channels])
         for qh in shifts_h
         for qw in shifts_w
     ]
     columns = shifted[0] if len(shifted) == 1 else ops.concatenate(shifted, axis=-1)
-    matrix = _phase_matrix(kernel, strides, axes)
+    matrix = _phase_matrix(kernel, strides, plans)
     (sh, sw) = strides
     phases = ops.matmul(ops.reshape(columns, (-1, len(shifted) * channels)), matrix)
     phases = ops.reshape(phases, (-1, blocks[1], sh, sw * filters))
     if sh > 1:
         phases = ops.transpose(phases, (0, 2, 1, 3))
     outputs = ops.reshape(phases, (batch, blocks[0] * sh, blocks[1] * sw, filters))
-    start = [0, geometry[0][0], geometry[1][0], 0]
+    skip = [crop - first * s for (crop, _), (_, _, first, _), s in zip(
+        geometry, plans, strides, strict=True)]
+    ends = [(first + extra) * s - crop - offset for (crop, offset), (_, _, first, extra), s in zip(
+        geometry, plans, strides, strict=True)]
+    if not any(skip) and not any(ends):
+        return outputs
     size = [batch, lengths[0] * sh + geometry[0][1], lengths[1] * sw + geometry[1][1], filters]
-    return ops.slice(outputs, start, size)
+    return ops.slice(outputs, [0, *skip, 0], size)
 
 
 def _phase_plan(kernel, stride, dilation, geometry):
-    """(shifts, tap of each (shift, phase), extra blocks) of one axis of the sub-pixel form.
+    """(shifts, tap of each (shift, phase), first block, extra blocks) of one axis.
 
     Tap j lands ``j*D // S`` blocks after its input cell at phase ``j*D % S``. ``shifts``
     are the block offsets that some tap has; ``taps[(q, p)]`` is the tap at shift q and
-    phase p. The output, ``crop`` cells in and ``length*S + offset`` long, needs ``length +
-    extra`` blocks: enough for every tap and for the cells past the last one (zeros).
+    phase p. The output, cells ``crop`` to ``crop + length*S + offset``, lies in the blocks
+    ``first`` to ``length + extra`` (cells past the last tap are zeros).
     """
     crop, offset = geometry
     taps = {(j * dilation // stride, j * dilation % stride): j for j in range(kernel)}
     shifts = sorted({q for q, _ in taps})
-    needed = -(-(crop + stride + offset) // stride) - 1
-    return shifts, taps, max(max(shifts), needed, 0)
+    first = crop // stride
+    extra = -(-(crop + offset) // stride) - first
+    return shifts, taps, first, extra
 
 
 def _phase_matrix(kernel, strides, axes):
@@ -190,7 +202,7 @@ def _phase_matrix(kernel, strides, axes):
     have one at that shift and phase, zeros elsewhere; the gather's gradient routes each
     tap's gradient back to the kernel.
     """
-    (shifts_h, taps_h, _), (shifts_w, taps_w, _) = axes
+    (shifts_h, taps_h, *_), (shifts_w, taps_w, *_) = axes
     kh, kw, filters, channels = kernel.shape
     absent = kh * kw
     index = np.full((len(shifts_h), len(shifts_w), strides[0], strides[1]), absent, "int32")

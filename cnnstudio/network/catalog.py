@@ -468,16 +468,19 @@ def _rate(default: float, help_text: str) -> Param:
 
 # --------------------------------------------------------------------------- the types
 
+def _convolution(name: str, rank: int, **fields) -> LayerType:
+    """A layer of the Convolution group, our class of the same name."""
+    return LayerType(name=name, group="Convolution", rank=rank, keras_class=f"layers.{name}", **fields)
+
+
 def _conv(rank: int) -> LayerType:
-    return LayerType(
-        name=f"Conv{rank}D",
-        group="Convolution",
+    return _convolution(
+        f"Conv{rank}D",
+        rank,
         description=(
             "Slides learned filters over the input; each output channel is one filter's "
             "dot product with the window it covers."
         ),
-        rank=rank,
-        keras_class=f"layers.Conv{rank}D",
         shape_rule=ShapeRule.CONVOLUTION,
         window=Window(size="kernel_size", dilation="dilation_rate"),
         family="Conv",
@@ -501,15 +504,13 @@ def _conv(rank: int) -> LayerType:
 
 
 def _conv_transpose(rank: int) -> LayerType:
-    return LayerType(
-        name=f"Conv{rank}DTranspose",
-        group="Convolution",
+    return _convolution(
+        f"Conv{rank}DTranspose",
+        rank,
         description=(
             "Upsamples with learned filters: each input value scatters a scaled copy of the "
             "kernel into the output, S cells apart (the decoder of autoencoders and U-nets)."
         ),
-        rank=rank,
-        keras_class=f"layers.Conv{rank}DTranspose",
         short_name="ConvT",
         shape_rule=ShapeRule.CONVOLUTION_TRANSPOSE,
         window=Window(size="kernel_size", dilation="dilation_rate", transposed=True,
@@ -535,15 +536,13 @@ def _conv_transpose(rank: int) -> LayerType:
 
 
 def _depthwise(rank: int) -> LayerType:
-    return LayerType(
-        name=f"DepthwiseConv{rank}D",
-        group="Convolution",
+    return _convolution(
+        f"DepthwiseConv{rank}D",
+        rank,
         description=(
             "Filters each channel on its own (depth_multiplier filters per channel, no mixing "
             "across channels): MobileNet's cheap spatial step."
         ),
-        rank=rank,
-        keras_class=f"layers.DepthwiseConv{rank}D",
         short_name="DWConv",
         shape_rule=ShapeRule.DEPTHWISE,
         window=Window(size="kernel_size", dilation="dilation_rate"),

@@ -34,34 +34,24 @@ from ui.explain.view import (
     _OUTPUT_BG,
     _TAP_BG,
     QtConvMatrixCanvas,
+    QtStepCanvas,
     _cell_font,
     _draw_cell,
     _fit_cell,
+    chosen_padding,
+    first_value,
+    show_padding,
 )
 
 _EXAMPLE_1D = ("1, 2, -1", "1, -1, 2")
 _EXAMPLE_2D = ("1, 2; 3, 0", "1, 0, 1; 0, 1, 0; 1, 0, 1")
 
 
-class QtScatterCanvas(QWidget):
+class QtScatterCanvas(QtStepCanvas):
     """Paints the input (the scattering cell marked), the scaled kernel copy and the output so far."""
 
     def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.explanation: transposed.TransposeExplanation | None = None
-        self.step = 0
-        self.setMinimumSize(480, 260)
-
-    def show_step(self, explanation, step: int) -> None:
-        self.explanation, self.step = explanation, step
-        self.update()
-
-    def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        painter = QPainter(self)
-        painter.fillRect(self.rect(), QColor("#fafafa"))
-        if self.explanation is not None:
-            self._paint(painter, self.explanation)
-        painter.end()
+        super().__init__(parent, minimum=(480, 260))
 
     def _paint(self, painter: QPainter, e) -> None:
         grids = [np.atleast_2d(a) for a in (e.input, e.kernel, e.output)]
@@ -175,17 +165,10 @@ class QtTransposeExplainView(QWidget):
         values = catalog.get(layer_type).resolved(params)
         view = cls(parent, rank=catalog.get(layer_type).rank)
 
-        def first(value):
-            return value[0] if isinstance(value, list) else value
-
-        view.stride_spin.setValue(first(values["strides"]))
-        if isinstance(values["padding"], str):
-            view.padding_combo.setCurrentText(values["padding"])
-        else:
-            view.padding_combo.setCurrentText("P cropped")
-            view.padding_spin.setValue(first(values["padding"]))
+        view.stride_spin.setValue(first_value(values["strides"]))
+        show_padding(view.padding_combo, view.padding_spin, values["padding"], "P cropped")
         if values["output_padding"] is not None:
-            view.output_padding_edit.setText(str(first(values["output_padding"])))
+            view.output_padding_edit.setText(str(first_value(values["output_padding"])))
         view.recompute()
         return view
 
@@ -203,9 +186,7 @@ class QtTransposeExplainView(QWidget):
         self.recompute()
 
     def _padding(self):
-        text = self.padding_combo.currentText()
-        self.padding_spin.setEnabled(text == "P cropped")
-        return self.padding_spin.value() if text == "P cropped" else text
+        return chosen_padding(self.padding_combo, self.padding_spin, "P cropped")
 
     def recompute(self) -> None:
         """Explain the current settings; a setting the engine refuses shows its message instead."""

@@ -81,16 +81,38 @@ def _cell_font(cell: float) -> QFont:
     return font
 
 
-class QtExplainCanvas(QWidget):
-    """Paints the padded input, the kernel (or pool window), the output and the current window."""
+def first_value(value):
+    """A per-axis setting's first value (the views' spin boxes are square); a single value as it is."""
+    return value[0] if isinstance(value, (list, tuple)) else value
 
-    def __init__(self, parent: QWidget | None = None):
+
+def chosen_padding(combo: QComboBox, spin: QSpinBox, explicit: str):
+    """"valid", "same" or the spin box's P when ``combo`` shows ``explicit``, which alone enables the box."""
+    text = combo.currentText()
+    spin.setEnabled(text == explicit)
+    return spin.value() if text == explicit else text
+
+
+def show_padding(combo: QComboBox, spin: QSpinBox, padding, explicit: str) -> None:
+    """Show a layer's padding: its word, or ``explicit`` with P (its first value) in the spin box."""
+    if isinstance(padding, str):
+        combo.setCurrentText(padding)
+    else:
+        combo.setCurrentText(explicit)
+        spin.setValue(first_value(padding))
+
+
+class QtStepCanvas(QWidget):
+    """Paints one step of an explanation on a light background, crisp cell edges: a subclass's
+    ``_paint(painter, explanation)`` draws it."""
+
+    def __init__(self, parent: QWidget | None = None, minimum: tuple[int, int] = (420, 260)):
         super().__init__(parent)
-        self.explanation: engine.Explanation | None = None
+        self.explanation = None
         self.step = 0
-        self.setMinimumSize(420, 260)
+        self.setMinimumSize(*minimum)
 
-    def show_step(self, explanation: engine.Explanation | None, step: int) -> None:
+    def show_step(self, explanation, step: int) -> None:
         self.explanation, self.step = explanation, step
         self.update()
 
@@ -101,6 +123,10 @@ class QtExplainCanvas(QWidget):
         if self.explanation is not None:
             self._paint(painter, self.explanation)
         painter.end()
+
+
+class QtExplainCanvas(QtStepCanvas):
+    """Paints the padded input, the kernel (or pool window), the output and the current window."""
 
     def _paint(self, painter: QPainter, e: engine.Explanation) -> None:
         padded = e.padded_shape if e.rank == 2 else (1, e.padded_shape[0])
@@ -290,19 +316,13 @@ class QtExplainView(QWidget):
         operation = engine.operation_for_layer(layer_type)
         values = catalog.get(layer_type).resolved(params)
         view = cls(parent, operation)
-        first = lambda v: v[0] if isinstance(v, (list, tuple)) else v  # noqa: E731
         view._updating = True
-        size = first(values.get("kernel_size", values.get("pool_size", 2)))
+        size = first_value(values.get("kernel_size", values.get("pool_size", 2)))
         stride = values.get("strides")
         view.size_spin.setValue(size)
-        view.stride_spin.setValue(first(stride) if stride is not None else size)
-        view.dilation_spin.setValue(first(values.get("dilation_rate", 1)))
-        padding = values.get("padding", "valid")
-        if isinstance(padding, str):
-            view.padding_combo.setCurrentText(padding)
-        else:
-            view.padding_combo.setCurrentText("P zeros")
-            view.padding_spin.setValue(first(padding))
+        view.stride_spin.setValue(first_value(stride) if stride is not None else size)
+        view.dilation_spin.setValue(first_value(values.get("dilation_rate", 1)))
+        show_padding(view.padding_combo, view.padding_spin, values.get("padding", "valid"), "P zeros")
         if engine.OPERATIONS[operation][0] == "conv":
             view.kernel_edit.setPlainText(view._resized_kernel(size))
         view._fit_example_input()
@@ -541,9 +561,7 @@ class QtExplainView(QWidget):
     # --- internals ------------------------------------------------------------------
 
     def _padding(self):
-        text = self.padding_combo.currentText()
-        self.padding_spin.setEnabled(text == "P zeros")
-        return self.padding_spin.value() if text == "P zeros" else text
+        return chosen_padding(self.padding_combo, self.padding_spin, "P zeros")
 
     def _load_example(self, operation: str) -> None:
         kind, rank = engine.OPERATIONS[operation]

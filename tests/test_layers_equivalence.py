@@ -7,9 +7,11 @@ those cases are checked against the stride-1 dilated convolution, subsampled.
 
 Which test reaches which algorithm (see ``layers.conv.conv_algorithm``): the Conv2D and
 Conv1D sweeps (channels 1-4) reach the banded matmul in about 72% of their cases, width
-taps ("rows") in about 20% and strided width taps ("rows-strided") in about 6%; the fixed
-EDGE_CASES assert which algorithm each case takes and hold every one, "matmul" (1x1) and
-"rows-strided" included. Row taps at a stride and at a dilation (layers.windows.axis_taps'
+taps with one matmul per kernel row ("rows") in about 18% and strided width taps
+("rows-strided") in about 5%; the shifted-rows sweep (5-12 channels, kernel rows at stride
+1) takes only "shifted" and "shifted-strided" (width taps at a stride) and asserts it; the
+fixed EDGE_CASES assert which algorithm each case takes and hold every one, "matmul"
+(1x1) included. Row taps at a stride and at a dilation (layers.windows.axis_taps'
 folded and plain slices) come with every strided or dilated case. The pooling sweeps reach
 disjoint max pooling (stride >= pool size: the one-select gradient) and the per-axis
 overlapping reduction; the tie tests check both against Keras' first-maximum rule.
@@ -159,40 +161,83 @@ def test_conv1d_matches_keras_forward_and_gradients(case):
     _check_conv(case, rank=1)
 
 
+@st.composite
+def shifted_cases(draw):
+    """Kernel rows at stride 1 over more channels than the banded form takes (it stops at 8),
+    with no more filters than the width taps have channels: the "shifted" forms."""
+    kernel = (draw(st.integers(2, 4)), draw(st.integers(1, 3)))
+    channels = draw(st.integers(9, 12))
+    return {
+        "batch": draw(st.integers(1, 2)),
+        "lengths": (draw(st.integers(2, 9)), draw(st.integers(1, 9))),
+        "channels": channels,
+        "filters": draw(st.integers(1, min(16, kernel[1] * channels))),
+        "kernel": kernel,
+        "strides": (1, draw(st.integers(1, 3))),
+        "dilation": (draw(st.integers(1, 2)), draw(st.integers(1, 2))),
+        "padding": draw(st.one_of(st.sampled_from(["valid", "same"]), st.integers(0, 2))),
+        "use_bias": draw(st.booleans()),
+        "seed": draw(st.integers(0, 2**16)),
+    }
+
+
+def _algorithm(case):
+    pads = [
+        axis_padding(n, k, s, d, case["padding"])
+        for n, k, s, d in zip(
+            case["lengths"], case["kernel"], case["strides"], case["dilation"], strict=True
+        )
+    ]
+    return conv_algorithm(
+        case["channels"], case["filters"], case["lengths"], case["kernel"], case["strides"],
+        case["dilation"], pads,
+    )
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(shifted_cases())
+def test_conv2d_shifted_rows_match_keras(case):
+    if _fits(case):
+        assert _algorithm(case).startswith("shifted")
+    _check_conv(case, rank=2)
+
+
 EDGE_CASES = [
-    # lengths, channels, kernel, strides, dilation, padding, the algorithm conv.py picks
-    ((7, 7), 3, (7, 7), (1, 1), (1, 1), "valid", "banded"),  # kernel == input
-    ((6, 5), 3, (3, 3), (2, 2), (1, 1), "same", "banded"),  # even and odd sizes
-    ((8, 8), 3, (3, 3), (2, 2), (2, 2), "same", "banded"),  # dilation with stride
-    ((9, 9), 3, (2, 2), (5, 5), (1, 1), 1, "rows-strided"),  # stride larger than the kernel
-    ((1, 1), 3, (1, 1), (1, 1), (1, 1), "valid", "matmul"),  # single pixel
-    ((5, 5), 3, (1, 1), (1, 1), (1, 1), "valid", "matmul"),  # 1x1 convolution as a matmul
-    ((7, 7), 3, (3, 3), (1, 1), (1, 1), 2, "banded"),  # padding larger than half the kernel
-    ((12, 12), 1, (5, 5), (2, 3), (1, 2), 1, "banded"),  # one channel: the banded matmul
-    ((4, 70), 1, (3, 3), (1, 2), (1, 1), "same", "rows-strided"),  # one channel, wide rows
-    ((10, 14), 6, (5, 5), (1, 1), (1, 1), "valid", "banded"),  # few channels, short rows
-    ((5, 40), 3, (3, 3), (2, 1), (1, 2), 1, "rows"),  # few channels, long rows: row taps
-    ((9, 12), 16, (3, 3), (2, 2), (1, 1), "same", "rows-strided"),  # VGG/ResNet's stride 2
-    ((8, 8), 16, (3, 3), (1, 1), (2, 2), "same", "rows"),  # dilated, many channels
+    # lengths, channels, filters, kernel, strides, dilation, padding, the algorithm conv.py picks
+    ((7, 7), 3, 2, (7, 7), (1, 1), (1, 1), "valid", "banded"),  # kernel == input
+    ((6, 5), 3, 2, (3, 3), (2, 2), (1, 1), "same", "banded"),  # even and odd sizes
+    ((8, 8), 3, 2, (3, 3), (2, 2), (2, 2), "same", "banded"),  # dilation with stride
+    ((9, 9), 3, 2, (2, 2), (5, 5), (1, 1), 1, "rows-strided"),  # stride larger than the kernel
+    ((1, 1), 3, 2, (1, 1), (1, 1), (1, 1), "valid", "matmul"),  # single pixel
+    ((5, 5), 3, 2, (1, 1), (1, 1), (1, 1), "valid", "matmul"),  # 1x1 convolution as a matmul
+    ((7, 7), 3, 2, (3, 3), (1, 1), (1, 1), 2, "banded"),  # padding larger than half the kernel
+    ((12, 12), 1, 2, (5, 5), (2, 3), (1, 2), 1, "banded"),  # one channel: the banded matmul
+    ((4, 70), 1, 2, (3, 3), (1, 2), (1, 1), "same", "shifted-strided"),  # one channel, wide rows
+    ((4, 70), 1, 4, (3, 3), (1, 2), (1, 1), "same", "rows-strided"),  # more filters than taps
+    ((10, 14), 6, 2, (5, 5), (1, 1), (1, 1), "valid", "banded"),  # few channels, short rows
+    ((5, 40), 3, 2, (3, 3), (2, 1), (1, 2), 1, "rows"),  # few channels, long rows: row taps
+    ((9, 12), 16, 2, (3, 3), (2, 2), (1, 1), "same", "rows-strided"),  # VGG/ResNet's stride 2
+    ((8, 8), 16, 2, (3, 3), (1, 1), (2, 2), "same", "shifted"),  # dilated, many channels
+    ((8, 8), 16, 64, (3, 3), (1, 1), (2, 2), "same", "rows"),  # more filters than taps
+    ((10, 10), 16, 16, (3, 3), (1, 1), (1, 1), "same", "shifted"),  # VGG/ResNet's 3x3
+    ((9, 10), 12, 8, (3, 3), (1, 2), (1, 1), "valid", "shifted-strided"),  # width stride only
+    ((6, 30), 3, 32, (3, 3), (1, 1), (1, 1), "same", "rows"),  # a VGG's first layer (RGB)
 ]
 
 
 @pytest.mark.parametrize(
-    ("lengths", "channels", "kernel", "strides", "dilation", "padding", "algorithm"), EDGE_CASES
+    ("lengths", "channels", "filters", "kernel", "strides", "dilation", "padding", "algorithm"),
+    EDGE_CASES,
 )
 def test_conv2d_fixed_edge_cases_match(
-    lengths, channels, kernel, strides, dilation, padding, algorithm
+    lengths, channels, filters, kernel, strides, dilation, padding, algorithm
 ):
-    pads = [
-        axis_padding(n, k, s, d, padding)
-        for n, k, s, d in zip(lengths, kernel, strides, dilation, strict=True)
-    ]
-    assert conv_algorithm(channels, lengths, kernel, strides, dilation, pads) == algorithm
     case = {
-        "batch": 2, "lengths": lengths, "channels": channels, "filters": 2, "kernel": kernel,
-        "strides": strides, "dilation": dilation, "padding": padding, "use_bias": True,
-        "seed": 7,
+        "batch": 2, "lengths": lengths, "channels": channels, "filters": filters,
+        "kernel": kernel, "strides": strides, "dilation": dilation, "padding": padding,
+        "use_bias": True, "seed": 7,
     }
+    assert _algorithm(case) == algorithm
     _check_conv(case, rank=2)
 
 

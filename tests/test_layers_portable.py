@@ -4,7 +4,8 @@ Each case is traced as TensorFlow would export it (batch size unknown); every te
 graph must have at most 5 dimensions (LiteRT's slice and element-wise kernels stop there),
 and the layer converts to a .tflite file with builtin ops only (no Flex/select-TF ops) whose
 output in the LiteRT interpreter equals Keras' to 1e-5. The cases reach every algorithm:
-1x1 matmul, banded, width taps (strided and not), strided/dilated row taps, and the
+1x1 matmul, banded, width taps (strided and not), strided/dilated row taps, the shifted
+rows (plain and with strided width taps, dilated too), and the
 poolings (disjoint, overlapping, "same" and explicit padding, 1D and 2D), depthwise,
 transposed and grouped convolutions.
 """
@@ -24,6 +25,9 @@ CASES = [
     ("conv_rows_same_strided", (9, 8, 16), lambda: layers.Conv2D(4, 3, strides=2, padding="same")),
     ("conv_rows_dilated_strided", (11, 11, 16), lambda: layers.Conv2D(4, 3, strides=2, dilation_rate=2)),
     ("conv_rows_stride_past_kernel", (9, 9, 16), lambda: layers.Conv2D(4, 2, strides=3, padding=1)),
+    ("conv_shifted_same", (9, 8, 16), lambda: layers.Conv2D(8, 3, padding="same")),
+    ("conv_shifted_dilated_strided_width", (9, 11, 12),
+     lambda: layers.Conv2D(8, 3, strides=(1, 2), dilation_rate=(2, 1))),
     ("conv1d_strided", (20, 5), lambda: layers.Conv1D(4, 5, strides=2, padding="same")),
     ("maxpool_disjoint", (8, 8, 3), lambda: layers.MaxPool2D(2)),
     ("maxpool_overlapping_padded", (9, 9, 3), lambda: layers.MaxPool2D(3, strides=2, padding=1)),

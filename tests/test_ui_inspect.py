@@ -421,6 +421,11 @@ def test_the_shift_sliders_move_the_input_and_the_plots_show_equivariance_and_in
     assert [e for e, exact in zip(pool.error, pool.exact, strict=True) if not exact] and max(pool.error) > 1e-3
     assert set(panel.curves) == {"x", "y"} and len(x_curve.prediction_change) == 9
     assert len(panel.error_plot.getPlotItem().listDataItems()) == 3  # conv1, conv2, pool
+    for legend, plot, names in ((panel.error_legend, panel.error_plot, ("conv1", "conv2", "pool")),
+                                (panel.change_legend, panel.change_plot, ("along x", "along y"))):
+        assert all(f"&nbsp;{name}<" in legend.text() for name in names)
+        assert plot.getPlotItem().legend is None  # named beside the plot, not drawn over its curves
+        assert not legend.geometry().intersects(plot.geometry())
     qtbot.waitUntil(lambda: view.sample is not None)
     with qtbot.waitSignal(view.sig_updated, timeout=20000):
         panel.dx.setValue(2)

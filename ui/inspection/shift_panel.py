@@ -16,6 +16,7 @@ import pyqtgraph as pg  # isort: skip  (after PySide6, so pyqtgraph binds to it)
 
 from cnnstudio.inspection import equivariance
 from ui.tasks import LatestRunner
+from ui.widgets import legend_html, legend_label, pen_entry
 
 RADIUS = 4
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
@@ -42,7 +43,8 @@ class QtShiftPanel(QGroupBox):
         self.mode_combo.setToolTip("zeros: pixels shifted in are black; wrap: those shifted out come back in")
         self.error_plot = self._plot("Equivariance error", "relative error")
         self.change_plot = self._plot("Prediction change", "total variation")
-        self.legend = self.error_plot.addLegend(offset=(4, 4), labelTextSize="7pt")
+        # the legends stand above their plots: inside, they hid the curves of the first shifts
+        self.error_legend, self.change_legend = legend_label(), legend_label()
         self.status = QLabel(EXPLANATION)
         self.status.setWordWrap(True)
         grid = QGridLayout()
@@ -54,7 +56,9 @@ class QtShiftPanel(QGroupBox):
         grid.addWidget(self.mode_combo, 2, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(grid)
+        layout.addWidget(self.error_legend)
         layout.addWidget(self.error_plot)
+        layout.addWidget(self.change_legend)
         layout.addWidget(self.change_plot)
         layout.addWidget(self.status)
         self.dx.valueChanged.connect(self._on_shift)
@@ -122,6 +126,8 @@ class QtShiftPanel(QGroupBox):
         self.curves = None
         self.error_plot.clear()
         self.change_plot.clear()
+        self.error_legend.clear()
+        self.change_legend.clear()
 
     def _on_shift(self) -> None:
         dx, dy = self.shift
@@ -139,17 +145,21 @@ class QtShiftPanel(QGroupBox):
         self.curves = curves
         self.error_plot.clear()
         self.change_plot.clear()
-        self.legend.clear()
         steps = list(range(-RADIUS, RADIUS + 1))
         spatial = [entry for entry in curves["x"].layers if entry.error[0] is not None]
+        errors, changes = [], []
         for i, entry in enumerate(spatial):
             pen = pg.mkPen(PALETTE[i % len(PALETTE)], width=2)
             self.error_plot.plot(steps, entry.error, pen=pen, symbol="o", symbolSize=4,
-                                 symbolBrush=PALETTE[i % len(PALETTE)], name=entry.name)
+                                 symbolBrush=PALETTE[i % len(PALETTE)])
+            errors.append(pen_entry(pen, entry.name))
         for axis, style in (("x", Qt.PenStyle.SolidLine), ("y", Qt.PenStyle.DashLine)):
             if axis in curves:
-                self.change_plot.plot(steps, curves[axis].prediction_change,
-                                      pen=pg.mkPen("#333333", width=2, style=style), name=f"along {axis}")
+                pen = pg.mkPen("#333333", width=2, style=style)
+                self.change_plot.plot(steps, curves[axis].prediction_change, pen=pen)
+                changes.append(pen_entry(pen, f"along {axis}"))
+        self.error_legend.setText(legend_html(errors))
+        self.change_legend.setText(legend_html(changes))
         for plot, line in zip((self.error_plot, self.change_plot), self.markers, strict=True):
             plot.addItem(line)
         unchanged = sum(curves["x"].same_class)

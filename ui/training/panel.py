@@ -11,7 +11,6 @@ file, otherwise held here and recorded on the next save.
 
 from __future__ import annotations
 
-import html
 import math
 import os
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, QThread, QTimer, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -50,6 +50,7 @@ from ui.tasks import SHUTDOWN_TIMEOUT_S, Task
 from ui.tensorflow_loader import after_tensorflow
 from ui.training.settings_form import QtSettingsForm
 from ui.training.worker import TrainingJob, TrainingOutcome, TrainingWorker, start_in_thread
+from ui.widgets import MARKED_LINE, legend_html, legend_label, pen_entry
 
 POLL_MS = 40
 """Curve refresh period: 25 Hz is smooth to the eye and cheap for the event loop."""
@@ -61,8 +62,6 @@ BATCH_COLOR = (90, 90, 90)
 OVERLAY_COLORS = [(44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194)]
 
 
-LINE_SAMPLES = {Qt.PenStyle.SolidLine: "━●━", Qt.PenStyle.DotLine: "┈┈┈", Qt.PenStyle.DashLine: "╌╌╌"}
-"""How the legend draws each pen style."""
 MIN_RUN_ROWS = 4
 """The runs list shows at least this many runs without scrolling the window."""
 MAX_LISTED_RUNS = 500
@@ -300,10 +299,8 @@ class QtTrainingPanel(QWidget):
         epoch_row.addWidget(self.plot_widgets[1])
         epoch_row.addWidget(self.plot_widgets[2])
         # One legend for both epoch plots, above them: inside a plot it would hide the curves.
-        self.legend = QLabel()
+        self.legend = legend_label()
         self.legend.setObjectName("curves_legend")
-        self.legend.setWordWrap(True)
-        self.legend.setTextFormat(Qt.TextFormat.RichText)
         epochs = QWidget()
         epochs_layout = QVBoxLayout(epochs)
         epochs_layout.setContentsMargins(0, 0, 0, 0)
@@ -343,21 +340,14 @@ class QtTrainingPanel(QWidget):
 
     def _show_legend(self) -> None:
         """The legend line: this run's training and validation, then each ticked run's, in their pens' colours."""
-        entries = [(TRAIN_COLOR, LINE_SAMPLES[Qt.PenStyle.SolidLine], "training"),
-                   (VAL_COLOR, LINE_SAMPLES[Qt.PenStyle.SolidLine], "validation")]
+        entries = [(QColor(*TRAIN_COLOR), MARKED_LINE, "training"), (QColor(*VAL_COLOR), MARKED_LINE, "validation")]
         for curves in self._overlays.values():
             seen = set()
             for _plot, curve in curves:
-                pen = curve.opts["pen"]
-                name = curve.name()
-                if name in seen:
-                    continue
-                seen.add(name)
-                color = pen.color()
-                entries.append(((color.red(), color.green(), color.blue()), LINE_SAMPLES[pen.style()], name))
-        self.legend.setText("&nbsp;&nbsp; ".join(
-            f'<span style="white-space:nowrap"><span style="color:rgb{color}"><b>{sample}</b></span>'
-            f"&nbsp;{html.escape(text)}</span>" for color, sample, text in entries))
+                if curve.name() not in seen:  # the loss and accuracy plots draw each run's curve alike
+                    seen.add(curve.name())
+                    entries.append(pen_entry(curve.opts["pen"], curve.name()))
+        self.legend.setText(legend_html(entries))
 
     # -- state -------------------------------------------------------------------------------
 

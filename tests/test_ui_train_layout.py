@@ -51,17 +51,26 @@ def _in_window(widget: QWidget, window: QWidget) -> QRect:
     return shown.intersected(window.rect())
 
 
+LOADED = ("mnist-5k: 4000 training and 1000 validation examples of 32x32x1, 10 classes (Padded the 28x28x1 "
+          "images with zeros to 32x32x1 (centred) to fit the network's input.)")
+RESULT = ("Trained 2 epochs in 13.0 s on CPU.\nloss 0.323, accuracy 0.903, val loss 0.311, val accuracy 0.908\n"
+          "Save the project to keep this run and its weights.")
+
+
 @pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
 def test_the_form_the_curves_and_the_runs_are_in_view_without_scrolling(train_tab, size):
     win, panel = train_tab
+    panel.data_label.setText(LOADED)  # the longest texts a finished run leaves
+    panel.fit_label.setText("The 28x28x1 images will be padded with zeros to 32x32x1 (centred).")
+    panel.message.setText(RESULT)
     win.resize(*size)
     QApplication.processEvents()
     assert (win.width(), win.height()) == size
     inside = win.rect()
     assert not panel.form_scroll.verticalScrollBar().isVisible()  # the whole form shows
     assert not panel.form_scroll.horizontalScrollBar().isVisible()
-    for widget in (panel.train_button, panel.stop_button, panel.progress, panel.device_label,
-                   *panel.settings_form.widgets.values()):
+    for widget in (panel.data_combo, panel.data_label, panel.fit_label, panel.train_button, panel.stop_button,
+                   panel.progress, panel.device_label, panel.message, *panel.settings_form.widgets.values()):
         assert widget.isVisible() and inside.contains(_in_window(widget, win)), widget.objectName()
         assert _in_window(widget, win).size() == widget.size(), widget.objectName()  # not cut off
     for plot in panel.plot_widgets:
@@ -71,6 +80,18 @@ def test_the_form_the_curves_and_the_runs_are_in_view_without_scrolling(train_ta
     shown = _in_window(viewport, win)
     assert inside.contains(shown) and shown.height() >= 4 * row_height
     assert shown.height() == viewport.height()  # nothing of the list is hidden below the window
+
+
+def test_a_long_error_scrolls_in_its_own_lines_and_leaves_the_curves_and_runs_in_view(train_tab):
+    win, panel = train_tab
+    win.resize(1000, 700)
+    panel.message.setText("\n".join(f"line {n} of a long error" for n in range(40)))
+    QApplication.processEvents()
+    lines = panel.message.fontMetrics().lineSpacing()
+    assert panel.message_area.height() <= 7 * lines and panel.message_area.verticalScrollBar().isVisible()
+    for widget in (*panel.plot_widgets, panel.runs_list.viewport()):
+        shown = _in_window(widget, win)
+        assert shown.size() == widget.size() and widget.height() >= 4 * lines
 
 
 def test_the_legend_names_every_curve_and_never_covers_a_plot(train_tab):

@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
     QGraphicsItem,
-    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -62,6 +61,8 @@ BATCH_COLOR = (90, 90, 90)
 OVERLAY_COLORS = [(44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194)]
 
 
+MESSAGE_LINES = 6
+"""The most lines a run's message takes above the curves; a longer one scrolls."""
 MIN_RUN_ROWS = 4
 """The runs list shows at least this many runs without scrolling the window."""
 MAX_LISTED_RUNS = 500
@@ -158,9 +159,15 @@ class QtTrainingPanel(QWidget):
         self.right_split.setStretchFactor(1, 1)
         self.right_split.setSizes([480, 160])
         self.right_split.setChildrenCollapsible(False)
+        right = QWidget()
+        right_column = QVBoxLayout(right)
+        right_column.setContentsMargins(0, 0, 0, 0)
+        right_column.setSpacing(0)
+        right_column.addWidget(self.run_status)
+        right_column.addWidget(self.right_split, 1)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(scroll)
-        split.addWidget(self.right_split)
+        split.addWidget(right)
         split.setStretchFactor(1, 1)
         split.setSizes([scroll.minimumWidth(), 1000])
         split.setChildrenCollapsible(False)
@@ -259,24 +266,36 @@ class QtTrainingPanel(QWidget):
         self.speed_label = QLabel("– images/s")
         self.eta_label = QLabel("Time left –")
         self.device_label = QLabel("Device –")
-        column.addWidget(self.progress)
-        status = QGridLayout()  # two short lines instead of four
-        status.setContentsMargins(0, 0, 0, 0)
-        status.setVerticalSpacing(0)
-        for index, label in enumerate((self.epoch_label, self.speed_label, self.eta_label, self.device_label)):
-            status.addWidget(label, index // 2, index % 2)
-        status.setColumnStretch(0, 3)
-        status.setColumnStretch(1, 2)
-        column.addLayout(status)
+        column.addStretch(1)
+        # How the run goes, above its curves: the form's column keeps only what starts a run.
+        self.run_status = QWidget()
+        status_column = QVBoxLayout(self.run_status)
+        status_column.setContentsMargins(0, 0, 0, 2)
+        status_column.setSpacing(2)
+        status_column.addWidget(self.progress)
+        status = QHBoxLayout()
+        for label in (self.epoch_label, self.speed_label, self.eta_label, self.device_label):
+            status.addWidget(label)
+            status.addSpacing(12)
+        status.addStretch(1)
+        status_column.addLayout(status)
         self.queue_label = QLabel("")
         self.queue_label.setWordWrap(True)
         self.queue_label.hide()
-        column.addWidget(self.queue_label)
+        status_column.addWidget(self.queue_label)
         self.message = QLabel("")
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        column.addWidget(self.message)
-        column.addStretch(1)
+        # a long error scrolls in its own few lines instead of squeezing the curves off the window
+        message_area = QScrollArea()
+        message_area.setWidgetResizable(True)
+        message_area.setFrameShape(QFrame.Shape.NoFrame)
+        message_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        message_area.setWidget(self.message)
+        message_area.setMaximumHeight(MESSAGE_LINES * self.message.fontMetrics().lineSpacing() + 4)
+        message_area.setSizeAdjustPolicy(QScrollArea.SizeAdjustPolicy.AdjustToContents)
+        self.message_area = message_area
+        status_column.addWidget(message_area)
 
     def _build_runs(self) -> None:
         self.runs_box = QGroupBox("Runs (tick to overlay)")
@@ -397,6 +416,11 @@ class QtTrainingPanel(QWidget):
             self.set_input_button.setText(f"Set the network's input to {data}")
             self.set_input_button.show()
 
+    def _show_loaded_data(self, description: str) -> None:
+        """The data set as loaded, how it met the input included: the forecast of update_fit is done."""
+        self.data_label.setText(description)
+        self.fit_label.setText("")
+
     def _set_input_to_data(self) -> None:
         if self._data_shape is not None:
             self.document.set_input_shape(self._data_shape)
@@ -470,7 +494,7 @@ class QtTrainingPanel(QWidget):
         self._clear_curves(settings.epochs, batches, keep_loss_scale=same_data)
         self.progress.setRange(0, 0)
         self.worker = TrainingWorker(job)
-        self.worker.sig_dataset.connect(self.data_label.setText)
+        self.worker.sig_dataset.connect(self._show_loaded_data)
         self.worker.sig_epoch.connect(self._on_epoch)
         self.worker.sig_model_built.connect(self.workspace.training_started)
         self.worker.sig_finished.connect(self._on_worker_finished)

@@ -86,10 +86,11 @@ def test_init_from_with_freeze_keeps_frozen_weights_bit_identical(digits, tmp_pa
     import keras
 
     first = tmp_path / "first.keras"
-    assert main(["train", "digits-cnn", "--dataset", "digits", "--epochs", "1", "--save", str(first)]) == 0
+    # Not about XLA: its compile costs more CPU than these one-epoch runs train
+    assert main(["train", "digits-cnn", "--dataset", "digits", "--epochs", "1", "--no-xla", "--save", str(first)]) == 0
     capsys.readouterr()
     second = tmp_path / "second.keras"
-    assert main(["train", "digits-cnn", "--dataset", "digits", "--epochs", "1", "--seed", "5",
+    assert main(["train", "digits-cnn", "--dataset", "digits", "--epochs", "1", "--seed", "5", "--no-xla",
                  "--init-from", str(first), "--freeze", "conv1,conv2", "--save", str(second)]) == 0
     err = capsys.readouterr().err
     assert f"Started from {first}: 4 layer(s) took its weights (conv1, conv2, hidden, output)." in err
@@ -108,7 +109,7 @@ def test_init_from_an_earlier_run_of_a_project_and_bad_sources(tmp_path, capsys)
 
     path = tmp_path / "p.cnnproj"
     project = Project(network=presets.get("digits-cnn"))
-    runs.set_project_settings(project, TrainingSettings(epochs=1), "digits")
+    runs.set_project_settings(project, TrainingSettings(epochs=1, jit_compile=False), "digits")
     save_project(project, path)
     assert main(["train", str(path)]) == 0
     capsys.readouterr()
@@ -127,7 +128,7 @@ def test_a_frozen_batch_normalization_runs_in_inference_mode(digits):
     small = Dataset("small", digits.x_train[:128], digits.y_train[:128], digits.x_val[:32], digits.y_val[:32],
                     digits.class_names)
     spec = freeze(bn_net(), ["bn"])
-    result = train(spec, small, TrainingSettings(epochs=1, batch_size=32))
+    result = train(spec, small, TrainingSettings(epochs=1, batch_size=32, jit_compile=False))
     assert result.ok, result.error
     bn = result.model.get_layer("bn")
     np.testing.assert_array_equal(bn.moving_mean.numpy(), np.zeros(4, np.float32))

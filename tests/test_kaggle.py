@@ -88,7 +88,7 @@ def lenet_on_train_csv(kaggle_files):
     capture.setattr(sys, "stderr", err)
     try:
         code = main(["train", "lenet5", "--dataset", str(kaggle_files / "train.csv"), "--epochs", "3",
-                     "--lr", "0.002", "--save", str(kaggle_files / "lenet.keras"), "--json"])
+                     "--lr", "0.002", "--no-xla", "--save", str(kaggle_files / "lenet.keras"), "--json"])
     finally:
         capture.undo()
     return code, out.getvalue(), err.getvalue(), kaggle_files / "lenet.keras"
@@ -187,14 +187,14 @@ def test_an_image_folder_in_kaggles_layout_is_streamed_and_trains(tmp_path, caps
     from cnnstudio.training.loop import TrainingSettings, train
 
     result = train(NetworkSpec.from_dict(json.loads(spec.read_text())), ds,
-                   TrainingSettings(epochs=2, batch_size=4, learning_rate=0.01))
+                   TrainingSettings(epochs=2, batch_size=4, learning_rate=0.01, jit_compile=False))
     assert result.status == "completed", result.error
     assert result.epochs_completed == 2 and len(result.history["val_accuracy"]) == 2
 
 
 def test_an_image_folder_trains_from_the_cli_with_a_scan_progress_bar(tmp_path, capsys):
     root = _image_folder(tmp_path / "digits", split_names=("train", "test"), counts=(4, 2), size=(10, 10))
-    assert main(["train", "digits-cnn", "--dataset", str(root), "--epochs", "1", "--batch-size", "4"]) == 0
+    assert main(["train", "digits-cnn", "--dataset", str(root), "--epochs", "1", "--batch-size", "4", "--no-xla"]) == 0
     err = capsys.readouterr().err
     assert "Scanning images 8/8" in err and "Scanning images 4/4" in err
     assert "8 training and 4 validation examples of 8x8x1, 2 classes" in err

@@ -286,6 +286,7 @@ class QtTrainingPanel(QWidget):
         self.message = QLabel("")
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         # a long error scrolls in its own few lines instead of squeezing the curves off the window
         message_area = QScrollArea()
         message_area.setWidgetResizable(True)

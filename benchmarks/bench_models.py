@@ -17,8 +17,9 @@ graph (which runs the matmuls in oneDNN), for Keras' own layers too.
 Rounds interleave every network and every variant (rotating which goes first), since the
 machine is shared; each row gives the median images/s of each and the median of the rounds'
 time ratios (ours / built-in; below 1 means ours is faster), with the rounds' spread for the
-XLA one. The last line is the geometric mean of the XLA ratios (the app's default), and of
-the no-XLA ones. The studio's own per-batch callback is left out here (see
+XLA one, and the median ratio of process CPU time for the XLA variant (steadier than wall
+time on a machine shared with other work). The last line is the geometric mean of the XLA
+ratios (the app's default), and of the no-XLA ones. The studio's own per-batch callback is left out here (see
 ``bench_training.py`` for its overhead).
 
 Usage: ``python benchmarks/bench_models.py [--rounds N] [--network NAME ...]``
@@ -112,9 +113,10 @@ def _fitter(make, nn, jit_compile, x, y):
 
 
 def _time(fit):
-    start = time.perf_counter()
+    """Wall and process CPU seconds of one epoch."""
+    start, cpu = time.perf_counter(), time.process_time()
     fit()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def main(argv=None):
@@ -136,13 +138,16 @@ def main(argv=None):
         }
     variants = ("builtin", "ours", "ours_no_xla")
     times = {name: {key: [] for key in variants} for name in names}
+    cpu_times = {name: {key: [] for key in variants} for name in names}
     for round_index in range(args.rounds):
         for name in names:
             shift = round_index % len(variants)
             for key in variants[shift:] + variants[:shift]:
-                times[name][key].append(_time(fits[name][key]))
+                wall, cpu = _time(fits[name][key])
+                times[name][key].append(wall)
+                cpu_times[name][key].append(cpu)
     print(f"{'network':<15} {'keras img/s':>12} {'ours img/s':>11} {'ratio':>6} {'spread':>10} "
-          f"{'no-XLA img/s':>13} {'ratio':>6}")
+          f"{'cpu ratio':>9} {'no-XLA img/s':>13} {'ratio':>6}")
     ratios = {"ours": [], "ours_no_xla": []}
     for name in names:
         builtin = times[name]["builtin"]
@@ -152,8 +157,11 @@ def main(argv=None):
             row[key] = (statistics.median(round_ratios), min(round_ratios), max(round_ratios))
             ratios[key].append(row[key][0])
         spread = f"{row['ours'][1]:.2f}-{row['ours'][2]:.2f}"
+        cpu_ratio = statistics.median(
+            t / b for t, b in zip(cpu_times[name]["ours"], cpu_times[name]["builtin"], strict=True))
         print(f"{name:<15} {IMAGES / statistics.median(builtin):12,.0f} "
               f"{IMAGES / statistics.median(times[name]['ours']):11,.0f} {row['ours'][0]:6.2f} {spread:>10} "
+              f"{cpu_ratio:9.2f} "
               f"{IMAGES / statistics.median(times[name]['ours_no_xla']):13,.0f} {row['ours_no_xla'][0]:6.2f}",
               flush=True)
     means = {key: float(np.exp(np.mean(np.log(values)))) for key, values in ratios.items()}

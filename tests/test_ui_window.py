@@ -40,7 +40,7 @@ def test_redo_by_keyboard_redoes_through_a_real_key_event(window, qtbot, capfd):
     assert texts.count("Ctrl+Shift+Z") == 1 and len(texts) == len(set(texts))
 
 
-TRAIN_TIMEOUT_MS = 120_000
+TRAIN_TIMEOUT_MS = 300_000  # a fresh, niced child per run: as generous as the Train tab tests
 
 
 @pytest.fixture
@@ -67,12 +67,16 @@ def trained_window(studio_window, qtbot):
     win.deleteLater()
 
 
-def test_a_finished_run_is_an_unsaved_change_asked_about_on_close_and_recovered(
+def test_a_finished_run_is_an_unsaved_change_asked_about_on_close_recovered_and_saved_from_the_prompt(
         trained_window, qtbot, tmp_path, monkeypatch):
+    """One trained window (one child) for the three answers to the close prompt: Cancel, the
+    recovery file, Save."""
     import json
 
     from PySide6.QtWidgets import QMessageBox
 
+    from cnnstudio.workspace.project import load_project
+    from cnnstudio.workspace.runs import latest_weights
     from ui.training.tab import install_training
 
     win = trained_window
@@ -110,14 +114,7 @@ def test_a_finished_run_is_an_unsaved_change_asked_about_on_close_and_recovered(
     assert second.close()
     second.deleteLater()
 
-
-def test_saving_from_the_close_prompt_keeps_the_run_with_its_weights(trained_window, tmp_path, monkeypatch):
-    from PySide6.QtWidgets import QMessageBox
-
-    from cnnstudio.workspace.project import load_project
-    from cnnstudio.workspace.runs import latest_weights
-
-    win = trained_window
+    # Save from the same prompt: the run is kept with its weights
     target = tmp_path / "kept.cnnproj.json"
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Save)
     monkeypatch.setattr("ui.main_window.QFileDialog.getSaveFileName", lambda *a, **k: (str(target), ""))
@@ -236,13 +233,25 @@ def test_a_plain_wheel_scrolls_and_does_not_zoom(window):
     assert canvas.scale_factor == 1.0
 
 
-def test_a_reopened_trained_project_restores_curves_timeline_results_and_activations(
+def test_the_status_bar_follows_a_run_and_a_reopened_trained_project_restores_curves_timeline_results_and_activations(
         trained_window, qtbot, tmp_path):
+    """One trained window (one child): the status bar and overlays during and after its run, then
+    the project saved and reopened in a fresh window."""
     from ui.inspection.activations_view import SOURCE_TIMELINE, SOURCE_VALIDATION
     from ui.inspection.tab import install_inspection
     from ui.training.tab import install_training
 
     trained = trained_window
+    assert any(text.startswith("Training: Epoch 1 of 1, batch") for text in trained.status_seen)
+    assert trained.training_status.text() == ""  # the run is over
+    panel = trained.training_panel
+    for plot in (panel.batch_plot, panel.loss_plot, panel.acc_plot):
+        assert plot.getViewBox().state["mouseEnabled"] == [False, False]  # a wheel cannot zoom it away
+    panel.runs_list.item(0).setCheckState(Qt.CheckState.Checked)
+    [training, validation] = [curve for plot, curve in panel._overlays[panel.runs_list.item(0).data(
+        Qt.ItemDataRole.UserRole)] if plot is panel.loss_plot]
+    assert training.opts["pen"].color().name() != validation.opts["pen"].color().name()
+
     project_file = tmp_path / "trained.cnnproj.json"
     trained.document.save(project_file)
     qtbot.waitUntil(lambda: trained.document.project.runs != [], timeout=10_000)
@@ -295,19 +304,6 @@ def test_tab_and_find_shortcuts_through_real_key_events(window, qtbot):
     assert window.tabs.currentWidget() is window.network_split
     qtbot.keyClick(window.canvas, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
     assert window.palette_view.search.hasFocus()
-
-
-def test_the_status_bar_follows_a_run_and_overlays_keep_training_and_validation_apart(trained_window):
-    win = trained_window
-    assert any(text.startswith("Training: Epoch 1 of 1, batch") for text in win.status_seen)
-    assert win.training_status.text() == ""  # the run is over
-    panel = win.training_panel
-    for plot in (panel.batch_plot, panel.loss_plot, panel.acc_plot):
-        assert plot.getViewBox().state["mouseEnabled"] == [False, False]  # a wheel cannot zoom it away
-    panel.runs_list.item(0).setCheckState(Qt.CheckState.Checked)
-    [training, validation] = [curve for plot, curve in panel._overlays[panel.runs_list.item(0).data(
-        Qt.ItemDataRole.UserRole)] if plot is panel.loss_plot]
-    assert training.opts["pen"].color().name() != validation.opts["pen"].color().name()
 
 
 def test_numbers_read_one_way_with_exact_tooltips_and_a_new_network_starts_at_the_top(window):

@@ -131,13 +131,18 @@ def test_a_nan_loss_is_reported_in_the_panel(qtbot, window):
     assert all(np.all(np.isfinite(w)) for w in outcome.result.model.get_weights())
 
 
-def test_a_wrong_shaped_data_set_is_refused_before_training(qtbot, window, tmp_path):
-    rng = np.random.default_rng(0)
-    path = tmp_path / "large.npz"
-    np.savez(path, x=rng.random((40, 12, 12)), y=np.arange(40) % 10)
-    panel = window.training_panel
+def _train_on_images_of_side(panel, tmp_path, side: int) -> str:
+    """Choose an .npz of 40 random side x side images, ten classes, as the Train tab's data; its path."""
+    path = tmp_path / f"images{side}.npz"
+    np.savez(path, x=np.random.default_rng(0).random((40, side, side)), y=np.arange(40) % 10)
     panel.set_data_source(str(path))
-    assert panel.data_source() == str(path)
+    return str(path)
+
+
+def test_a_wrong_shaped_data_set_is_refused_before_training(qtbot, window, tmp_path):
+    panel = window.training_panel
+    path = _train_on_images_of_side(panel, tmp_path, 12)
+    assert panel.data_source() == path
 
     outcome = train(qtbot, panel, epochs=1)
 
@@ -148,11 +153,8 @@ def test_a_wrong_shaped_data_set_is_refused_before_training(qtbot, window, tmp_p
 
 
 def test_smaller_images_are_padded_and_the_data_line_says_so(qtbot, window, tmp_path):
-    rng = np.random.default_rng(0)
-    path = tmp_path / "small.npz"
-    np.savez(path, x=rng.random((40, 5, 5)), y=np.arange(40) % 10)
     panel = window.training_panel
-    panel.set_data_source(str(path))
+    _train_on_images_of_side(panel, tmp_path, 5)
 
     outcome = train(qtbot, panel, epochs=1)
 

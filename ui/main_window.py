@@ -204,10 +204,7 @@ class QtMainWindow(QMainWindow):
             QMessageBox.warning(self, "Cannot open project", f"{Path(path).name} cannot be opened.\n\n{exc}")
             self._forget_recent(os.fspath(path))
             return False
-        self.autosaver.discard()
-        self._remember_recent(os.fspath(path))
-        self.show_message(f"Opened {path}")
-        return True
+        return self._matches_file(path, "Opened")
 
     def open_default_project(self) -> None:
         """Start an untitled document on resources/default.cnnproj.json (LeNet-5 on mnist-5k, with
@@ -263,9 +260,13 @@ class QtMainWindow(QMainWindow):
         except (DocumentError, ProjectError, OSError) as exc:
             QMessageBox.warning(self, "Cannot save project", f"Saving to {path} failed.\n\n{exc}")
             return False
+        return self._matches_file(path, "Saved")
+
+    def _matches_file(self, path, done: str) -> bool:
+        """The document now is the file at ``path``: no recovery file is needed and the path is recent."""
         self.autosaver.discard()
         self._remember_recent(os.fspath(path))
-        self.show_message(f"Saved {path}")
+        self.show_message(f"{done} {path}")
         return True
 
     def confirm_discard(self) -> bool:

@@ -36,7 +36,11 @@ CASES = [
     ("maxpool1d", (11, 3), lambda: layers.MaxPool1D(3, strides=2)),
     ("avgpool1d", (10, 3), lambda: layers.AvgPool1D(2)),
     ("depthwise_strided", (9, 9, 3), lambda: layers.DepthwiseConv2D(3, strides=2, padding="same")),
+    ("depthwise_stride_one", (9, 9, 3),
+     lambda: layers.DepthwiseConv2D(3, padding="same", dilation_rate=2, depth_multiplier=2)),
     ("conv_transpose_strided", (5, 5, 3), lambda: layers.Conv2DTranspose(4, 3, strides=2)),
+    ("conv_transpose_uncropped", (5, 5, 3),
+     lambda: layers.Conv2DTranspose(4, 3, strides=2, padding="same")),
     ("conv_groups", (8, 8, 4), lambda: layers.Conv2D(4, 3, strides=2, groups=2)),
 ]
 

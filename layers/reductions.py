@@ -1,11 +1,11 @@
 """Per-channel sums over many cells, shaped for XLA on CPU, and a bias add that uses them.
 
 A kernel or bias gradient sums ``(N, *spatial, C)`` over everything but the channels. XLA on
-CPU reduces over such a long leading axis slowly: summing a 65,536 x 32 product took 3.6 ms
-of CPU as one reduction and 0.6 ms as eight slabs added element-wise (one loop fusion, with
-the product computed inside it) followed by a reduction eight times shorter (training step
-of a 3x3 depthwise convolution on 64x32x32x32, XLA). TensorFlow without XLA reduces either
-form in about the same time.
+CPU reduces over such a long leading axis slowly: the product of two 64x32x32x32 tensors,
+summed to its 32 channels, took 3.2 ms of CPU as one reduction and 1.0 ms as eight slabs
+added element-wise (one loop fusion, with the product computed inside it) followed by a
+reduction eight times shorter; without XLA both forms took 1.35 ms. In the training step of
+a 3x3 depthwise convolution (nine such sums) XLA's time fell 7.9x -> 2.9x Keras'.
 """
 
 from __future__ import annotations

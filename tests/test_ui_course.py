@@ -14,7 +14,7 @@ def test_the_summary_shows_what_a_fully_connected_layer_would_need(qtbot):
     assert table.cell_text("c1", "As fully connected") == "4.82 M"  # one style for counts; the tooltip is exact
     assert table.cell_text("c5", "As fully connected") == "48,120"
     assert table.cell_text("s2", "As fully connected") == ""
-    tip = table.item(table.row_of("c1"), 4).toolTip()
+    tip = table.cell("c1", "As fully connected", Qt.ItemDataRole.ToolTipRole)
     assert "(32*32*1) * (28*28*6) + 28*28*6 = 4,821,600" in tip and "30,908 times this layer's 156" in tip
     assert table.cell_text("c1", "Params") == "156"
 

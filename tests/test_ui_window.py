@@ -307,14 +307,12 @@ def test_tab_and_find_shortcuts_through_real_key_events(window, qtbot):
 
 
 def test_numbers_read_one_way_with_exact_tooltips_and_a_new_network_starts_at_the_top(window):
-    from ui.editor.summary_table import COLUMNS
     from ui.formatting import format_count
 
     window.open_preset("vgg16", confirm=False)
     table = window.summary_table
-    row = table.row_of("block1_conv2")
-    macs = table.item(row, COLUMNS.index("MACs"))
-    assert macs.text() == "1.85 G" and macs.toolTip().startswith("1,849,688,064")
+    assert table.cell_text("block1_conv2", "MACs") == "1.85 G"
+    assert table.cell("block1_conv2", "MACs", Qt.ItemDataRole.ToolTipRole).startswith("1,849,688,064")
     total = window.document.summary.total_params
     assert table.cell_text("Total", "Params") == format_count(total) == "138 M"
     table.verticalScrollBar().setValue(table.verticalScrollBar().maximum())

@@ -357,13 +357,13 @@ class QtMainWindow(QMainWindow):
         summary = doc.summary
         state = network_state(summary)
         self.statusBar().showMessage(
-            f"{label + ' — ' if label else ''}{len(doc.spec.layers)} layers, "
+            f"{label + ' — ' if label else ''}{len(doc.current.layers)} layers, "
             f"{summary.total_params:,} parameters, {state}"
         )
         self._update_title()
 
     def _update_title(self) -> None:
-        name = Path(self.document.path).name if self.document.path else f"{self.document.spec.name} (unsaved)"
+        name = Path(self.document.path).name if self.document.path else f"{self.document.current.name} (unsaved)"
         self.setWindowTitle(f"{name}{' *' if self.document.dirty else ''} — CNN Studio")
 
     def _find_layer_type(self) -> None:

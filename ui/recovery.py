@@ -93,7 +93,7 @@ class Autosaver(QObject):
                 "format": "cnnstudio-recovery",
                 "original_path": self.document.path,
                 "saved_at": time.time(),
-                "network": self.document.spec.to_dict(),
+                "network": self.document.current.to_dict(),
                 "training": project.training,
                 "runs": [*project.runs, *self.pending_runs()],
             }

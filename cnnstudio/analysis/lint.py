@@ -11,6 +11,7 @@ from __future__ import annotations
 import layers.arithmetic as arithmetic
 from cnnstudio.analysis import fields
 from cnnstudio.analysis.shapes import NOTE, WARNING, Fix, LayerInfo, Summary, infer_shapes
+from cnnstudio.analysis.triage import FIX_CHECK_BUDGET
 from cnnstudio.network import catalog, tasks
 from cnnstudio.network.catalog import LintRule
 from cnnstudio.network.edits import apply_edit
@@ -44,10 +45,13 @@ def lint(spec: NetworkSpec, summary: Summary, num_classes: int | None = None,
     if out is not None and out.output_shape is not None:
         _output_layer(out, known, num_classes, loss_from_logits, tuple(spec.input_shape))
     errors = len(summary.errors())
+    checks_left = FIX_CHECK_BUDGET // max(1, len(spec.layers))
     for info in summary.layers:
         for issue in info.warnings:
             if id(issue) not in before:
-                issue.fixes = [fix for fix in issue.fixes if _keeps_it_valid(spec, fix, errors)]
+                checks_left -= len(issue.fixes)
+                # past the budget a fix is not offered: unchecked, it might break the network
+                issue.fixes = [fix for fix in issue.fixes if checks_left >= 0 and _keeps_it_valid(spec, fix, errors)]
 
 
 def _rules(info: LayerInfo) -> tuple[str, ...]:

@@ -31,19 +31,29 @@ def waiting_on(summary: Summary, name: str) -> str | None:
     return None
 
 
+FIX_CHECK_BUDGET = 50_000
+"""How many layers the fix checks may analyse again in all: each check re-analyses the whole
+network, so a network of many errors (or of 100,000 layers) would otherwise take minutes per edit.
+A small network gets every fix checked; beyond the budget, fixes keep the engine's order unchecked."""
+
+
 def rank_error_fixes(spec: NetworkSpec, summary: Summary) -> None:
     """Keep, for every root error in ``summary``, only the fixes that leave fewer root errors, best first.
 
     Best is fewest root errors after the fix, then fewest errors in all; ties keep the
-    engine's order (which lists removing the layer last).
+    engine's order (which lists removing the layer last). Checks stop at FIX_CHECK_BUDGET.
     """
     before = len(root_errors(summary))
     outcomes: dict[int, tuple[int, int] | None] = {}
+    checks_left = FIX_CHECK_BUDGET // max(1, len(spec.layers))
     for issue in root_errors(summary):
+        if len({id(fix) for fix in issue.fixes} - outcomes.keys()) > checks_left:
+            continue
         scored = []
         for order, fix in enumerate(issue.fixes):
             key = id(fix)
             if key not in outcomes:
+                checks_left -= 1
                 outcomes[key] = _errors_after(spec, fix)
             after = outcomes[key]
             if after is not None and after[0] < before:

@@ -92,6 +92,7 @@ class NetworkDocument:
         self._undo: list[_Snapshot] = []
         self._redo: list[_Snapshot] = []
         self._clean = self._spec.to_dict()
+        self._dirty_of: tuple[NetworkSpec | None, bool] = (None, False)
         self._training_dirty = False
         self._summary = None
         self._project = Project(network=self._spec.copy())
@@ -105,6 +106,12 @@ class NetworkDocument:
     def spec(self) -> NetworkSpec:
         """A copy of the current spec: edit it only through the document's methods."""
         return self._spec.copy()
+
+    @property
+    def current(self) -> NetworkSpec:
+        """The current spec itself, not a copy, for views that only read it: never change it (edit
+        through the document's methods). A copy of a 100,000-layer network costs about a second."""
+        return self._spec
 
     @property
     def summary(self):
@@ -123,7 +130,11 @@ class NetworkDocument:
 
     @property
     def dirty(self) -> bool:
-        return self._training_dirty or self._spec.to_dict() != self._clean
+        if self._training_dirty:
+            return True
+        if self._dirty_of[0] is not self._spec:  # compared once per change, not on every ask
+            self._dirty_of = (self._spec, self._spec.to_dict() != self._clean)
+        return self._dirty_of[1]
 
     @property
     def can_undo(self) -> bool:
@@ -182,7 +193,7 @@ class NetworkDocument:
         It is unhooked (its readers read its input instead) and hooked in again between
         the layer now before ``index`` and the one that read it.
         """
-        spec = self._spec.copy()
+        spec = self._spec  # read here; the edit makes the new spec
         layer = self._require_layer(spec, name)
         if catalog.get(layer.type).is_merge:
             raise DocumentError(
@@ -204,7 +215,7 @@ class NetworkDocument:
         self.set_params(name, {key: value})
 
     def set_params(self, name: str, values: dict[str, Any]) -> None:
-        spec = self._spec.copy()
+        spec = self._spec  # read here; the edit makes the new spec
         layer = self._require_layer(spec, name)
         layer_type = catalog.get(layer.type)
         try:
@@ -222,7 +233,7 @@ class NetworkDocument:
 
     def set_trainable(self, name: str, trainable: bool) -> None:
         """Freeze (False) or unfreeze a layer's weights for fine-tuning, undoably."""
-        spec = self._spec.copy()
+        spec = self._spec  # read here; the edit makes the new spec
         layer = self._require_layer(spec, name)
         if layer.trainable == bool(trainable):
             return
@@ -230,7 +241,7 @@ class NetworkDocument:
         self._commit(spec, f"{'Unfreeze' if trainable else 'Freeze'} {name}")
 
     def rename_layer(self, name: str, new_name: str) -> None:
-        spec = self._spec.copy()
+        spec = self._spec  # read here; the edit makes the new spec
         layer = self._require_layer(spec, name)
         new_name = new_name.strip()
         if not new_name or new_name == INPUT or new_name in self._names():
@@ -244,7 +255,7 @@ class NetworkDocument:
 
     def connect(self, src: str, dst: str) -> None:
         """Feed ``src``'s output into the merge layer ``dst`` (Add, Concatenate): a skip connection."""
-        spec = self._spec.copy()
+        spec = self._spec  # read here; the edit makes the new spec
         if src != INPUT:
             self._require_layer(spec, src)
         target = self._require_layer(spec, dst)
@@ -271,7 +282,7 @@ class NetworkDocument:
 
     def disconnect(self, src: str, dst: str) -> None:
         """Remove the connection ``src -> dst`` from a merge layer that keeps another input."""
-        spec = self._spec.copy()
+        spec = self._spec  # read here; the edit makes the new spec
         self._require_edge(spec, src, dst)
         inputs = _explicit_inputs(spec)
         if len(inputs[dst]) < 2:
@@ -320,8 +331,9 @@ class NetworkDocument:
 
     @property
     def project(self) -> Project:
-        """The whole project (network, training settings, runs) as it would be saved now."""
-        return Project(network=self._spec.copy(), training=copy.deepcopy(self._project.training),
+        """The whole project (network, training settings, runs) as it would be saved now. Its network
+        is the current spec itself, like :attr:`current` (edits replace it, never change it): read it only."""
+        return Project(network=self._spec, training=copy.deepcopy(self._project.training),
                        runs=copy.deepcopy(self._project.runs),
                        path=Path(self._path) if self._path else None)
 
@@ -388,6 +400,7 @@ class NetworkDocument:
         self._disk = (disk_stamp(path), None)
         self._training_dirty = False
         self._clean = self._spec.to_dict()
+        self._dirty_of = (None, False)
         self._set_path(path)
         self._selected = None
         self.events.selected.emit(None)
@@ -396,6 +409,7 @@ class NetworkDocument:
 
     def mark_saved(self, path: str) -> None:
         self._clean = self._spec.to_dict()
+        self._dirty_of = (None, False)
         self._training_dirty = False
         self._set_path(os.fspath(path))
         self.events.dirty.emit(False)

@@ -33,12 +33,27 @@ from PySide6.QtWidgets import (
 
 from cnnstudio.analysis.triage import waiting_on
 from cnnstudio.network import catalog
-from cnnstudio.network.spec import INPUT, NetworkSpec
+from cnnstudio.network.spec import INPUT, LayerSpec, NetworkSpec
 from cnnstudio.workspace.document import DocumentError, NetworkDocument
-from ui.editor.layout import GAP, NODE_H, NODE_W, PITCH, Layout, fit_scale, layout
+from ui.editor.layout import (
+    COLUMN_PITCH,
+    GAP,
+    NODE_H,
+    NODE_W,
+    PITCH,
+    Layout,
+    arrange,
+    fit_scale,
+    layout,
+)
 from ui.editor.palette import type_from_mime
 from ui.formatting import compact_label, format_count, format_shape, issues_for, key_params
 
+EAGER_NODES = 2000
+"""Up to this many nodes each is a scene item from the start; a larger network gets items only
+for the part in view (as items, 100,000 layers took many minutes and a gigabyte to open)."""
+CELL = 1000
+"""The side, in scene units, of the squares the virtual canvas looks layers up by."""
 DETAIL_SCALE = 0.6
 """Below this zoom a node shows one large compact label instead of its three lines of detail."""
 COMPACT_MIN_PX = 9
@@ -106,6 +121,8 @@ class NodeItem(QGraphicsObject):
         else:
             self.setToolTip(f"{name} ({type_name})" + ("" if name == INPUT else f"\n{catalog.get(type_name).description}"))
         self.output_port = OutputPort(self)
+        self.edges: list[EdgeItem] = []
+        """The connections into and out of this node, redrawn when it is dragged."""
 
     def boundingRect(self) -> QRectF:
         """The card, its 3 px selection border and the badge with its antialiased edge."""
@@ -245,13 +262,14 @@ class NodeItem(QGraphicsObject):
         if change == QGraphicsItem.GraphicsItemChange.ItemPositionChange:
             return QPointF(self.home.x(), value.y())
         if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
-            self.canvas.update_edges()
+            for edge in self.edges:
+                edge.update_path()
         return super().itemChange(change, value)
 
     def mouseReleaseEvent(self, event) -> None:
         super().mouseReleaseEvent(event)
         target = self.canvas.layer_index_at(self, self.pos().y())
-        if self.name != INPUT and target is not None and target != self.canvas.document.spec.index(self.name):
+        if self.name != INPUT and target is not None and target != self.canvas.document.current.index(self.name):
             self.canvas.request_move(self.name, target)
         elif self.pos() != self.home:
             self.setPos(self.home)
@@ -303,6 +321,8 @@ class EdgeItem(QGraphicsPathItem):
         self.src = src
         self.dst = dst
         self.lane = lane
+        src.edges.append(self)
+        dst.edges.append(self)
         self.setZValue(-1)
         self.set_highlighted(False)
         self.setToolTip(f"{src.name} → {dst.name}\nDrop a layer here to insert it")
@@ -382,6 +402,15 @@ class Minimap(QGraphicsView):
         self.raise_()
         self.viewport().update()
 
+    def drawBackground(self, painter: QPainter, rect) -> None:
+        """For a network too large to draw whole, its column groups stand for it."""
+        super().drawBackground(painter, rect)
+        if self.canvas.virtual:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor("#9aa3ad"))
+            for group in self.canvas.overview:
+                painter.drawRect(group)
+
     def drawForeground(self, painter: QPainter, _rect) -> None:
         painter.setPen(QPen(SELECTED, 0))
         fill = QColor(SELECTED)
@@ -423,13 +452,26 @@ class QtCanvas(QGraphicsView):
         self._auto_view = True
         """The view is still the one the network opened with (the user has not zoomed)."""
         self.nodes: dict[str, NodeItem] = {}
+        """The layers that have a scene item: all of them, or (``virtual``) those seen so far."""
         self.edges: list[EdgeItem] = []
+        self.virtual = False
+        """The network is too large for an item per layer: only those in and near the view have one."""
+        self._layers: dict[str, LayerSpec] = {}
+        self._wires: dict[str, list[tuple[str, str, int]]] = {}
+        self._edge_keys: set[tuple[str, str, int]] = set()
+        self._cells: dict[tuple[int, int], list[str]] = {}
+        self.overview: list[QRectF] = []
+        self._arranged: tuple[NetworkSpec, tuple] | None = None
+        """The spec last laid out and its size-independent arrangement (:func:`layout.arrange`)."""
+        self._built_for: tuple[NetworkSpec, tuple] | None = None
+        """The spec and view size the scene was last built for."""
+        """The area each column group's nodes take: what the minimap shows of a virtual network."""
         self._highlighted: EdgeItem | None = None
         self._syncing = False
         self.scene().selectionChanged.connect(self._on_scene_selection)
         self.minimap = Minimap(self)
         for bar in (self.horizontalScrollBar(), self.verticalScrollBar()):
-            bar.valueChanged.connect(lambda _value: self.minimap.refresh())
+            bar.valueChanged.connect(lambda _value: (self.fill_view(), self.minimap.refresh()))
         document.events.changed.connect(self._on_changed)
         document.events.selected.connect(self._on_selected)
         self.rebuild()
@@ -437,60 +479,96 @@ class QtCanvas(QGraphicsView):
     # -- building the scene -------------------------------------------------------------
 
     def rebuild(self) -> None:
-        """Recreate every node and edge from the document (networks are small)."""
-        spec = self.document.spec
-        summary = self.document.summary
+        """Recreate the nodes and edges from the document: every one for a network of up to
+        EAGER_NODES layers, else only those in and near the view (the rest as the view moves)."""
+        spec = self.document.current
+        size = self.viewport().size() if self.isVisible() else None
+        view = (size.width(), size.height()) if size and size.width() > 200 else ()
+        if self._built_for is not None and self._built_for[0] is spec and self._built_for[1] == view:
+            return  # the same network laid out for the same view (a show, a resize back): nothing to redo
+        if self._arranged is None or self._arranged[0] is not spec:
+            self._arranged = (spec, arrange(spec))
+        self._built_for = (spec, view)
         self._syncing = True
         self.scene().clear()
         self.nodes.clear()
         self.edges.clear()
+        self._edge_keys.clear()
         self._highlighted = None
-        size = self.viewport().size() if self.isVisible() else None
-        self.layout = layout(spec, *((size.width(), size.height()) if size and size.width() > 200 else ()))
-        self._add_node(INPUT, "Input", [], format_shape(spec.input_shape), "", [],
-                       f"Input {format_shape(spec.input_shape)}")
-        for layer in spec.layers:
-            info = _layer_info(summary, layer.name)
-            shape = format_shape(info.output_shape) if info is not None else "?"
-            params = f"{format_count(info.params)} params" if info is not None else ""
-            self._add_node(layer.name, layer.type, key_params(layer), shape, params,
-                           issues_for(summary, layer.name), compact_label(layer), waiting_on(summary, layer.name))
-        self._add_edges(spec)
+        self.layout = layout(spec, *view, arranged=self._arranged[1])
+        self._layers = {layer.name: layer for layer in spec.layers}
+        self._wires = _wires(spec, self.layout)
+        self.virtual = len(spec.layers) + 1 > EAGER_NODES
+        if self.virtual:
+            self._cells = _cells(self.layout)
+            self.overview = _group_rects(self.layout)
+            width, height = self.layout.size
+            self.scene().setSceneRect(QRectF(0, 0, width, height).adjusted(-40, -30, 40 + 24 * 3, 40))
+            self._materialize([INPUT, *self._visible_names()])
+        else:
+            self._materialize([INPUT, *self._layers])
         self._syncing = False
         self._on_selected(self.document.selected)
-        bounds = self.scene().itemsBoundingRect().adjusted(-40, -30, 40 + 24 * 3, 40)
-        self.scene().setSceneRect(bounds)
+        if not self.virtual:
+            bounds = self.scene().itemsBoundingRect().adjusted(-40, -30, 40 + 24 * 3, 40)
+            self.scene().setSceneRect(bounds)
+
+    def _visible_names(self) -> list[str]:
+        """The layers whose slot is in the view or within a quarter of a view of it."""
+        rect = self.visible_scene_rect()
+        rect = rect.adjusted(-rect.width() / 4, -rect.height() / 4, rect.width() / 4, rect.height() / 4)
+        names = []
+        for gx in range(int(rect.left() // CELL), int(rect.right() // CELL) + 1):
+            for gy in range(int(rect.top() // CELL), int(rect.bottom() // CELL) + 1):
+                names.extend(self._cells.get((gx, gy), ()))
+        return names
+
+    def fill_view(self) -> None:
+        """Create the nodes (and their edges) that scrolling or zooming brought into view."""
+        if self.virtual and self.layout is not None:
+            self._materialize(self._visible_names())
+
+    def _materialize(self, names) -> None:
+        """Make a scene item of each layer in ``names`` that has none yet, and the edges between
+        it and other items; the details (shape, issues, labels) are read only for these."""
+        spec = self.document.current
+        summary = self.document.summary
+        syncing, self._syncing = self._syncing, True
+        added = []
+        for name in names:
+            if name in self.nodes:
+                continue
+            if name == INPUT:
+                self._add_node(INPUT, "Input", [], format_shape(spec.input_shape), "", [],
+                               f"Input {format_shape(spec.input_shape)}")
+            else:
+                layer = self._layers[name]
+                info = _layer_info(summary, name)
+                shape = format_shape(info.output_shape) if info is not None else "?"
+                params = f"{format_count(info.params)} params" if info is not None else ""
+                self._add_node(name, layer.type, key_params(layer), shape, params, issues_for(summary, name),
+                               compact_label(layer), waiting_on(summary, name))
+                self.nodes[name].setSelected(name == self.document.selected)
+            added.append(name)
+        for name in added:
+            for wire in self._wires.get(name, ()):
+                src, dst, lane = wire
+                if wire not in self._edge_keys and src in self.nodes and dst in self.nodes:
+                    edge = EdgeItem(self.nodes[src], self.nodes[dst], lane)
+                    self.scene().addItem(edge)
+                    self.edges.append(edge)
+                    self._edge_keys.add(wire)
+        self._syncing = syncing
 
     def _add_node(self, name, type_name, lines, shape, params, issues, compact, waiting=None) -> None:
         node = NodeItem(self, name, type_name, lines, shape, params, issues, compact, waiting)
-        if name != INPUT and not self.document.spec.layer(name).trainable:
+        if name != INPUT and not self._layers[name].trainable:
             node.frozen = True
             node.setToolTip(node.toolTip() + "\nFrozen: its weights do not change in training.")
         node.home = QPointF(*self.layout.position(name))
         node.setPos(node.home)
         self.scene().addItem(node)
         self.nodes[name] = node
-
-    def _add_edges(self, spec: NetworkSpec) -> None:
-        """Chain edges go straight down; skips within a column get their own lane to its right."""
-        busy: list[tuple[tuple[int, int], int, int, int]] = []
-        slots = self.layout.slots
-        for i, layer in enumerate(spec.layers):
-            for src in spec.inputs_of(i):
-                if src not in self.nodes:
-                    continue
-                a, b = slots[src], slots[layer.name]
-                top, bottom = a.row, b.row
-                lane = 0
-                if (a.group, a.column) == (b.group, b.column) and bottom - top > 1:
-                    lane = 1
-                    key = (a.group, a.column)
-                    while any(k == key and ln == lane and t < bottom and top < bt for k, t, bt, ln in busy):
-                        lane += 1
-                    busy.append((key, top, bottom, lane))
-                edge = EdgeItem(self.nodes[src], self.nodes[layer.name], lane)
-                self.scene().addItem(edge)
-                self.edges.append(edge)
 
     def update_edges(self) -> None:
         for edge in self.edges:
@@ -511,7 +589,7 @@ class QtCanvas(QGraphicsView):
         whose slot is there (in its column, else in any column of its group), or None."""
         slot = self.layout.slots[node.name]
         row = max(0, round(y / PITCH))
-        names = [layer.name for layer in self.document.spec.layers]
+        names = [layer.name for layer in self.document.current.layers]
         for column in (slot.column, *range(0, 64)):
             other = self.layout.at(slot.group, column, row)
             if other == INPUT:
@@ -539,6 +617,7 @@ class QtCanvas(QGraphicsView):
             self._auto_view = False
         scale = max(MIN_SCALE, min(MAX_SCALE, scale))
         self.setTransform(QTransform.fromScale(scale, scale))
+        self.fill_view()
         self.minimap.refresh()
         self.sig_zoomed.emit(scale)
 
@@ -559,8 +638,14 @@ class QtCanvas(QGraphicsView):
         """Show the whole network at the largest scale that fits (never above 100%, never below
         MIN_SCALE, where the compact labels stay readable)."""
         view = self.viewport().size()
-        self.set_scale(fit_scale(self.layout, view.width(), view.height()), by_user=False)
-        self.centerOn(self.scene().itemsBoundingRect().center())
+        scale = fit_scale(self.layout, view.width(), view.height())
+        self.set_scale(scale, by_user=False)
+        if scale >= MIN_SCALE:
+            self.centerOn(self.sceneRect().center() if self.virtual else self.scene().itemsBoundingRect().center())
+        else:  # too large to fit even at the smallest scale: start where the network starts
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().minimum())
+            self.verticalScrollBar().setValue(self.verticalScrollBar().minimum())
+        self.fill_view()
 
     def show_first(self) -> None:
         """The view a network opens with: a small one at 100% from its top, a large one whole.
@@ -578,6 +663,7 @@ class QtCanvas(QGraphicsView):
         if self._auto_view and self.isVisible():
             self.rebuild()
             self.show_first()
+        self.fill_view()
         self.minimap.refresh()
 
     def wheelEvent(self, event) -> None:
@@ -631,8 +717,14 @@ class QtCanvas(QGraphicsView):
     # -- edits requested by items (deferred: the scene is rebuilt by the edit) --------------
 
     def request_move(self, name: str, index: int) -> None:
-        index = max(0, min(index, len(self.document.spec.layers) - 1))
-        QTimer.singleShot(0, lambda: self._edit(self.document.move_layer, name, index) or self.rebuild())
+        index = max(0, min(index, len(self.document.current.layers) - 1))
+        QTimer.singleShot(0, lambda: self._edit(self.document.move_layer, name, index) or self._snap_home())
+
+    def _snap_home(self) -> None:
+        """Put back a node dragged to where no move happened (refused, or its own place)."""
+        for node in self.nodes.values():
+            if node.pos() != node.home:
+                node.setPos(node.home)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -692,12 +784,63 @@ class QtCanvas(QGraphicsView):
         self.document.select(selected[0].name if len(selected) == 1 else None)
 
     def _on_selected(self, name: str | None) -> None:
+        if name is not None and name not in self.nodes and (name == INPUT or name in self._layers):
+            self._materialize([name])  # selected elsewhere (the summary table) out of the virtual view
         self._syncing = True
         for node_name, node in self.nodes.items():
             node.setSelected(node_name == name)
         self._syncing = False
         if name in self.nodes:
             self.ensureVisible(self.nodes[name], 20, 20)
+
+
+def _wires(spec: NetworkSpec, layout_: Layout) -> dict[str, list[tuple[str, str, int]]]:
+    """Every connection as (source, destination, lane), listed under both its ends. Chain edges
+    go straight down (lane 0); a skip within a column gets the first lane to its right that no
+    skip spanning the same rows holds."""
+    out: dict[str, list[tuple[str, str, int]]] = {}
+    busy: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    """Per column, the (bottom row, lane) of the skips above that may still overlap the next one."""
+    slots = layout_.slots
+    for i, layer in enumerate(spec.layers):
+        for src in spec.inputs_of(i):
+            if src not in slots:
+                continue
+            a, b = slots[src], slots[layer.name]
+            top, bottom = a.row, b.row
+            lane = 0
+            if (a.group, a.column) == (b.group, b.column) and bottom - top > 1:
+                spans = busy.setdefault((a.group, a.column), [])
+                spans[:] = [(end, ln) for end, ln in spans if end > top]  # skips seen in order of their tops
+                held = {ln for _end, ln in spans}
+                lane = 1
+                while lane in held:
+                    lane += 1
+                spans.append((bottom, lane))
+            wire = (src, layer.name, lane)
+            out.setdefault(src, []).append(wire)
+            out.setdefault(layer.name, []).append(wire)
+    return out
+
+
+def _group_rects(layout_: Layout) -> list[QRectF]:
+    """The rectangle around each column group's nodes, in scene coordinates."""
+    columns = [0] * len(layout_.group_x)
+    rows = [0] * len(layout_.group_x)
+    for slot in layout_.slots.values():
+        columns[slot.group] = max(columns[slot.group], slot.column)
+        rows[slot.group] = max(rows[slot.group], slot.row)
+    return [QRectF(x, 0, columns[g] * COLUMN_PITCH + NODE_W, rows[g] * PITCH + NODE_H)
+            for g, x in enumerate(layout_.group_x)]
+
+
+def _cells(layout_: Layout) -> dict[tuple[int, int], list[str]]:
+    """The layers by square of CELL scene units their card starts in, to find those in a view."""
+    out: dict[tuple[int, int], list[str]] = {}
+    for name in layout_.slots:
+        x, y = layout_.position(name)
+        out.setdefault((int(x // CELL), int(y // CELL)), []).append(name)
+    return out
 
 
 def _layer_info(summary, name: str):

@@ -43,16 +43,18 @@ class Layout:
     group_x: list[float]
     """Scene x of each group's first column."""
 
+    def __post_init__(self):
+        self._by_slot: dict[Slot, str] | None = None
+
     def position(self, name: str) -> tuple[float, float]:
         """Top-left corner of node ``name`` in scene coordinates."""
         slot = self.slots[name]
         return self.group_x[slot.group] + slot.column * COLUMN_PITCH, slot.row * PITCH
 
     def at(self, group: int, column: int, row: int) -> str | None:
-        for name, slot in self.slots.items():
-            if slot == Slot(group, column, row):
-                return name
-        return None
+        if self._by_slot is None:
+            self._by_slot = {slot: name for name, slot in self.slots.items()}
+        return self._by_slot.get(Slot(group, column, row))
 
     @property
     def size(self) -> tuple[float, float]:
@@ -62,15 +64,55 @@ class Layout:
         return width, height
 
 
+class _FreeCells:
+    """The next free cell right of (or below) a taken one, in near-constant time: pointers over
+    taken cells, shortened as they are followed (a wide network's thousand branches off one layer
+    would otherwise scan every column taken so far for each new one)."""
+
+    def __init__(self):
+        self.right: dict[tuple[int, int], int] = {}
+        """(column, row) taken -> a column to its right to look at next."""
+        self.down: dict[tuple[int, int], int] = {}
+
+    def __contains__(self, cell: tuple[int, int]) -> bool:
+        return cell in self.right
+
+    def take(self, column: int, row: int) -> None:
+        self.right[(column, row)] = column + 1
+        self.down[(column, row)] = row + 1
+
+    def free_column(self, column: int, row: int) -> int:
+        """The first free column from ``column`` on in ``row``."""
+        path = []
+        while (column, row) in self.right:
+            path.append(column)
+            column = self.right[(column, row)]
+        for taken in path:
+            self.right[(taken, row)] = column
+        return column
+
+    def free_row(self, column: int, row: int) -> int:
+        """The first free row from ``row`` on in ``column``."""
+        path = []
+        while (column, row) in self.down:
+            path.append(row)
+            row = self.down[(column, row)]
+        for taken in path:
+            self.down[(column, taken)] = row
+        return row
+
+
 def branch_slots(spec: NetworkSpec) -> dict[str, tuple[int, int]]:
     """(column, row) of every node before wrapping: the chain down column 0, branches beside it."""
     place: dict[str, tuple[int, int]] = {INPUT: (0, 0)}
-    taken: set[tuple[int, int]] = {(0, 0)}
+    taken = _FreeCells()
+    taken.take(0, 0)
     readers: dict[str, int] = {}
+    lowest = 0
     for i, layer in enumerate(spec.layers):
         srcs = [s for s in spec.inputs_of(i) if s in place]
         if not srcs:
-            column, row = 0, max(r for _c, r in place.values()) + 1
+            column, row = 0, lowest + 1
         elif len(srcs) > 1:
             column, row = place[srcs[0]][0], max(place[s][1] for s in srcs) + 1
         else:
@@ -78,14 +120,18 @@ def branch_slots(spec: NetworkSpec) -> dict[str, tuple[int, int]]:
             column, row = src_column, src_row + 1
             if readers.get(srcs[0], 0):
                 column = src_column + 1
-                while any((column, r) in taken for r in range(row, row + 2)):
-                    column += 1
-        while (column, row) in taken:
-            row += 1
+                while True:  # the first column free in this row and the next
+                    column = taken.free_column(column, row)
+                    below = taken.free_column(column, row + 1)
+                    if below == column:
+                        break
+                    column = below
+        row = taken.free_row(column, row)
         for src in srcs:
             readers[src] = readers.get(src, 0) + 1
         place[layer.name] = (column, row)
-        taken.add((column, row))
+        taken.take(column, row)
+        lowest = max(lowest, row)
     return place
 
 
@@ -114,20 +160,35 @@ def cut_rows(spec: NetworkSpec, place: dict[str, tuple[int, int]]) -> list[int]:
     return [r for r in rows if r < last and occupied[r] == {0} and r not in blocked]
 
 
-def layout(spec: NetworkSpec, view_width: float = 860, view_height: float = 560) -> Layout:
-    """The slots that fit the whole network in a view of this size at the largest scale (at most 1)."""
+def arrange(spec: NetworkSpec) -> tuple[dict[str, tuple[int, int]], list[int]]:
+    """What the layout of ``spec`` keeps whatever the view's size: the unwrapped slots and the cut rows."""
     place = branch_slots(spec)
-    cuts = cut_rows(spec, place)
+    return place, cut_rows(spec, place)
+
+
+def layout(spec: NetworkSpec, view_width: float = 860, view_height: float = 560,
+           arranged: tuple[dict[str, tuple[int, int]], list[int]] | None = None) -> Layout:
+    """The slots that fit the whole network in a view of this size at the largest scale (at most 1).
+    ``arranged``: :func:`arrange` of ``spec``, when the caller kept it from an earlier layout."""
+    place, cuts = arranged or arrange(spec)
     total = max(r for _c, r in place.values()) + 1
     if total <= MAX_ROWS_UNWRAPPED:
         return _wrap(place, [], total)
+    widest = [0] * total
+    """The last column used in each row, so a wrap height is scored without placing every node."""
+    for c, r in place.values():
+        widest[r] = max(widest[r], c)
     best = None
     for rows in _row_counts(total):
-        candidate = _wrap(place, cuts, rows)
-        key = (round(fit_scale(candidate, view_width, view_height), 3), -len(candidate.group_x))
+        starts = _group_starts(cuts, total, rows)
+        columns = [1 + max(widest[a:b]) for a, b in zip(starts, [*starts[1:], total], strict=True)]
+        height = max(b - a for a, b in zip(starts, [*starts[1:], total], strict=True)) * PITCH - GAP
+        width = (sum(columns) - 1) * COLUMN_PITCH + (len(columns) - 1) * GROUP_GAP + NODE_W
+        scale = min(1.0, (view_width - 2 * MARGIN) / width, (view_height - 2 * MARGIN) / height)
+        key = (round(scale, 3), -len(starts))
         if best is None or key > best[0]:
-            best = (key, candidate)
-    return best[1]
+            best = (key, rows)
+    return _wrap(place, cuts, best[1])
 
 
 EXHAUSTIVE_ROWS = 300
@@ -148,11 +209,7 @@ def _row_counts(total: int) -> list[int]:
 def _wrap(place: dict[str, tuple[int, int]], cuts: list[int], max_rows: int) -> Layout:
     """Cut the rows into groups of at most ``max_rows`` (where cuts allow) and place them side by side."""
     total = max(r for _c, r in place.values()) + 1
-    starts, previous_end = [0], -1
-    for end in [*cuts, total - 1]:
-        if end + 1 - starts[-1] > max_rows and previous_end >= starts[-1]:
-            starts.append(previous_end + 1)
-        previous_end = end
+    starts = _group_starts(cuts, total, max_rows)
 
     def group_of(row: int) -> int:
         return bisect.bisect_right(starts, row) - 1
@@ -166,6 +223,22 @@ def _wrap(place: dict[str, tuple[int, int]], cuts: list[int], max_rows: int) -> 
         group_x.append(x)
         x += columns * COLUMN_PITCH + GROUP_GAP
     return Layout(slots=slots, group_x=group_x)
+
+
+def _group_starts(cuts: list[int], total: int, max_rows: int) -> list[int]:
+    """The first row of each column group when the rows are cut (where cuts allow) every ``max_rows``:
+    each group ends at the last cut that keeps it within ``max_rows``, or at the first cut after
+    its start when none does. One binary search per group, not a pass over every cut."""
+    ends = [*cuts, total - 1]
+    starts = [0]
+    while True:
+        start = starts[-1]
+        k = bisect.bisect_right(ends, start + max_rows - 1) - 1
+        if k < 0 or ends[k] < start:  # no cut within reach: the group runs to the next one
+            k = bisect.bisect_left(ends, start)
+        if k >= len(ends) - 1:
+            return starts
+        starts.append(ends[k] + 1)
 
 
 def fit_scale(layout_: Layout, view_width: float, view_height: float) -> float:

@@ -213,7 +213,7 @@ class QtPropertyPanel(QScrollArea):
             self.form.removeRow(0)
         self.bindings.clear()
         self.name_edit = self.input_edit = self.trainable_check = None
-        spec = self.document.spec
+        spec = self.document.current
         if name is None:
             self.title.setText("<b>No layer selected</b>")
             self.description.setText("Click a layer on the canvas to edit it, or drag one from the palette.")
@@ -252,7 +252,7 @@ class QtPropertyPanel(QScrollArea):
     def _refresh(self) -> None:
         """Show the document's current values, shape formula and issues for the shown layer."""
         name = self._layer
-        spec = self.document.spec
+        spec = self.document.current
         summary = self.document.summary
         if name == INPUT:
             with QSignalBlocker(self.input_edit):
@@ -278,7 +278,7 @@ class QtPropertyPanel(QScrollArea):
                  f"Params: <b>{format_count(info.params)}</b>"
                  + (f" (frozen: {format_count(info.frozen_params)})" if not layer.trainable else "")]
         if info.receptive_field:
-            field = format_receptive_field(info.receptive_field, self.document.spec.input_shape)
+            field = format_receptive_field(info.receptive_field, self.document.current.input_shape)
             lines.append(f"Receptive field: {field} input pixels")
         lines.extend(f"<code>{_escape(f)}</code>" for f in info.formulas)
         self.result.setText("<br>".join(lines))
@@ -359,7 +359,7 @@ class QtPropertyPanel(QScrollArea):
 
 
 def _names(document: NetworkDocument) -> list[str]:
-    return [layer.name for layer in document.spec.layers]
+    return [layer.name for layer in document.current.layers]
 
 
 def _escape(text: str) -> str:

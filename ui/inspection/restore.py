@@ -45,7 +45,7 @@ def _adopt(window: QMainWindow, project, restored) -> None:
     document, workspace = window.document, window.workspace
     if restored is None or document.path is None or project.path != Path(document.path):
         return
-    if document.spec.to_dict() != project.network.to_dict():
+    if document.current.to_dict() != project.network.to_dict():
         return
     if restored.timeline is not None:
         workspace.restore_timeline(restored.timeline)

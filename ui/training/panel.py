@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 
 import pyqtgraph as pg  # isort: skip  (after PySide6, so pyqtgraph binds to it)
 
+from cnnstudio.network.spec import NetworkSpec
 from cnnstudio.workspace.document import DocumentError, NetworkDocument
 from cnnstudio.workspace.project import ProjectError
 from cnnstudio.workspace.session import Workspace
@@ -394,11 +395,11 @@ class QtTrainingPanel(QWidget):
         """Say how a built-in data set's images will meet the network's input: padded to it
         (LeNet-5's 32x32 from MNIST's 28x28), or the input set to theirs where the network
         stays valid; larger ones need "Resize". Files and folders are checked when training starts."""
-        from cnnstudio.analysis.analyze import infer
+        from cnnstudio.analysis.shapes import infer_shapes
         from cnnstudio.training.data import BUILTIN_SHAPES, format_shape
 
         data_shape = BUILTIN_SHAPES.get(self.data_source())
-        net_shape = tuple(self.document.spec.input_shape)
+        net_shape = tuple(self.document.current.input_shape)
         self._data_shape = None
         self.fit_label.setText("")
         self.set_input_button.hide()
@@ -410,9 +411,9 @@ class QtTrainingPanel(QWidget):
         elif data_shape[2] == net_shape[2]:
             self.fit_label.setText(f"The {data} images are larger than the {net} input: tick Resize, "
                                    "or set the input to their size.")
-        spec = self.document.spec.copy()
-        spec.input_shape = data_shape
-        if infer(spec).ok:
+        current = self.document.current  # analysed, not changed: its layers need no copy
+        spec = NetworkSpec(input_shape=data_shape, layers=current.layers, name=current.name)
+        if infer_shapes(spec).ok:  # the shapes decide it: the teaching warnings add no error
             self._data_shape = data_shape
             self.set_input_button.setText(f"Set the network's input to {data}")
             self.set_input_button.show()
@@ -599,7 +600,7 @@ class QtTrainingPanel(QWidget):
             self._show_error(outcome.message or "Training did not start.")
             return
         if result.model is not None and result.epochs_completed + len(result.history.get("loss", [])) > 0:
-            if self.document.spec.to_dict() == outcome.job.spec.to_dict():
+            if self.document.current.to_dict() == outcome.job.spec.to_dict():
                 self.workspace.set_model(result.model, outcome.timeline)
             else:
                 outcome.notes.append("The network was edited during training, so the trained weights are "
@@ -968,12 +969,12 @@ class QtTrainingPanel(QWidget):
         self._loader.sig_done.connect(self._on_weights_loaded)
         self._loader.sig_error.connect(self._on_weights_refused)
         self._loader.sig_finished.connect(self._on_loader_finished)
-        self._loaded_spec = self.document.spec.to_dict()
+        self._loaded_spec = self.document.current.to_dict()
         self._loaded_run = record.id
         after_tensorflow(self.tensorflow_loader, self._loader.start, self._on_tensorflow_refused_weights)
 
     def _on_weights_loaded(self, model) -> None:
-        if self.document.spec.to_dict() == self._loaded_spec:
+        if self.document.current.to_dict() == self._loaded_spec:
             self.workspace.set_model(model)
             self._show_info(f"Loaded the weights of {self._loaded_run}.")
 

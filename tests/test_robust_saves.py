@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import threading
+import zipfile
 from collections import namedtuple
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def test_the_cli_refuses_to_force_over_a_users_folder(tmp_path, capsys):
     assert (folder / "cat.jpg").read_bytes() == b"meow"
 
 
-@pytest.mark.parametrize("kind", ["savedmodel", "keras", "python"])
+@pytest.mark.parametrize("kind", ["savedmodel", "keras", "python", *DEPLOYED])
 def test_too_little_free_space_is_refused_before_writing(model, tmp_path, monkeypatch, kind):
     write, out = exports(model, tmp_path)[kind]
     usage = namedtuple("usage", "total used free")
@@ -106,7 +107,7 @@ def full_disk(tmp_path):
         subprocess.run(["umount", str(folder)], check=True)
 
 
-@pytest.mark.parametrize("kind", ["savedmodel", "keras", "python"])
+@pytest.mark.parametrize("kind", ["savedmodel", "keras", "python", *DEPLOYED])
 def test_a_disk_that_fills_during_the_export_says_so_and_leaves_nothing(model, full_disk, monkeypatch, kind):
     write, out = exports(model, full_disk)[kind]
     usage = namedtuple("usage", "total used free")
@@ -169,12 +170,18 @@ def test_train_checks_the_save_destination_before_training(tmp_path, capsys, sav
     assert "Training" not in err
 
 
-def test_a_failed_run_never_replaces_a_good_model(tmp_path, capsys):
+@pytest.mark.parametrize("xla", ["--xla", "--no-xla"])
+def test_a_failed_run_never_replaces_a_good_model(tmp_path, capsys, xla):
+    """With XLA the loss turns NaN; without it TensorFlow's kernels keep the loss finite on NaN
+    outputs, so the weights going NaN must fail the run just the same."""
     good = tmp_path / "good.keras"
     good.write_bytes(b"a good model, trained for days")
-    code = main(["train", "digits-cnn", "--epochs", "1", "--optimizer", "sgd", "--lr", "1e30", "--save", str(good)])
+    code = main(["train", "digits-cnn", "--epochs", "1", "--optimizer", "sgd", "--lr", "1e30", xla,
+                 "--save", str(good)])
     assert code == 1
-    assert "The run failed, so the model was not saved to" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "The run failed, so the model was not saved to" in err
+    assert "so training stopped and the weights from the last good epoch were restored" in err
     assert good.read_bytes() == b"a good model, trained for days"
 
 
@@ -201,6 +208,39 @@ def test_concurrent_recorders_get_unique_ids_and_keep_every_run(tmp_path):
         thread.join()
     assert sorted(ids) == [f"run-{k:03d}" for k in range(1, 7)]
     assert sorted(r["id"] for r in load_project(path).runs) == sorted(ids)
+
+
+def test_two_train_processes_started_at_once_on_one_project_both_land(tmp_path):
+    """The real race: two `cnnstudio train PROJECT --save` children at once (a tiny network, one
+    epoch, no XLA). Both runs are in the file under their own ids with their own weights, and both
+    models are saved: the project's lock and merge lose no update."""
+    import sys
+
+    from cnnstudio.network.spec import LayerSpec, NetworkSpec
+    from cnnstudio.workspace.runs import RunRecord, weights_path
+
+    tiny = NetworkSpec(input_shape=(8, 8, 1), name="tiny",
+                       layers=[LayerSpec("flatten", "Flatten"), LayerSpec("output", "Dense", {"units": 10})])
+    path = save_project(Project(network=tiny), tmp_path / "p.cnnproj.json")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    children = [subprocess.Popen([sys.executable, "-m", "cnnstudio", "train", str(path), "--dataset", "digits",
+                                  "--epochs", "1", "--no-xla", "--save", str(tmp_path / f"m{k}.keras")],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                for k in range(2)]
+    try:
+        outputs = [child.communicate(timeout=300) for child in children]
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+    assert [child.returncode for child in children] == [0, 0], [err[-2000:] for _out, err in outputs]
+    project = load_project(path)
+    records = [RunRecord.from_dict(run) for run in project.runs]
+    assert sorted(r.id for r in records) == ["run-001", "run-002"]
+    weights = {weights_path(project, record) for record in records}
+    assert len(weights) == 2 and all(w is not None and w.is_file() for w in weights)
+    assert all(zipfile.is_zipfile(tmp_path / f"m{k}.keras") for k in range(2))
+    assert project.network.to_dict() == tiny.to_dict()
 
 
 def test_a_window_save_merges_runs_recorded_meanwhile_and_asks_about_other_edits(tmp_path):

@@ -125,30 +125,43 @@ def test_a_nan_loss_is_reported_in_the_panel(qtbot, window):
 
     assert outcome.result.status == "failed"
     text = panel.message.text()
-    assert "The loss became" in text and "Lower the learning rate" in text
-    assert text.split("The loss became ")[1].split()[0] in ("nan", "inf")
+    assert "so training stopped and the weights from the last good epoch were restored" in text
+    assert "Lower the learning rate" in text
+    if "The loss became " in text:  # else the weights went first, the loss still a (huge) number
+        assert text.split("The loss became ")[1].split()[0] in ("nan", "inf")
+    else:
+        assert "The weights became NaN or infinite" in text
     assert panel.progress.format() == "Failed"
     assert all(np.all(np.isfinite(w)) for w in outcome.result.model.get_weights())
 
 
-def _train_on_images_of_side(panel, tmp_path, side: int) -> str:
-    """Choose an .npz of 40 random side x side images, ten classes, as the Train tab's data; its path."""
+def _train_on_images_of_side(panel, tmp_path, side: int, classes: int = 10) -> str:
+    """Choose an .npz of 40 random side x side images in ``classes`` classes as the Train tab's data; its path."""
     path = tmp_path / f"images{side}.npz"
-    np.savez(path, x=np.random.default_rng(0).random((40, side, side)), y=np.arange(40) % 10)
+    np.savez(path, x=np.random.default_rng(0).random((40, side, side)), y=np.arange(40) % classes)
     panel.set_data_source(str(path))
     return str(path)
 
 
-def test_a_wrong_shaped_data_set_is_refused_before_training(qtbot, window, tmp_path):
+@pytest.mark.parametrize(("size", "classes", "expected"), [
+    (12, 10, ["12x12x1, larger than the network's input 8x8x1", "Set the input to 12x12x1"]),
+    (8, 12, ["The data has 12 classes but the network's output has 10 units", "Set the last layer's units to 12"]),
+])
+def test_a_wrong_shaped_data_set_is_refused_before_a_training_process_starts(qtbot, window, tmp_path, monkeypatch,
+                                                                              size, classes, expected):
+    from cnnstudio.workspace import training_process
+
+    started = []
+    monkeypatch.setattr(training_process.TrainingProcess, "start", lambda process: started.append(process))
     panel = window.training_panel
-    path = _train_on_images_of_side(panel, tmp_path, 12)
+    path = _train_on_images_of_side(panel, tmp_path, size, classes)
     assert panel.data_source() == path
 
     outcome = train(qtbot, panel, epochs=1)
 
-    assert outcome.result is None
+    assert outcome.result is None and not started  # refused in the window: no child imported TensorFlow
     text = panel.message.text()
-    assert "12x12x1, larger than the network's input 8x8x1" in text and "Set the input to 12x12x1" in text
+    assert all(part in text for part in expected), text
     assert window.workspace.model is None and panel.runs_list.count() == 0
 
 

@@ -157,7 +157,10 @@ def check_labels(y, what: str, num_classes: int | None = None) -> np.ndarray:
 
 def check_compatible(dataset: Dataset, input_shape, num_outputs: int | None) -> None:
     """Refuse data the network cannot train on, naming both shapes and the fix."""
-    data_shape = tuple(dataset.input_shape)
+    _check_shapes(tuple(dataset.input_shape), dataset.num_classes, input_shape, num_outputs)
+
+
+def _check_shapes(data_shape, num_classes: int | None, input_shape, num_outputs: int | None) -> None:
     net_shape = tuple(None if d is None else int(d) for d in input_shape)
     kind = "sequences" if len(data_shape) == 2 else "images"
     fits = len(data_shape) == len(net_shape) and all(n is None or n == d for d, n in zip(data_shape, net_shape, strict=False))
@@ -167,11 +170,30 @@ def check_compatible(dataset: Dataset, input_shape, num_outputs: int | None) -> 
             f"{format_shape(net_shape)}. Set the input to {format_shape(data_shape)} or pick a data set "
             f"of {format_shape(net_shape)} {'sequences' if len(net_shape) == 2 else 'images'}."
         )
-    if num_outputs is not None and num_outputs < dataset.num_classes:
+    if num_outputs is not None and num_classes is not None and num_outputs < num_classes:
         raise DataError(
-            f"The data has {dataset.num_classes} classes but the network's output has {num_outputs} units. "
-            f"Set the last layer's units to {dataset.num_classes} or pick a data set with {num_outputs} classes."
+            f"The data has {num_classes} classes but the network's output has {num_outputs} units. "
+            f"Set the last layer's units to {num_classes} or pick a data set with {num_outputs} classes."
         )
+
+
+def check_network_fits(input_shape, output_shape, data_shape, num_classes: int | None = None,
+                       resize: bool = False, image_files: bool = False) -> None:
+    """:func:`check_model_fits` before a model is built, from the network's analysed input and
+    output shapes (no batch axis) and the data's example shape (and classes, when known), with
+    the images brought to the input as training will (:func:`fit_to_input`): the window refuses
+    a data set this way before it starts a training process that takes seconds to import TensorFlow."""
+    from cnnstudio.network import tasks
+
+    data_shape = tuple(int(d) for d in data_shape)
+    if None not in tuple(input_shape):
+        net_shape = tuple(int(d) for d in input_shape)
+        if image_files and len(net_shape) == 3:
+            data_shape = net_shape  # an image folder is read at the input's size
+        elif _fitting(data_shape, net_shape, resize) is not None:
+            data_shape = net_shape
+    denoise = tasks.task_of(tuple(input_shape), tuple(output_shape) if output_shape else None) == tasks.DENOISE
+    _check_shapes(data_shape, num_classes, input_shape, None if denoise or not output_shape else output_shape[-1])
 
 
 def fit_to_input(dataset: Dataset, input_shape, resize: bool = False) -> tuple[Dataset, str | None]:
@@ -202,15 +224,26 @@ def fit_images(x: np.ndarray, input_shape, resize: bool = False) -> tuple[np.nda
     unchanged (note None) when they fit already or differ in a way padding cannot mend."""
     data_shape = tuple(int(d) for d in x.shape[1:])
     net_shape = tuple(int(d) for d in input_shape)
-    if data_shape == net_shape or len(data_shape) != 3 or len(net_shape) != 3 or data_shape[2] != net_shape[2]:
-        return x, None
-    if all(d <= n for d, n in zip(data_shape[:2], net_shape[:2], strict=True)):
+    how = _fitting(data_shape, net_shape, resize)
+    if how == "pad":
         return pad_images(x, net_shape[:2]), (
             f"Padded the {format_shape(data_shape)} images with zeros to {format_shape(net_shape)} "
             f"(centred) to fit the network's input.")
-    if resize:
+    if how == "resize":
         return resize_images(x, net_shape[:2]), (
             f"Resized the {format_shape(data_shape)} images to {format_shape(net_shape)} to fit the network's input.")
+    return x, None
+
+
+def _fitting(data_shape: tuple, net_shape: tuple, resize: bool) -> str | None:
+    """How images of ``data_shape`` are brought to ``net_shape``: "pad", "resize" or None (they
+    fit, or differ in a way padding cannot mend); DataError when larger and ``resize`` is off."""
+    if data_shape == net_shape or len(data_shape) != 3 or len(net_shape) != 3 or data_shape[2] != net_shape[2]:
+        return None
+    if all(d <= n for d, n in zip(data_shape[:2], net_shape[:2], strict=True)):
+        return "pad"
+    if resize:
+        return "resize"
     raise DataError(
         f"The data's images are {format_shape(data_shape)}, larger than the network's input "
         f"{format_shape(net_shape)}. Set the input to {format_shape(data_shape)}, pick a data set of "

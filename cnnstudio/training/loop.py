@@ -350,6 +350,7 @@ def _callback_class():
     loop never waits for it; per batch it only records the loss scalar Keras already made.
     """
     import keras
+    import numpy as np
 
     class StudioCallback(keras.callbacks.Callback):
         async_safe = True
@@ -413,7 +414,7 @@ def _callback_class():
                     return
                 loss = float(loss)
                 self._add_batch_mean(batch, loss)
-                if not math.isfinite(loss) and self.failure is None:
+                if self.failure is None and (not math.isfinite(loss) or not self._first_weights_finite()):
                     self.failure = self._nan_message(batch + 1, loss)
                     self.model.stop_training = True
                 if now - self.last_push < self.state.min_interval:
@@ -429,11 +430,13 @@ def _callback_class():
                 self.images += self._epoch_images()
                 if self.done >= self.batches:
                     self.full_epochs += 1
-                if self.failure is None and not all(math.isfinite(v) for v in logs.values()):
+                weights = self.inner.get_weights() if self.failure is None else None
+                if self.failure is None and not (all(math.isfinite(v) for v in logs.values())
+                                                 and all(np.isfinite(w).all() for w in weights)):
                     self.failure = self._nan_message(self.done, logs.get("loss", math.nan))
                     self.model.stop_training = True
                 if self.failure is None:
-                    self.last_good = self.inner.get_weights()
+                    self.last_good = weights
                     val = logs.get("val_loss", logs.get("loss", math.inf))
                     if val < self.best_val:
                         self.best_val, self.best, self.best_epoch = val, self.last_good, epoch + 1
@@ -476,9 +479,20 @@ def _callback_class():
         def images_per_second(self) -> float:
             return self.images / self.train_seconds if self.train_seconds > 0 else 0.0
 
+        def _first_weights_finite(self) -> bool:
+            """Whether the first trainable weights hold only numbers. Without XLA a loss can stay
+            finite on NaN outputs (TensorFlow's kernels drop NaN in places where XLA's keep it), so
+            the loss alone would let a diverged run complete; NaN weights anywhere reach the first
+            layer's through the gradients within a batch or two, and this one is small to read.
+            Every weight is checked at each epoch's end."""
+            trainable = self.inner.trainable_weights
+            return not trainable or bool(np.isfinite(keras.ops.convert_to_numpy(trainable[0])).all())
+
         def _nan_message(self, batch, loss):
+            what = f"The loss became {loss}" if not math.isfinite(loss) else \
+                f"The weights became NaN or infinite (the loss read {loss:.3g})"
             return (
-                f"The loss became {loss} at epoch {self.epoch + 1}, batch {batch}, so training stopped "
+                f"{what} at epoch {self.epoch + 1}, batch {batch}, so training stopped "
                 f"and the weights from the last good epoch were restored. Lower the learning rate "
                 f"(now {self.settings.learning_rate:g}) or check the data for NaN values."
             )

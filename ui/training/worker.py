@@ -9,6 +9,7 @@ loaders are imported inside ``run``, never at module level.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import threading
@@ -93,6 +94,8 @@ class TrainingWorker(QObject):
         self.tensorflow_ready = threading.Event()
         self.tensorflow_error: str | None = None
         self._stop_sent = False
+        self._loaded = None
+        """The data file as read to check it fits before training, kept to show the results on."""
 
     def request_stop(self) -> None:
         """Stop the run after its current batch (callable from the GUI thread)."""
@@ -127,6 +130,10 @@ class TrainingWorker(QObject):
         from cnnstudio.workspace.training_process import ChildJob, TrainingProcess
 
         job = self.job
+        refusal = self._refuse_data()
+        if refusal is not None:
+            outcome.error = refusal
+            return
         child_job = ChildJob(spec=job.spec.to_dict(), data=job.data, settings=job.settings.to_dict(),
                              folder=folder, initial_weights=job.initial_weights,
                              validation_split=job.validation_split, init_from=job.init_from)
@@ -173,6 +180,36 @@ class TrainingWorker(QObject):
             model.load_weights(str(weights))
             result.model, result.weights = model, model.get_weights()
 
+    def _refuse_data(self) -> str | None:
+        """Why the data does not fit the network, found here before a child process spends seconds
+        importing TensorFlow to say so; None when it fits or only the child can tell (an image folder)."""
+        from cnnstudio.analysis.shapes import infer_shapes
+        from cnnstudio.training.data import (
+            BUILTIN_SHAPES,
+            DataError,
+            check_network_fits,
+            load_dataset,
+        )
+
+        job = self.job
+        output = infer_shapes(job.spec).output
+        try:
+            if job.dataset is not None:
+                data_shape, classes = job.dataset.input_shape, job.dataset.num_classes
+            elif job.data in BUILTIN_SHAPES:
+                data_shape, classes = BUILTIN_SHAPES[job.data], None
+            elif os.path.isfile(job.data):
+                self._loaded = load_dataset(job.data, validation_split=job.validation_split, seed=job.settings.seed,
+                                            input_shape=job.spec.input_shape)
+                data_shape, classes = self._loaded.input_shape, self._loaded.num_classes
+            else:
+                return None
+            check_network_fits(job.spec.input_shape, output.output_shape if output else None, data_shape, classes,
+                               resize=job.settings.resize_images)
+        except DataError as exc:
+            return str(exc)
+        return None
+
     def _died(self, process):
         """The result of a child that ended without one: failed, with the history so far."""
         from cnnstudio.training.loop import TrainingResult
@@ -191,8 +228,8 @@ class TrainingWorker(QObject):
         from cnnstudio.training.data import fit_to_input, load_dataset
 
         job = self.job
-        dataset = load_dataset(job.data, validation_split=job.validation_split, seed=job.settings.seed,
-                               input_shape=job.spec.input_shape)
+        dataset = self._loaded or load_dataset(job.data, validation_split=job.validation_split,
+                                               seed=job.settings.seed, input_shape=job.spec.input_shape)
         return fit_to_input(dataset, job.spec.input_shape, resize=job.settings.resize_images)[0]
 
 

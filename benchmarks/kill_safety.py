@@ -31,15 +31,23 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "", "P
 TEMP_MARK = ".cnnstudio-"
 
 
-def run_and_kill(command: list[str], delay: float, cwd: Path) -> int | None:
-    """Start ``command``, SIGKILL it after ``delay`` seconds (if still running); its exit code or None."""
+def run_and_kill(command: list[str], delay: float, cwd: Path, timing: dict | None = None) -> int | None:
+    """Start ``command``, SIGKILL it after ``delay`` seconds (if still running); its exit code or None.
+
+    ``timing["duration"]``, the run time the next delay is drawn from, follows the runs that finish
+    first: on a loaded machine the first timed run may take twice as long as the later ones, and
+    then no kill would land."""
+    start = time.perf_counter()
     child = subprocess.Popen(command, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        return child.wait(timeout=delay)
+        code = child.wait(timeout=delay)
     except subprocess.TimeoutExpired:
         child.send_signal(signal.SIGKILL)
         child.wait()
         return None
+    if timing is not None:
+        timing["duration"] = time.perf_counter() - start
+    return code
 
 
 def timed(command: list[str], cwd: Path) -> float:
@@ -64,6 +72,12 @@ def _keras_complete(path: Path) -> bool:
 def _savedmodel_complete(path: Path) -> bool:
     return (path / "saved_model.pb").is_file() and (path / "variables" / "variables.index").is_file() \
         and (path / "cnnstudio-export.json").is_file()
+
+
+def _identity(folder: Path) -> tuple[int, int]:
+    """Which export is at ``folder``: a finished --force swap puts a new folder (a new inode) there."""
+    stat = (folder / "cnnstudio-export.json").stat()
+    return stat.st_ino, stat.st_mtime_ns
 
 
 def _project_complete(path: Path) -> int | None:
@@ -93,8 +107,10 @@ def kill_train_saves(kills: int, folder: Path) -> dict:
     (folder / "bystander.txt").write_text("keep me")
     before = bystanders(folder)
     report = {"kills": 0, "old": 0, "new": 0, "failures": [], "seconds_per_run": round(duration, 1)}
+    timing = {"duration": duration}
     for k in _attempts(report, kills):
-        code = run_and_kill(command, random.uniform(0.4 * duration, 0.95 * duration), folder)
+        duration = timing["duration"]
+        code = run_and_kill(command, random.uniform(0.4 * duration, 0.95 * duration), folder, timing)
         report["kills"] += code is None
         if out.exists() and out.read_bytes() == old:
             report["old"] += 1
@@ -119,12 +135,17 @@ def kill_export_forces(kills: int, folder: Path) -> dict:
     duration = timed(command, folder)
     (folder / "bystander.bin").write_bytes(os.urandom(64))
     before = bystanders(folder)
-    report = {"kills": 0, "complete": 0, "failures": [], "seconds_per_run": round(duration, 1)}
+    report = {"kills": 0, "old": 0, "new": 0, "failures": [], "seconds_per_run": round(duration, 1)}
+    old = _identity(out)
+    timing = {"duration": duration}
     for k in _attempts(report, kills):
-        code = run_and_kill(command, random.uniform(0.4 * duration, 0.95 * duration), folder)
+        duration = timing["duration"]
+        code = run_and_kill(command, random.uniform(0.4 * duration, 0.95 * duration), folder, timing)
         report["kills"] += code is None
         if _savedmodel_complete(out):
-            report["complete"] += 1
+            now = _identity(out)
+            report["old" if now == old else "new"] += 1
+            old = now
         else:
             report["failures"].append(f"kill {k}: {out.name} is missing or incomplete: "
                                       f"{sorted(p.name for p in out.iterdir()) if out.is_dir() else 'absent'}")

@@ -64,9 +64,11 @@ def run(target: str | None = None, screenshot: str | None = None, select: str | 
     if APP_ICON.is_file():
         app.setWindowIcon(QIcon(str(APP_ICON)))
     headless = bool(screenshot) or QGuiApplication.platformName() in ("offscreen", "minimal")
+    checked = None
+    """The project as read to refuse it before a window exists (headless), opened from memory."""
     if target is not None and target not in presets.PRESETS and os.path.exists(target) and headless:
         try:
-            load_project(target)
+            checked = load_project(target)
         except ProjectError as exc:
             print(f"cnnstudio gui: cannot open {target}: {exc}", file=sys.stderr)
             return 2
@@ -84,7 +86,7 @@ def run(target: str | None = None, screenshot: str | None = None, select: str | 
                 extra.deleteLater()
     elif target in presets.PRESETS:
         window.open_preset(target, confirm=False)
-    elif not window.open_file(target, confirm=False):
+    elif not window.open_file(target, confirm=False, loaded=checked):
         return 2
     if select:
         try:

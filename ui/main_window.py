@@ -194,12 +194,13 @@ class QtMainWindow(QMainWindow):
         if path:
             self.open_file(path, confirm=False)
 
-    def open_file(self, path: str | os.PathLike, confirm: bool = True) -> bool:
-        """Open a project file; a broken one is refused with a message and nothing changes."""
+    def open_file(self, path: str | os.PathLike, confirm: bool = True, loaded: Project | None = None) -> bool:
+        """Open a project file; a broken one is refused with a message and nothing changes.
+        ``loaded``: the file as just read from ``path``, not to read it twice."""
         if confirm and not self.confirm_discard():
             return False
         try:
-            self.document.open(path)
+            self.document.open(path, loaded)
         except (ProjectError, OSError) as exc:
             QMessageBox.warning(self, "Cannot open project", f"{Path(path).name} cannot be opened.\n\n{exc}")
             self._forget_recent(os.fspath(path))

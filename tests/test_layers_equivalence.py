@@ -11,7 +11,8 @@ taps with one matmul per kernel row ("rows") in about 18% and strided width taps
 ("rows-strided") in about 5%; the shifted-rows sweep (5-12 channels, kernel rows at stride
 1) takes only "shifted" and "shifted-strided" (width taps at a stride) and asserts it; the
 fixed EDGE_CASES assert which algorithm each case takes and hold every one, "matmul"
-(1x1) included. Row taps at a stride and at a dilation (layers.windows.axis_taps'
+(1x1) included; the shifted form on sizes known only when the graph runs has its own test
+(and the fully convolutional network of test_layers_contract.py takes it twice). Row taps at a stride and at a dilation (layers.windows.axis_taps'
 folded and plain slices) come with every strided or dilated case. The pooling sweeps reach
 disjoint max pooling (stride >= pool size: the one-select gradient) and the per-axis
 overlapping reduction; the tie tests check both against Keras' first-maximum rule.
@@ -239,6 +240,26 @@ def test_conv2d_fixed_edge_cases_match(
     }
     assert _algorithm(case) == algorithm
     _check_conv(case, rank=2)
+
+
+def test_shifted_rows_on_sizes_known_only_when_the_graph_runs_match_keras():
+    ours = layers.Conv2D(16, 3, padding="same", dilation_rate=(2, 1))
+    reference = keras.layers.Conv2D(16, 3, padding="same", dilation_rate=(2, 1))
+    ours.build((None, None, None, 8))
+    reference.build((None, None, None, 8))
+    reference.set_weights(ours.get_weights())
+    any_size = tf.function(ours, input_signature=[tf.TensorSpec((None, None, None, 8))])
+    unknown = (tf.constant(7), tf.constant(9))  # lengths as the traced graph has them
+    assert conv_algorithm(8, 16, unknown, (3, 3), (1, 1), (2, 1), [(2, 2), (1, 1)]) == "shifted"
+    for seed, shape in enumerate([(2, 7, 9, 8), (1, 12, 5, 8)]):
+        x = np.random.default_rng(seed).normal(size=shape).astype("float32")
+        expected, expected_grads = _forward_and_gradients(
+            reference, x, reference.trainable_variables, seed
+        )
+        got, got_grads = _forward_and_gradients(any_size, x, ours.trainable_variables, seed)
+        _assert_close(got, expected)
+        for g, e in zip(got_grads, expected_grads, strict=True):
+            _assert_close(g, e)
 
 
 def test_strided_conv_matches_keras_strided_conv_directly():

@@ -7,8 +7,11 @@ row is one matmul; with few input channels and short rows, a banded matrix takes
 width instead. Conv1D is Conv2D on a height of 1. Weights have the shapes
 and names of ``keras.layers.Conv1D``/``Conv2D``, so they copy both ways.
 
-On CPU, models of these layers train faster compiled with XLA (``jit_compile=True``); see
-``benchmarks/bench_layers.py``.
+On a 2-core CPU, small networks of these layers (LeNet-5, a 1D CNN) train faster compiled
+with XLA (``jit_compile=True``), where per-batch overhead dominates; a single 3x3 layer's
+training step ran faster without it (XLA's matmuls were slower than TensorFlow's oneDNN
+ones), and so did a small VGG on a busy machine. See ``benchmarks/bench_layers.py`` and
+``benchmarks/bench_models.py``.
 """
 
 from __future__ import annotations

@@ -335,6 +335,8 @@ class QtTrainingPanel(QWidget):
         self.plots.setChildrenCollapsible(False)
         for plot, x_label in ((self.batch_plot, "batch"), (self.loss_plot, "epoch"), (self.acc_plot, "epoch")):
             plot.showGrid(x=True, y=True, alpha=0.3)
+            for side in ("left", "bottom"):  # grid lines at the labelled ticks only: a line per
+                plot.getAxis(side).setStyle(maxTickLevel=0)  # minor tick took most of each repaint
             plot.setLabel("bottom", x_label)
         self.batch_curve = self.batch_plot.plot(pen=pg.mkPen(BATCH_COLOR, width=1.5))
         symbol = {"symbol": "o", "symbolSize": 6}

@@ -235,3 +235,26 @@ def test_switching_format_clears_the_last_export_message(qtbot, dialog, tmp_path
     assert error is None and dialog.status_label.text().startswith("Exported to")
     dialog.format_combo.setCurrentIndex(dialog.format_combo.findData("keras"))
     assert dialog.status_label.text() == "" and dialog.error_label.text() == ""
+
+
+def test_an_export_holds_the_model_lock_so_no_view_runs_the_model_meanwhile(qtbot, dialog, tmp_path, monkeypatch):
+    import threading
+
+    from cnnstudio.inspection import probes
+    from cnnstudio.models import export as engine_export
+
+    write = engine_export.export_keras
+    seen = []
+
+    def export_keras(model, out, force=False):
+        taken = []
+        other = threading.Thread(target=lambda: taken.append(probes.MODEL_LOCK.acquire(blocking=False)))
+        other.start()
+        other.join()
+        seen.append(taken[0])
+        return write(model, out, force=force)
+
+    monkeypatch.setattr(engine_export, "export_keras", export_keras)
+    result, error = export(qtbot, dialog, "keras", tmp_path / "locked.keras")
+    assert error is None and (tmp_path / "locked.keras").is_file()
+    assert seen == [False]  # another thread could not take the lock while the archive was written

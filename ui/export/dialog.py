@@ -59,6 +59,13 @@ def export_model(state, fmt: str, model, spec, out: Path, force: bool, quantize=
     ``data`` (the workspace's data set, or None) verifies LiteRT and ONNX exports and
     calibrates int8.
     """
+    from cnnstudio.inspection.probes import MODEL_LOCK
+
+    with MODEL_LOCK:  # saving reads the model's variables, which another view's task may be running
+        return _export(fmt, model, spec, out, force, quantize, data)
+
+
+def _export(fmt: str, model, spec, out: Path, force: bool, quantize, data):
     from cnnstudio.models import deploy, export
 
     if fmt == "tflite":

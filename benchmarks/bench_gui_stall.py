@@ -143,7 +143,10 @@ def main() -> None:
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
-    app = QApplication.instance() or QApplication([])  # noqa: F841  (kept alive for the run)
+    app = QApplication.instance() or QApplication([])
+    from ui.garbage import GuiThreadCollector
+
+    GuiThreadCollector(app)  # as ui.app starts the studio
     from cnnstudio.network import presets
     from cnnstudio.workspace.document import NetworkDocument
     from ui.main_window import QtMainWindow

@@ -40,6 +40,21 @@ def no_task_left_running(request):
         qtbot.waitUntil(lambda: not tasks.running(), timeout=60_000)
 
 
+@pytest.fixture(autouse=True)
+def garbage_collected_on_the_gui_thread(request):
+    """GUI tests collect garbage as the studio does, on the GUI thread only (ui.garbage)."""
+    if "qtbot" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("qtbot")
+    from ui.garbage import GuiThreadCollector
+
+    collector = GuiThreadCollector()
+    yield
+    collector.stop()
+    collector.deleteLater()
+
+
 @pytest.fixture
 def studio_window(tmp_path):
     """Makes a studio window (not shown yet) on a preset, its settings and recovery files in ``tmp_path``.

@@ -21,6 +21,7 @@ from cnnstudio.workspace.project import ProjectError, load_project
 from ui import tasks
 from ui.editor.pretrained import install_pretrained
 from ui.explain.tab import install_explainer
+from ui.garbage import GuiThreadCollector
 from ui.inspection.tab import install_inspection
 from ui.main_window import QtMainWindow
 from ui.resource_files import APP_ICON
@@ -59,6 +60,7 @@ def run(target: str | None = None, screenshot: str | None = None, select: str | 
               "project file.", file=sys.stderr)
         return 2
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    GuiThreadCollector(app)
     app.setApplicationName("cnnstudio")
     app.setOrganizationName("CNN Studio")
     if APP_ICON.is_file():

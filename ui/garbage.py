@@ -11,10 +11,12 @@ reason; this one can also be stopped, which tests need.
 from __future__ import annotations
 
 import gc
+import time
 
 from PySide6.QtCore import QObject, QTimer
 
 INTERVAL_MS = 200
+FULL_EVERY_S = 10.0
 
 
 class GuiThreadCollector(QObject):
@@ -24,19 +26,28 @@ class GuiThreadCollector(QObject):
         super().__init__(parent)
         self._thresholds = gc.get_threshold()
         self._was_enabled = gc.isenabled()
+        self._last_full = time.monotonic()
         gc.disable()
         self._timer = QTimer(self)
         self._timer.timeout.connect(self.collect)
         self._timer.start(INTERVAL_MS)
 
     def collect(self) -> None:
-        """Collect the generations the automatic collector would have collected by now."""
+        """Collect the generations the automatic collector would have collected by now; the
+        oldest at most every ``FULL_EVERY_S`` (Python's own collector, too, walks every object
+        only when the old ones have grown by a quarter: a big network is many objects)."""
         counts = gc.get_count()
         generation = -1
         for level, (count, threshold) in enumerate(zip(counts, self._thresholds, strict=True)):
             if count <= threshold:
                 break
             generation = level
+        if generation == 2:
+            now = time.monotonic()
+            if now - self._last_full < FULL_EVERY_S:
+                generation = 1
+            else:
+                self._last_full = now
         if generation >= 0:
             gc.collect(generation)
 

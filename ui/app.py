@@ -60,7 +60,16 @@ def run(target: str | None = None, screenshot: str | None = None, select: str | 
               "project file.", file=sys.stderr)
         return 2
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    GuiThreadCollector(app)
+    collector = GuiThreadCollector(app)
+    try:
+        return _run(app, target, screenshot, select, size, tab, settle)
+    finally:
+        collector.stop()  # collection back to automatic for whatever the process does next
+        collector.deleteLater()
+
+
+def _run(app, target, screenshot, select, size, tab, settle) -> int:
+    """:func:`run` once the QApplication exists and collects its garbage on the GUI thread."""
     app.setApplicationName("cnnstudio")
     app.setOrganizationName("CNN Studio")
     if APP_ICON.is_file():

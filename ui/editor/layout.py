@@ -83,23 +83,24 @@ class _FreeCells:
 
     def free_column(self, column: int, row: int) -> int:
         """The first free column from ``column`` on in ``row``."""
-        path = []
-        while (column, row) in self.right:
-            path.append(column)
-            column = self.right[(column, row)]
-        for taken in path:
-            self.right[(taken, row)] = column
-        return column
+        return _follow(self.right, column, lambda c: (c, row))
 
     def free_row(self, column: int, row: int) -> int:
         """The first free row from ``row`` on in ``column``."""
-        path = []
-        while (column, row) in self.down:
-            path.append(row)
-            row = self.down[(column, row)]
-        for taken in path:
-            self.down[(column, taken)] = row
-        return row
+        return _follow(self.down, row, lambda r: (column, r))
+
+
+def _follow(pointers: dict, start: int, cell) -> int:
+    """Follow ``pointers`` (keyed by ``cell(index)``) from ``start`` to the first index with none,
+    pointing every cell passed straight at it."""
+    path = []
+    index = start
+    while cell(index) in pointers:
+        path.append(index)
+        index = pointers[cell(index)]
+    for taken in path:
+        pointers[cell(taken)] = index
+    return index
 
 
 def branch_slots(spec: NetworkSpec) -> dict[str, tuple[int, int]]:

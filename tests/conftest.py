@@ -14,6 +14,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import pytest  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
+import cnnstudio  # noqa: E402,F401  (its import guard must come before any import of Keras)
+
 
 def _unexpected_dialog(kind):
     def show(*args, **kwargs):

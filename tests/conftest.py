@@ -31,18 +31,6 @@ def no_modal_message_boxes(monkeypatch):
         monkeypatch.setattr(QMessageBox, kind, _unexpected_dialog(kind))
 
 
-@pytest.fixture
-def stopped_fit_collected():
-    """For a test whose Keras ``fit`` ends early (Stop, NaN): such a fit leaves its epoch iterator in
-    a reference cycle with its suspended generator, and the tf.data iterator inside it, destroyed by
-    a later full collection, waited 16-40 s for its autotune thread (seen in GUI tests' teardown,
-    py-spy: ``~LogicalThreadWrapper``). Collected at once, it goes in milliseconds."""
-    yield
-    import gc
-
-    gc.collect()
-
-
 @pytest.fixture(autouse=True)
 def no_task_left_running(request):
     """A GUI test ends only when the work its views started (ui.tasks) has finished."""

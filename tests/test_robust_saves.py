@@ -171,7 +171,7 @@ def test_train_checks_the_save_destination_before_training(tmp_path, capsys, sav
 
 
 @pytest.mark.parametrize("xla", ["--xla", "--no-xla"])
-def test_a_failed_run_never_replaces_a_good_model(tmp_path, capsys, xla, stopped_fit_collected):
+def test_a_failed_run_never_replaces_a_good_model(tmp_path, capsys, xla):
     """With XLA the loss turns NaN; without it TensorFlow's kernels keep the loss finite on NaN
     outputs, so the weights going NaN must fail the run just the same."""
     good = tmp_path / "good.keras"

@@ -142,7 +142,7 @@ def test_progress_reaches_the_listener_and_the_state(completed_run, digits):
     np.testing.assert_allclose(per_batch @ sizes / sizes.sum(), result.history["loss"], rtol=1e-4)
 
 
-def test_stop_mid_epoch_keeps_the_trained_weights(small_digits, stopped_fit_collected):
+def test_stop_mid_epoch_keeps_the_trained_weights(small_digits):
     stop_after = 3
     state = TrainingState(min_interval=0.0)
     seen = []
@@ -166,7 +166,7 @@ def test_stop_mid_epoch_keeps_the_trained_weights(small_digits, stopped_fit_coll
     assert weights_differ(result.weights, initial)
 
 
-def test_stop_before_start_trains_at_most_one_batch(small_digits, stopped_fit_collected):
+def test_stop_before_start_trains_at_most_one_batch(small_digits):
     state = TrainingState()
     state.request_stop()
     result = train(tiny_model(), small_digits, TrainingSettings(epochs=3, batch_size=16, jit_compile=False), state)
@@ -174,7 +174,7 @@ def test_stop_before_start_trains_at_most_one_batch(small_digits, stopped_fit_co
     assert len(result.history["loss"]) == 1 and result.epochs_completed == 0
 
 
-def test_nan_loss_fails_and_restores_the_last_good_weights(small_digits, stopped_fit_collected):
+def test_nan_loss_fails_and_restores_the_last_good_weights(small_digits):
     model = tiny_model(activation="tanh")
     first = train(model, small_digits, TrainingSettings(epochs=1, batch_size=32, jit_compile=False))
     good = model.get_weights()
@@ -333,7 +333,7 @@ def test_runs_are_recorded_and_reopen_with_their_weights(tmp_path, small_digits,
     assert_weights_equal(model.get_weights(), result.weights)
 
 
-def test_failed_run_history_with_nan_is_stored_as_null(tmp_path, small_digits, stopped_fit_collected):
+def test_failed_run_history_with_nan_is_stored_as_null(tmp_path, small_digits):
     from cnnstudio.network import presets
     from cnnstudio.workspace import runs
     from cnnstudio.workspace.project import Project, load_project, save_project

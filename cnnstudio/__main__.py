@@ -1,7 +1,6 @@
 """``python -m cnnstudio``: the engine's commands, headless (the window is ``python -m ui``)."""
 
-import sys
-
 from cnnstudio.cli import main
+from cnnstudio.process_exit import exit_now
 
-sys.exit(main())
+exit_now(main())

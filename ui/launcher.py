@@ -14,6 +14,7 @@ import os
 import sys
 
 from cnnstudio import cli
+from cnnstudio.process_exit import exit_now
 
 
 def add_arguments(parser) -> None:
@@ -49,26 +50,16 @@ def run(args) -> int:
         return 1
     from ui import app
 
-    code = app.run(args.target, screenshot=args.screenshot, select=args.select, size=args.size, tab=args.tab,
+    return app.run(args.target, screenshot=args.screenshot, select=args.select, size=args.size, tab=args.tab,
                    settle=args.settle)
-    if args.screenshot:
-        return code
-    exit_now(code)
-
-
-def exit_now(code: int) -> None:
-    """End the process as soon as the window has closed, without Python's teardown.
-
-    By now the work is saved (atomically), running tasks were cancelled and waited for with a
-    time limit, and the settings are synced. What is left is finalising TensorFlow, Keras and
-    Qt objects, which took 7-8 s after a run and once 30-50 s stuck in a futex wait on a
-    worker thread: those threads are abandoned, so quitting is bounded.
-    """
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:
     """The ``cnnstudio`` command: the engine's commands plus ``gui``, the default."""
     return cli.main(argv, extra_commands={"gui": sys.modules[__name__]}, default="gui")
+
+
+def entry() -> None:
+    """The installed ``cnnstudio`` command: :func:`main`, then the end of the process without
+    Python's teardown (see ``cnnstudio.process_exit``)."""
+    exit_now(main())

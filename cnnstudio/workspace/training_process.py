@@ -330,4 +330,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    from cnnstudio.process_exit import exit_now
+
+    exit_now(main(sys.argv))  # the result and the weights are written: skip finalising TensorFlow

@@ -2,8 +2,8 @@
 
 Finalising TensorFlow, Keras (and in the window, Qt) objects at exit costs about 1 s of CPU in a
 process that has trained (measured on a training child: 4.9 s of work, 5.9 s in all), and after a
-run in the window it took 7-8 s, once 30-50 s stuck in a futex wait on a worker thread (a tf.data
-iterator's autotune thread, destroyed by the last collection). Every file a process writes is
+run in the window it took 7-8 s, once 30-50 s stuck in a futex wait on a worker thread (likely a tf.data
+iterator's autotune thread: see the collection in ``training.loop.train``). Every file a process writes is
 complete (atomic) before its command returns, so what is left to do at exit is nothing of ours.
 """
 

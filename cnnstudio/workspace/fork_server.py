@@ -1,0 +1,268 @@
+"""Training children forked from a process that has imported Keras once (Linux).
+
+A training child used to be a fresh interpreter: ~3 s of CPU importing TensorFlow and Keras
+before its first batch, every run. The fork server is started once per window process (in
+the background, while the user edits); it imports what a child needs, then forks one child
+per run, which starts training at once. TensorFlow is only imported in the server, never
+initialised (no session, no device, no thread pool of its own), so a fork is as clean as a
+fresh start; the child reseeds NumPy's global generator (Python's ``random`` reseeds itself).
+
+The server is the child's parent, so it reaps the child and writes its exit code to a pipe the
+window passed in with the request: :class:`ForkedChild` reads it there, which gives the window
+the ``poll``/``wait``/``kill``/``pid`` of a ``subprocess.Popen``. The server ends when the
+window's end of its socket closes (the window exited or shut it down); a child it forked ends
+with its own run, as before. Where fork, ``pidfd_open`` or the server are missing,
+:func:`start_child` returns None and the caller starts a fresh interpreter instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+_PID = struct.Struct("!i")
+_REQUEST_LIMIT = 1 << 20
+_LOST = 255
+"""The exit code reported for a child whose server died before it: its real code went with the server."""
+_READ_AT_IMPORT = ("KERAS_", "TF_", "XLA_", "JAX_", "CUDA", "NVIDIA_", "OMP_", "MKL_", "OPENBLAS_", "LD_",
+                   "PYTHON", "HOME")
+"""The environment variables TensorFlow, Keras, JAX, CUDA, the BLAS libraries and Python read as they
+load: when one of them changes, the server (which loaded them) is replaced. The rest of the
+environment reaches each child as it is when the child is forked."""
+
+
+def supported() -> bool:
+    return sys.platform.startswith("linux") and hasattr(os, "pidfd_open") and hasattr(socket, "send_fds")
+
+
+class ForkedChild:
+    """The window's handle on a child the server forked: what it uses of ``subprocess.Popen``."""
+
+    def __init__(self, pid: int, status_fd: int):
+        self.pid = pid
+        self.returncode: int | None = None
+        self._status_fd = status_fd
+        self._lock = threading.Lock()
+
+    def poll(self) -> int | None:
+        if not self._lock.acquire(blocking=False):  # another thread waits for it: it still runs
+            return self.returncode
+        try:
+            return self._collect(0)
+        finally:
+            self._lock.release()
+
+    def wait(self, timeout: float | None = None) -> int:
+        with self._lock:
+            code = self._collect(timeout)
+        if code is None:
+            raise subprocess.TimeoutExpired(f"training child {self.pid}", timeout)
+        return code
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+    def _collect(self, timeout: float | None) -> int | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.returncode is None:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if self._status_fd is not None:
+                if not select.select([self._status_fd], [], [], left)[0]:
+                    return None
+                data = os.read(self._status_fd, _PID.size)
+                os.close(self._status_fd)
+                self._status_fd = None
+                if len(data) == _PID.size:
+                    self.returncode = _PID.unpack(data)[0]
+            elif not _running(self.pid):  # the server died first: its code went with it
+                self.returncode = _LOST
+            elif left == 0:
+                return None
+            else:
+                time.sleep(0.1 if left is None else min(0.1, left))
+        return self.returncode
+
+    def __del__(self):
+        if self._status_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._status_fd)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie does not: an orphan waits for whoever adopted it to reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+class ForkServer:
+    """The window's side of one server process; :meth:`fork` is safe from any thread."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]):
+        self.argv = argv
+        self.loaded_with = _read_at_import(env)
+        self._socket, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._lock = threading.Lock()
+        with theirs:
+            self.process = subprocess.Popen(
+                [*argv, str(theirs.fileno())], pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, close_fds=True,
+            )
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def fork(self, connection: Connection, log_path: str, env: dict[str, str]) -> ForkedChild | None:
+        """A child running the server's child function on ``connection`` in ``env``, writing to
+        ``log_path``; None if the server is gone."""
+        read_status, write_status = os.pipe()
+        request = pickle.dumps((os.getcwd(), log_path, env))
+        try:
+            with self._lock:
+                socket.send_fds(self._socket, [request], [connection.fileno(), write_status])
+                reply = self._socket.recv(_PID.size)
+        except OSError:
+            reply = b""
+        finally:
+            os.close(write_status)
+        if len(reply) != _PID.size or _PID.unpack(reply)[0] <= 0:
+            os.close(read_status)
+            return None
+        return ForkedChild(_PID.unpack(reply)[0], read_status)
+
+    def shutdown(self) -> None:
+        """End the server; the children it forked go on with their runs."""
+        self._socket.close()
+        try:
+            self.process.wait(timeout=1)
+        except subprocess.TimeoutExpired:  # still importing: it has nothing to lose
+            self.process.kill()
+            self.process.wait()
+
+
+_server: ForkServer | None = None
+_server_lock = threading.Lock()
+
+
+def start_server(argv: list[str], env: dict[str, str]) -> ForkServer | None:
+    """The running server for this command and ``env``, started if there is none (or it died, or
+    the environment changed since: what the server imported read it)."""
+    global _server
+    if not supported():
+        return None
+    with _server_lock:
+        if _server is not None and (_server.argv != argv or _server.loaded_with != _read_at_import(env)
+                                    or not _server.alive):
+            _server.shutdown()
+            _server = None
+        if _server is None:
+            _server = ForkServer(argv, env)
+        return _server
+
+
+def start_child(argv: list[str], env: dict[str, str], connection: Connection, log_path: str) -> ForkedChild | None:
+    """A child forked by the server (started with ``argv`` + its socket's fd if need be), or None."""
+    server = start_server(argv, env)
+    return server.fork(connection, log_path, env) if server is not None else None
+
+
+def _read_at_import(env: dict[str, str]) -> dict[str, str]:
+    return {name: value for name, value in env.items() if name.startswith(_READ_AT_IMPORT)}
+
+
+def shutdown() -> None:
+    """End the running server, if any (a process ending closes its socket, which does the same)."""
+    global _server
+    with _server_lock:
+        if _server is not None:
+            _server.shutdown()
+            _server = None
+
+
+def server_pid() -> int | None:
+    """The running server's pid: a service of the window's process, not a run's child."""
+    server = _server
+    return server.process.pid if server is not None and server.alive else None
+
+
+# ------------------------------------------------------------------------------ the server
+
+
+def serve(control_fd: int, child_main: Callable[[Connection], int]) -> int:
+    """Fork a child running ``child_main`` for each request on ``control_fd``, until it closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal is the window's to handle
+    control = socket.socket(fileno=control_fd)
+    children: dict[int, tuple[int, int]] = {}  # pidfd -> (pid, status fd)
+    while True:
+        ready = select.select([control, *children], [], [])[0]
+        for fd in ready:
+            if fd is not control:
+                pid, status_fd = children.pop(fd)
+                code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+                with contextlib.suppress(OSError):  # the window is gone or stopped listening
+                    os.write(status_fd, _PID.pack(code))
+                os.close(status_fd)
+                os.close(fd)
+                continue
+            try:
+                request, fds, _flags, _address = socket.recv_fds(control, _REQUEST_LIMIT, 2)
+            except OSError:
+                request, fds = b"", []
+            if not request or len(fds) != 2:
+                for fd_received in fds:
+                    os.close(fd_received)
+                return 0
+            connection_fd, status_fd = fds
+            cwd, log_path, env = pickle.loads(request)
+            pid = os.fork()
+            if pid == 0:
+                for fd_held in (*children, *(status for _pid, status in children.values()), status_fd):
+                    os.close(fd_held)
+                control.close()
+                _run_child(child_main, connection_fd, cwd, log_path, env)
+            os.close(connection_fd)
+            children[os.pidfd_open(pid)] = (pid, status_fd)
+            control.send(_PID.pack(pid))
+
+
+def _run_child(child_main: Callable[[Connection], int], connection_fd: int, cwd: str, log_path: str,
+               env: dict[str, str]) -> None:
+    """In the forked child: its own output file, folder, environment and random state; never returns."""
+    from cnnstudio.process_exit import exit_now
+
+    code = 1
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(env)
+        import numpy as np
+
+        np.random.seed()
+        code = child_main(Connection(connection_fd))
+    except BaseException:  # the child's failure goes to its log, as a fresh interpreter's would
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        exit_now(code)

@@ -146,17 +146,12 @@ def test_invalid_spec_is_refused_with_its_errors():
 
 
 def test_digits_cnn_reaches_90_percent_in_3_epochs():
-    from sklearn.datasets import load_digits
+    from cnnstudio.training.data import load_dataset
 
-    digits = load_digits()
-    x = (digits.images / 16.0).astype("float32")[..., None]
-    y = digits.target
-    order = np.random.default_rng(0).permutation(len(x))
-    x, y = x[order], y[order]
-    split = int(0.8 * len(x))
+    digits = load_dataset("digits", validation_split=0.2, seed=0)
     model = build_model(presets.get("digits-cnn"), seed=0)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    history = model.fit(x[:split], y[:split], validation_data=(x[split:], y[split:]), epochs=3,
+    history = model.fit(digits.x_train, digits.y_train, validation_data=(digits.x_val, digits.y_val), epochs=3,
                         batch_size=32, verbose=0)
     assert history.history["val_accuracy"][-1] >= 0.90

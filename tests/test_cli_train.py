@@ -14,7 +14,9 @@ from cnnstudio.cli import main
 
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
-    """digits-cnn, 3 epochs on digits, saved to a .keras file: shared by the checks below."""
+    """digits-cnn, 3 epochs on digits, saved to a .keras file: shared by the checks below (without XLA,
+    which the two-worker test below trains with: compiling the last, partial batch's steps again
+    would double this run's time)."""
     out = tmp_path_factory.mktemp("cli") / "digits.keras"
     capture = pytest.MonkeyPatch()
     stdout, stderr = io.StringIO(), io.StringIO()
@@ -22,7 +24,7 @@ def digits_run(tmp_path_factory):
     capture.setattr(sys, "stderr", stderr)
     try:
         code = main(["train", "digits-cnn", "--dataset", "digits", "--epochs", "3", "--seed", "0",
-                     "--save", str(out), "--json"])
+                     "--no-xla", "--save", str(out), "--json"])
     finally:
         capture.undo()
     return code, stdout.getvalue(), stderr.getvalue(), out

@@ -209,7 +209,8 @@ def test_wrong_shaped_data_is_refused_before_training(digits, input_shape, messa
 
 
 def test_smaller_images_are_padded_to_the_input_and_the_run_says_so(small_digits):
-    result = train(tiny_model(input_shape=(12, 12, 1)), small_digits, TrainingSettings(epochs=1, batch_size=64))
+    result = train(tiny_model(input_shape=(12, 12, 1)), small_digits,
+                   TrainingSettings(epochs=1, batch_size=64, jit_compile=False))
     assert result.status == "completed", result.error
     assert "Padded the 8x8x1 images with zeros to 12x12x1 (centred) to fit the network's input." in result.notes
 

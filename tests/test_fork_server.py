@@ -72,15 +72,26 @@ def test_a_killed_child_reports_its_signal_and_wait_times_out_while_it_runs(serv
     assert child.wait(timeout=30) == -signal.SIGKILL
 
 
-def test_the_server_ends_when_its_socket_closes_and_its_child_finishes_its_run(server, tmp_path):
+def test_a_shut_down_server_ends_once_its_child_has_ended_and_reports_its_code(server, tmp_path):
+    child, conn = _fork(server, tmp_path, "last")
+    conn.send("wait")
+    server.shutdown(timeout=0.2)
+    assert server.alive  # its child still runs
+    assert server.fork(Pipe()[1], str(tmp_path / "late.log"), dict(os.environ)) is None
+    conn.send("finish")
+    assert conn.recv()[1] is None
+    assert child.wait(timeout=30) == 3
+    assert server.process.wait(timeout=30) == 0
+
+
+def test_a_child_outlives_a_killed_server_and_its_lost_code_is_said(server, tmp_path):
     child, conn = _fork(server, tmp_path, "orphan")
     conn.send("wait")
-    server.shutdown()
-    assert server.process.returncode == 0 and not server.alive
+    server.process.kill()
+    server.process.wait()
     conn.send("finish")
     assert conn.recv()[1] is None  # the run went on without its server
-    assert child.wait(timeout=30) == fork_server._LOST  # its exit code went with the server
-    assert server.fork(Pipe()[1], str(tmp_path / "late.log"), dict(os.environ)) is None
+    assert child.wait(timeout=30) == fork_server.LOST and child.status_lost
 
 
 def test_the_shared_server_is_replaced_when_a_variable_read_at_import_changes(tmp_path):

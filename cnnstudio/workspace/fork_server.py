@@ -9,9 +9,9 @@ fresh start; the child reseeds NumPy's global generator (Python's ``random`` res
 
 The server is the child's parent, so it reaps the child and writes its exit code to a pipe the
 window passed in with the request: :class:`ForkedChild` reads it there, which gives the window
-the ``poll``/``wait``/``kill``/``pid`` of a ``subprocess.Popen``. The server ends when the
-window's end of its socket closes (the window exited or shut it down); a child it forked ends
-with its own run, as before. Where fork, ``pidfd_open`` or the server are missing,
+the ``poll``/``wait``/``kill``/``pid`` of a ``subprocess.Popen``. When the window's end of its
+socket closes (the window exited or shut it down), the server ends once its children have; a
+child ends with its own run, as before. Where fork, ``pidfd_open`` or the server are missing,
 :func:`start_child` returns None and the caller starts a fresh interpreter instead.
 """
 
@@ -34,8 +34,9 @@ from pathlib import Path
 
 _PID = struct.Struct("!i")
 _REQUEST_LIMIT = 1 << 20
-_LOST = 255
-"""The exit code reported for a child whose server died before it: its real code went with the server."""
+LOST = 255
+"""The exit code reported for a child whose server died before it (``status_lost``): its real
+code went with the server."""
 _READ_AT_IMPORT = ("KERAS_", "TF_", "XLA_", "JAX_", "CUDA", "NVIDIA_", "OMP_", "MKL_", "OPENBLAS_", "LD_",
                    "PYTHON", "HOME")
 """The environment variables TensorFlow, Keras, JAX, CUDA, the BLAS libraries and Python read as they
@@ -53,6 +54,7 @@ class ForkedChild:
     def __init__(self, pid: int, status_fd: int):
         self.pid = pid
         self.returncode: int | None = None
+        self.status_lost = False
         self._status_fd = status_fd
         self._lock = threading.Lock()
 
@@ -89,7 +91,7 @@ class ForkedChild:
                 if len(data) == _PID.size:
                     self.returncode = _PID.unpack(data)[0]
             elif not _running(self.pid):  # the server died first: its code went with it
-                self.returncode = _LOST
+                self.returncode, self.status_lost = LOST, True
             elif left == 0:
                 return None
             else:
@@ -146,14 +148,12 @@ class ForkServer:
             return None
         return ForkedChild(_PID.unpack(reply)[0], read_status)
 
-    def shutdown(self) -> None:
-        """End the server; the children it forked go on with their runs."""
+    def shutdown(self, timeout: float = 1.0) -> None:
+        """Close the server's socket and wait up to ``timeout`` for it to end: it does once it has
+        finished importing and the children it forked have ended their runs (they go on)."""
         self._socket.close()
-        try:
-            self.process.wait(timeout=1)
-        except subprocess.TimeoutExpired:  # still importing: it has nothing to lose
-            self.process.kill()
-            self.process.wait()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=timeout)
 
 
 _server: ForkServer | None = None
@@ -205,12 +205,13 @@ def server_pid() -> int | None:
 
 
 def serve(control_fd: int, child_main: Callable[[Connection], int]) -> int:
-    """Fork a child running ``child_main`` for each request on ``control_fd``, until it closes."""
+    """Fork a child running ``child_main`` for each request on ``control_fd``; once it closes, end
+    when the last child has ended (each child's exit code is reported: only a parent can)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal is the window's to handle
-    control = socket.socket(fileno=control_fd)
+    control: socket.socket | None = socket.socket(fileno=control_fd)
     children: dict[int, tuple[int, int]] = {}  # pidfd -> (pid, status fd)
-    while True:
-        ready = select.select([control, *children], [], [])[0]
+    while control is not None or children:
+        ready = select.select([*([control] if control else []), *children], [], [])[0]
         for fd in ready:
             if fd is not control:
                 pid, status_fd = children.pop(fd)
@@ -227,7 +228,9 @@ def serve(control_fd: int, child_main: Callable[[Connection], int]) -> int:
             if not request or len(fds) != 2:
                 for fd_received in fds:
                     os.close(fd_received)
-                return 0
+                control.close()
+                control = None
+                continue
             connection_fd, status_fd = fds
             cwd, log_path, env = pickle.loads(request)
             pid = os.fork()
@@ -239,6 +242,7 @@ def serve(control_fd: int, child_main: Callable[[Connection], int]) -> int:
             os.close(connection_fd)
             children[os.pidfd_open(pid)] = (pid, status_fd)
             control.send(_PID.pack(pid))
+    return 0
 
 
 def _run_child(child_main: Callable[[Connection], int], connection_fd: int, cwd: str, log_path: str,

@@ -214,6 +214,8 @@ class TrainingProcess:
                 "SIGSEGV": "it crashed (SIGSEGV, a segmentation fault inside TensorFlow or XLA)",
                 "SIGABRT": "it aborted (SIGABRT, an internal error in TensorFlow or XLA)",
             }.get(name, f"it was ended by signal {name}")
+        elif getattr(self.process, "status_lost", False):
+            why = "its exit status is unknown (the fork server that started it ended before it)"
         else:
             why = f"it exited with code {code} before reporting a result"
         kept = (f"The weights after epoch {self.checkpoint_epoch} were kept." if self.checkpoint_epoch

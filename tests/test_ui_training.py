@@ -273,9 +273,8 @@ def _child_processes() -> set[int]:
     """The training processes alive (Linux /proc): this process' children, and the fork server's
     in its place; no training process may outlive its test (the server is the window process'
     service, shared by its runs)."""
-    server = fork_server.server_pid()
     pids = _live_children(os.getpid())
-    if server in pids:
+    for server in fork_server.server_pids() & pids:
         pids = (pids - {server}) | _live_children(server)
     return pids
 

@@ -156,24 +156,25 @@ class ForkServer:
             self.process.wait(timeout=timeout)
 
 
-_server: ForkServer | None = None
-_server_lock = threading.Lock()
+_servers: dict[tuple[str, ...], ForkServer] = {}
+"""The running server of each command (one in the window: the training child's)."""
+_servers_lock = threading.Lock()
 
 
 def start_server(argv: list[str], env: dict[str, str]) -> ForkServer | None:
-    """The running server for this command and ``env``, started if there is none (or it died, or
+    """The running server of this command for ``env``, started if there is none (or it died, or
     the environment changed since: what the server imported read it)."""
-    global _server
     if not supported():
         return None
-    with _server_lock:
-        if _server is not None and (_server.argv != argv or _server.loaded_with != _read_at_import(env)
-                                    or not _server.alive):
-            _server.shutdown()
-            _server = None
-        if _server is None:
-            _server = ForkServer(argv, env)
-        return _server
+    key = tuple(argv)
+    with _servers_lock:
+        server = _servers.get(key)
+        if server is not None and (server.loaded_with != _read_at_import(env) or not server.alive):
+            server.shutdown()
+            server = None
+        if server is None:
+            server = _servers[key] = ForkServer(argv, env)
+        return server
 
 
 def start_child(argv: list[str], env: dict[str, str], connection: Connection, log_path: str) -> ForkedChild | None:
@@ -186,19 +187,19 @@ def _read_at_import(env: dict[str, str]) -> dict[str, str]:
     return {name: value for name, value in env.items() if name.startswith(_READ_AT_IMPORT)}
 
 
-def shutdown() -> None:
-    """End the running server, if any (a process ending closes its socket, which does the same)."""
-    global _server
-    with _server_lock:
-        if _server is not None:
-            _server.shutdown()
-            _server = None
+def shutdown(argv: list[str] | None = None) -> None:
+    """End the running server of ``argv``, or every one (a process ending closes their sockets,
+    which does the same)."""
+    with _servers_lock:
+        for key in [tuple(argv)] if argv is not None else list(_servers):
+            server = _servers.pop(key, None)
+            if server is not None:
+                server.shutdown()
 
 
-def server_pid() -> int | None:
-    """The running server's pid: a service of the window's process, not a run's child."""
-    server = _server
-    return server.process.pid if server is not None and server.alive else None
+def server_pids() -> set[int]:
+    """The running servers' pids: services of the window's process, not a run's children."""
+    return {server.process.pid for server in list(_servers.values()) if server.alive}
 
 
 # ------------------------------------------------------------------------------ the server

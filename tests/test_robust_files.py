@@ -164,6 +164,24 @@ def test_csv_with_complex_values_is_refused_naming_the_row(tmp_path):
         load_dataset(write_csv(tmp_path / "c.csv", "label,a,b,c,d\n0,1,2,3,4\n1,1+2j,2,3,4\n0,1,2,3,4\n"))
 
 
+NOT_FINITE = r"the data contains NaN or infinite values, or values beyond float32's range \(3.4e38\)"
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "3.5e38", "1e300"])
+def test_csv_with_values_that_are_not_finite_floats_is_refused(tmp_path, value):
+    rows = f"label,a,b,c,d\n0,1,2,3,4\n1,1,{value},3,4\n"
+    with pytest.raises(DataError, match=rf"big\.csv: {NOT_FINITE}"):
+        load_dataset(write_csv(tmp_path / "big.csv", rows))
+
+
+@pytest.mark.parametrize("x", [np.full((4, 6), 1e300), np.full((4, 2, 2), -1e40)])
+def test_npz_with_values_beyond_float32_is_refused(tmp_path, x):
+    path = tmp_path / "big.npz"
+    np.savez(path, x=x, y=np.array([0, 1, 0, 1]))
+    with pytest.raises(DataError, match=rf"big\.npz: {NOT_FINITE}"):
+        load_dataset(path, input_shape=x.shape[1:])
+
+
 def test_an_image_folder_names_the_file_it_cannot_read(tmp_path):
     from cnnstudio.inspection.pictures import write_png
 

@@ -315,8 +315,7 @@ def load_dataset(name_or_path, validation_split: float = 0.2, seed: int = 0, inp
             f"{path}: unknown kind of data file. Expected a .csv (label + pixel columns), an .npz "
             f"(arrays x and y) or a folder with one subfolder per class. Received: suffix {path.suffix!r}"
         )
-    if not np.all(np.isfinite(x)):
-        raise DataError(f"{path}: the data contains NaN or infinite values. Expected finite numbers.")
+    _refuse_non_finite(x, path)
     return _split(path.stem, x, y, class_names, validation_split, seed)
 
 
@@ -345,9 +344,24 @@ def import_loaders() -> None:
         importlib.import_module(name)
 
 
+def _float32(x) -> np.ndarray:
+    """``x`` as float32; a value beyond its range becomes infinite, and is refused as one."""
+    with np.errstate(over="ignore"):
+        return np.asarray(x, dtype="float32")
+
+
+def _refuse_non_finite(x: np.ndarray, path) -> None:
+    if not np.all(np.isfinite(x)):
+        raise DataError(f"{path}: the data contains NaN or infinite values, or values beyond float32's range "
+                        f"(3.4e38). Expected finite numbers.")
+
+
 def _scale(x: np.ndarray) -> np.ndarray:
-    """Pixel values to [0, 1]: 0..255 (or 0..max) become 0..1; data already in [0, 1] is kept."""
-    x = np.asarray(x, dtype="float32")
+    """Pixel values to [0, 1]: 0..255 (or 0..max) become 0..1; data already in [0, 1] is kept.
+    Data that is not finite is left as it is, for the loader's check to refuse with its file."""
+    x = _float32(x)
+    if not np.all(np.isfinite(x)):
+        return x
     top = float(x.max()) if x.size else 0.0
     if top > 1.0:
         x = x / (255.0 if top <= 255.0 else top)
@@ -466,8 +480,7 @@ def load_unlabelled(path) -> tuple[np.ndarray, np.ndarray | None]:
     else:
         raise DataError(f"{path}: unknown kind of file to predict. Expected a .csv (pixel columns, "
                         f"optionally a label column) or an .npz. Received: suffix {path.suffix!r}")
-    if not np.all(np.isfinite(x)):
-        raise DataError(f"{path}: the data contains NaN or infinite values. Expected finite numbers.")
+    _refuse_non_finite(x, path)
     return x, y
 
 
@@ -615,7 +628,7 @@ def _load_npz(path: Path, input_shape):
         y = check_labels(y, f"labels in {path}")
     except DataError as exc:
         raise DataError(f"{path}: {exc}") from None
-    return (_scale(x) if x.ndim == 4 else np.asarray(x, dtype="float32")), y, _classes(y)
+    return (_scale(x) if x.ndim == 4 else _float32(x)), y, _classes(y)
 
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")

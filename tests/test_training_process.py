@@ -14,7 +14,7 @@ from cnnstudio.workspace.training_process import CHECKPOINT, ChildJob, TrainingP
 def test_a_crashed_child_is_reported_as_a_crash_and_leaves_nothing_running(tmp_path):
     """The child is forked from the fork server (Linux); its server reports how it ended."""
     job = ChildJob(spec=presets.get("digits-cnn").to_dict(), data="digits",
-                   settings=TrainingSettings(epochs=50, batch_size=8, jit_compile=False).to_dict(),
+                   settings=TrainingSettings(epochs=50, batch_size=64, jit_compile=False).to_dict(),
                    folder=str(tmp_path / "run"))
     process = TrainingProcess(job)
     process.start()

@@ -18,6 +18,7 @@ child ends with its own run, as before. Where fork, ``pidfd_open`` or the server
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import pickle
 import select
@@ -44,8 +45,16 @@ load: when one of them changes, the server (which loaded them) is replaced. The 
 environment reaches each child as it is when the child is forked."""
 
 
+@functools.cache
 def supported() -> bool:
-    return sys.platform.startswith("linux") and hasattr(os, "pidfd_open") and hasattr(socket, "send_fds")
+    """Linux with ``pidfd_open`` (kernel 5.3 or later), which the server waits on its children with."""
+    if not (sys.platform.startswith("linux") and hasattr(os, "pidfd_open") and hasattr(socket, "send_fds")):
+        return False
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:
+        return False
+    return True
 
 
 class ForkedChild:

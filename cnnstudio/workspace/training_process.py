@@ -144,7 +144,10 @@ class TrainingProcess:
         log = str(Path(self.job.folder) / LOG)
         env = child_environment()
         self.process = fork_server.start_child(_command("--fork-server"), env, theirs, log)
-        if self.process is None:
+        if self.process is None:  # a new connection: a fork that half-happened keeps nothing of this run
+            ours.close()
+            theirs.close()
+            ours, theirs = Pipe(duplex=True)
             with open(log, "wb") as output:
                 self.process = subprocess.Popen(
                     [*_command(), str(theirs.fileno())], pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,

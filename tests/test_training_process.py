@@ -55,3 +55,16 @@ def test_a_stop_before_the_first_batch_ends_the_run_with_a_result_also_without_a
     assert kind == "result" and result.status == "stopped" and result.model is None
     assert result.batches <= 1 and result.epochs_completed == 0
     assert process.final_path.exists()
+
+
+def test_a_child_whose_fork_server_died_first_is_reported_with_its_status_unknown(tmp_path):
+    read_status, write_status = os.pipe()
+    os.close(write_status)  # the server is gone without writing the code
+    job = ChildJob(spec=presets.get("digits-cnn").to_dict(), data="digits", settings=TrainingSettings().to_dict(),
+                   folder=str(tmp_path / "run"))
+    process = TrainingProcess(job)
+    process.process = fork_server.ForkedChild(4_000_000, read_status)  # above pid_max: long gone
+    assert process.process.wait(timeout=5) == fork_server.LOST and process.process.status_lost
+    assert process.death_report().startswith(
+        "The training process ended unexpectedly: its exit status is unknown (the fork server that started it "
+        "ended before it). The window is unaffected. No epoch had completed")

@@ -10,6 +10,7 @@ single batch is trained. Keras is imported only where a loader needs it.
 from __future__ import annotations
 
 import csv
+import math
 import os
 import socket
 import zipfile
@@ -360,10 +361,8 @@ def _scale(x: np.ndarray) -> np.ndarray:
     """Pixel values to [0, 1]: 0..255 (or 0..max) become 0..1; data already in [0, 1] is kept.
     Data that is not finite is left as it is, for the loader's check to refuse with its file."""
     x = _float32(x)
-    if not np.all(np.isfinite(x)):
-        return x
     top = float(x.max()) if x.size else 0.0
-    if top > 1.0:
+    if math.isfinite(top) and top > 1.0:  # an infinite or NaN maximum: not finite data
         x = x / (255.0 if top <= 255.0 else top)
     return x
 

@@ -83,14 +83,20 @@ def temp_prefix(path: str | os.PathLike) -> str:
 
 
 def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` still runs (one of another user's counts as running)."""
+    """Whether process ``pid`` still runs (one of another user's counts as running; a zombie, which
+    has ended and waits to be reaped, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    if not Path("/proc/self/stat").exists():  # no /proc (not Linux): os.kill's answer is all there is
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):  # it ended between the two looks
+        return False
 
 
 def clean_leftovers(path: str | os.PathLike) -> list[Path]:

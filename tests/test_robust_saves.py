@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 import zipfile
 from collections import namedtuple
 from pathlib import Path
@@ -264,3 +265,17 @@ def test_a_window_save_merges_runs_recorded_meanwhile_and_asks_about_other_edits
     assert loaded.network.name == "digits-cnn" and [r["id"] for r in loaded.runs] == ["run-001"]
     with contextlib.suppress(FileNotFoundError):
         assert not [p for p in tmp_path.iterdir() if files.TEMP_MARK in p.name]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="zombies are told apart through /proc")
+def test_a_process_that_ended_but_is_not_reaped_yet_is_not_alive():
+    child = subprocess.Popen(["sleep", "0"])
+    stat = Path(f"/proc/{child.pid}/stat")
+    try:
+        deadline = time.monotonic() + 30
+        while stat.read_text().rsplit(")", 1)[1].split()[0] != "Z" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not files.process_alive(child.pid)  # a zombie: its temporary files are nobody's now
+    finally:
+        child.wait()
+    assert files.process_alive(os.getpid()) and not files.process_alive(DEAD_PID)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cnnstudio.files import process_alive
 from cnnstudio.network import presets
 from cnnstudio.workspace import fork_server
 from cnnstudio.workspace.runs import list_runs, weights_path
@@ -283,8 +284,7 @@ def _live_children(parent: int) -> set[int]:
     pids = set()
     for children in Path(f"/proc/{parent}/task").glob("*/children"):
         pids.update(int(pid) for pid in children.read_text().split())
-    return {pid for pid in pids if Path(f"/proc/{pid}/stat").exists()
-            and Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"}
+    return {pid for pid in pids if process_alive(pid)}
 
 
 @pytest.fixture

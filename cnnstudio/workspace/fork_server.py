@@ -31,7 +31,8 @@ import threading
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
-from pathlib import Path
+
+from cnnstudio.files import process_alive
 
 _PID = struct.Struct("!i")
 _REQUEST_LIMIT = 1 << 20
@@ -99,7 +100,7 @@ class ForkedChild:
                 self._status_fd = None
                 if len(data) == _PID.size:
                     self.returncode = _PID.unpack(data)[0]
-            elif not _running(self.pid):  # the server died first: its code went with it
+            elif not process_alive(self.pid):  # the server died first: its code went with it
                 self.returncode, self.status_lost = LOST, True
             elif left == 0:
                 return None
@@ -111,14 +112,6 @@ class ForkedChild:
         if self._status_fd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._status_fd)
-
-
-def _running(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie does not: an orphan waits for whoever adopted it to reap it)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 class ForkServer:
@@ -152,10 +145,11 @@ class ForkServer:
             reply = b""
         finally:
             os.close(write_status)
-        if len(reply) != _PID.size or _PID.unpack(reply)[0] <= 0:
+        pid = _PID.unpack(reply)[0] if len(reply) == _PID.size else 0
+        if pid <= 0:
             os.close(read_status)
             return None
-        return ForkedChild(_PID.unpack(reply)[0], read_status)
+        return ForkedChild(pid, read_status)
 
     def shutdown(self, timeout: float = 1.0) -> None:
         """Close the server's socket and wait up to ``timeout`` for it to end: it does once it has

@@ -19,6 +19,7 @@ from cnnstudio.training.loop import (
     TrainingState,
     TrainingUpdate,
     train,
+    validation_batch_size,
 )
 
 # XLA compiling costs more CPU than these tiny runs train: tests that are not about XLA turn it off
@@ -120,6 +121,38 @@ def test_a_run_completes_and_keeps_its_weights(completed_run):
     assert result.images_per_second > 0
     assert set(result.metrics()) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert result.history["val_accuracy"][-1] == result.metrics()["val_accuracy"]
+
+
+@pytest.mark.parametrize(("count", "batch_size", "expected"), [
+    (360, 32, 30), (352, 32, 32), (1000, 32, 25), (359, 32, 32), (10, 32, 32), (90, 64, 45), (7, 1, 1)])
+def test_validation_batches_are_equal_near_the_training_batch_or_that_batch(count, batch_size, expected):
+    assert validation_batch_size(count, batch_size) == expected
+
+
+def test_validation_runs_in_equal_batches_and_gives_what_evaluate_gives(digits):
+    """A last, smaller validation batch would give the test step a second shape (with XLA, a second
+    compile): the step sees one static batch size."""
+    import keras
+
+    traced = []
+
+    class TracedBatch(keras.layers.Layer):
+        def call(self, inputs, training=None):
+            if not training:
+                traced.append(inputs.shape[0])  # runs when a step is traced, once per input shape
+            return inputs
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 1)), TracedBatch(), keras.layers.Conv2D(4, 3, activation="relu"),
+                              keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    data = Dataset("ninety", digits.x_train[:100], digits.y_train[:100], digits.x_val[:90], digits.y_val[:90],
+                   digits.class_names)
+    result = train(model, data, TrainingSettings(epochs=1, batch_size=32, jit_compile=False))
+    assert result.status == "completed"
+    assert {size for size in traced if size is not None} == {30}
+    evaluated = model.evaluate(data.x_val, data.y_val, batch_size=32, return_dict=True, verbose=0)
+    assert result.history["val_loss"][0] == pytest.approx(evaluated["loss"], rel=1e-6)
+    assert result.history["val_accuracy"][0] == pytest.approx(evaluated["accuracy"], rel=1e-6)
 
 
 def test_progress_reaches_the_listener_and_the_state(completed_run, digits):

@@ -25,6 +25,29 @@ def _unexpected_dialog(kind):
     return staticmethod(show)
 
 
+def pytest_collection_finish(session):
+    """Once the test modules (and with them TensorFlow and Keras) are imported, take what is alive
+    out of the collector's sight, as the window does after its TensorFlow import
+    (ui.tensorflow_loader.keep_out_of_collections): every GUI test ends with a full collection on the
+    GUI thread (ui.garbage), which otherwise walks TensorFlow's ~300,000 objects each time."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def survivors_of_a_module_out_of_collections():
+    """What outlives a test module (its fixtures are gone by now: what is left is caches and modules
+    that Keras and TensorFlow loaded on first use) stays alive with the process: frozen too, so that
+    each GUI test's full collection walks only what the module in progress made."""
+    yield
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def training_fork_server_ends_with_the_session():
     """The fork server is the window process' service, shared by every run in it (here: every test

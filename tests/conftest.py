@@ -5,6 +5,7 @@ QMessageBox's static dialogs replaced by a stand-in that fails the test with the
 text; a test that expects a dialog patches the one it expects.
 """
 
+import gc
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -30,8 +31,6 @@ def pytest_collection_finish(session):
     out of the collector's sight, as the window does after its TensorFlow import
     (ui.tensorflow_loader.keep_out_of_collections): every GUI test ends with a full collection on the
     GUI thread (ui.garbage), which otherwise walks TensorFlow's ~300,000 objects each time."""
-    import gc
-
     gc.collect()
     gc.freeze()
 
@@ -42,8 +41,6 @@ def survivors_of_a_module_out_of_collections():
     that Keras and TensorFlow loaded on first use) stays alive with the process: frozen too, so that
     each GUI test's full collection walks only what the module in progress made."""
     yield
-    import gc
-
     gc.collect()
     gc.freeze()
 

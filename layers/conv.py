@@ -35,6 +35,7 @@ from layers.formats import (
     to_channels_last,
 )
 from layers.windows import axis_taps, pad_for_windows, window_geometry
+from layers.winograd import convolve_winograd, winograd_applies
 
 
 class _Conv(keras.layers.Layer):
@@ -216,8 +217,9 @@ def _convolve_groups(x, kernel, groups, window, strides, dilation, padding):
 def _convolve(x, kernel, window, strides, dilation, padding):
     """2D convolution of x (N, H, W, Cin) with a kernel of shape (*window, Cin, Cout).
 
-    Picks the cheapest of four equivalent forms (measured in benchmarks/bench_layers.py):
-    a plain matmul for 1x1 kernels, a banded-matrix matmul when there are few input channels
+    Picks the cheapest of five equivalent forms (measured in benchmarks/bench_layers.py):
+    a plain matmul for 1x1 kernels, Winograd's F(4x4, 3x3) for 3x3 stride-1 kernels over many
+    channels (``layers.winograd``), a banded-matrix matmul when there are few input channels
     and the rows are short, width taps concatenated along the channels with one matmul for
     all kernel rows whose products are summed shifted by a row each ("shifted", stride-1
     rows), and otherwise those width taps with one matmul per kernel row.
@@ -225,7 +227,11 @@ def _convolve(x, kernel, window, strides, dilation, padding):
     spatial = ops.shape(x)[1:-1]
     pads, out_sizes = window_geometry(x, window, strides, dilation, padding)
     channels, filters = x.shape[-1], kernel.shape[-1]
-    algorithm = conv_algorithm(channels, filters, spatial, window, strides, dilation, pads)
+    algorithm = conv_algorithm(
+        channels, filters, spatial, window, strides, dilation, pads, dtype=x.dtype
+    )
+    if algorithm == "winograd":
+        return convolve_winograd(x, kernel, pads, out_sizes)
     if algorithm == "matmul":
         matrix = ops.reshape(kernel, (channels, filters))
         return ops.reshape(
@@ -237,8 +243,9 @@ def _convolve(x, kernel, window, strides, dilation, padding):
     return _convolve_rows(x, kernel, window, strides, dilation, pads, out_sizes, shifted)
 
 
-def conv_algorithm(channels, filters, spatial, window, strides, dilation, pads):
-    """Which form ``_convolve`` uses: "matmul" (1x1, stride 1, no padding), "banded",
+def conv_algorithm(channels, filters, spatial, window, strides, dilation, pads, dtype="float32"):
+    """Which form ``_convolve`` uses: "matmul" (1x1, stride 1, no padding), "winograd"
+    (3x3, stride 1, no dilation, at least 32 channels and filters, float32), "banded",
     "shifted" / "shifted-strided" (width taps, one matmul for every kernel row, products
     summed a row apart: kernel rows at stride 1 and no more filters than the taps have
     channels), or else "rows" / "rows-strided" (one matmul per kernel row). "-strided":
@@ -247,6 +254,8 @@ def conv_algorithm(channels, filters, spatial, window, strides, dilation, pads):
     (a tensor) never takes the banded form, whose matrix needs it."""
     if window == (1, 1) and strides == (1, 1) and pads == [(0, 0), (0, 0)]:
         return "matmul"
+    if winograd_applies(channels, filters, spatial, window, strides, dilation, dtype):
+        return "winograd"
     width = spatial[1] + pads[1][0] + pads[1][1]
     if isinstance(width, int) and _banded_is_cheaper(channels, width, window[1]):
         return "banded"

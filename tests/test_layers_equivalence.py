@@ -12,11 +12,16 @@ taps with one matmul per kernel row ("rows") in about 18% and strided width taps
 1) takes only "shifted" and "shifted-strided" (width taps at a stride) and asserts it; the
 fixed EDGE_CASES assert which algorithm each case takes and hold every one, "matmul"
 (1x1) included; the shifted form on sizes known only when the graph runs has its own test
-(and the fully convolutional network of test_layers_contract.py takes it twice). Row taps at a stride and at a dilation (layers.windows.axis_taps'
+(and the fully convolutional network of test_layers_contract.py takes it twice); the
+Winograd sweep (3x3 at stride 1 over 32-36 channels and filters, every padding form, sizes
+from 1) takes only "winograd" and asserts it, and a half-precision layer of that shape keeps
+the shifted form. Row taps at a stride and at a dilation (layers.windows.axis_taps'
 folded and plain slices) come with every strided or dilated case. The pooling sweeps reach
 disjoint max pooling (stride >= pool size: the one-select gradient) and the per-axis
 overlapping reduction; the tie tests check both against Keras' first-maximum rule.
 """
+
+from unittest import mock
 
 import keras
 import numpy as np
@@ -26,8 +31,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import layers
+from layers import winograd
 from layers.arithmetic import axis_padding
 from layers.conv import conv_algorithm
+from layers.winograd import convolve_winograd
 
 SWEEP = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -203,6 +210,57 @@ def test_conv2d_shifted_rows_match_keras(case):
     _check_conv(case, rank=2)
 
 
+@st.composite
+def winograd_cases(draw):
+    """3x3 kernels at stride 1 over enough channels and filters for F(4x4, 3x3): sizes from one
+    pixel (a single, mostly padded tile) to several tiles, and not multiples of the tile."""
+    return {
+        "batch": draw(st.integers(1, 2)),
+        "lengths": (draw(st.integers(1, 13)), draw(st.integers(1, 13))),
+        "channels": draw(st.integers(32, 36)),
+        "filters": draw(st.integers(32, 36)),
+        "kernel": (3, 3),
+        "strides": (1, 1),
+        "dilation": (1, 1),
+        "padding": draw(st.one_of(st.sampled_from(["valid", "same"]), st.integers(0, 2))),
+        "use_bias": draw(st.booleans()),
+        "seed": draw(st.integers(0, 2**16)),
+    }
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(winograd_cases())
+def test_conv2d_winograd_matches_keras(case):
+    if _fits(case):
+        assert _algorithm(case) == "winograd"
+    with mock.patch("layers.conv.convolve_winograd", wraps=convolve_winograd) as taken:
+        _check_conv(case, rank=2)
+    assert taken.called == _fits(case)  # the layer itself took the form, not only the rule
+
+
+def test_winograd_is_for_float32_only():
+    """Its transforms lose more round-off than the direct sum: half precision keeps the shifted form."""
+    shape = ((16, 16), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)])
+    assert conv_algorithm(32, 64, *shape) == "winograd"
+    assert conv_algorithm(32, 64, *shape, dtype="float16") == "shifted"
+    assert conv_algorithm(32, 64, *shape, dtype="bfloat16") == "shifted"
+    assert conv_algorithm(16, 64, *shape) == "rows"  # few channels: the products do not dominate
+
+
+def test_direct_sums_keep_a_quantized_export_off_winograd():
+    """Inside ``direct_sums`` (quantized exports) the layer takes the direct form, and after it
+    Winograd again; both give the same outputs."""
+    layer = layers.Conv2D(32, 3, padding="same")
+    x = np.random.default_rng(3).normal(size=(1, 6, 6, 32)).astype("float32")
+    layer.build(x.shape)
+    with mock.patch("layers.conv.convolve_winograd", wraps=convolve_winograd) as taken:
+        with winograd.direct_sums():
+            direct = np.asarray(layer(x))
+        assert not taken.called
+        _assert_close(np.asarray(layer(x)), direct)
+        assert taken.call_count == 1
+
+
 EDGE_CASES = [
     # lengths, channels, filters, kernel, strides, dilation, padding, the algorithm conv.py picks
     ((7, 7), 3, 2, (7, 7), (1, 1), (1, 1), "valid", "banded"),  # kernel == input
@@ -221,6 +279,8 @@ EDGE_CASES = [
     ((8, 8), 16, 2, (3, 3), (1, 1), (2, 2), "same", "shifted"),  # dilated, many channels
     ((8, 8), 16, 64, (3, 3), (1, 1), (2, 2), "same", "rows"),  # more filters than taps
     ((10, 10), 16, 16, (3, 3), (1, 1), (1, 1), "same", "shifted"),  # VGG/ResNet's 3x3
+    ((10, 10), 32, 32, (3, 3), (1, 1), (1, 1), "same", "winograd"),  # the same over 32 channels
+    ((6, 9), 32, 40, (3, 3), (1, 1), (1, 1), 1, "winograd"),  # explicit padding, partial tiles
     ((9, 10), 12, 8, (3, 3), (1, 2), (1, 1), "valid", "shifted-strided"),  # width stride only
     ((6, 30), 3, 32, (3, 3), (1, 1), (1, 1), "same", "rows"),  # a VGG's first layer (RGB)
 ]

@@ -16,6 +16,7 @@ tf2onnx, onnx, onnxruntime); a missing one is named in the error.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import tempfile
@@ -27,6 +28,7 @@ import numpy as np
 
 from cnnstudio.models import export
 from cnnstudio.models.export import INPUT_NAME, OUTPUT_NAME, ExportError, ExportResult
+from layers import winograd
 
 QUANTIZATIONS = ("dynamic", "int8")
 EXTRA = "pip install 'cnnstudio[deploy]'"
@@ -106,7 +108,8 @@ def litert_bytes(model: keras.Model, quantize: str | None = None, representative
                           "of the training inputs (--data on the command line). Received: none")
     with tempfile.TemporaryDirectory(prefix="cnnstudio-litert-") as folder:
         saved = Path(folder) / "savedmodel"
-        export.export_savedmodel(model, saved)
+        with winograd.direct_sums() if quantize is not None else contextlib.nullcontext():
+            export.export_savedmodel(model, saved)
         converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if quantize is not None:

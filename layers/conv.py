@@ -245,7 +245,8 @@ def _convolve(x, kernel, window, strides, dilation, padding):
 
 def conv_algorithm(channels, filters, spatial, window, strides, dilation, pads, dtype="float32"):
     """Which form ``_convolve`` uses: "matmul" (1x1, stride 1, no padding), "winograd"
-    (3x3, stride 1, no dilation, at least 32 channels and filters, float32), "banded",
+    (3x3, stride 1, no dilation, at least 32 channels and filters, float32, large enough: see
+    ``layers.winograd.winograd_applies``), "banded",
     "shifted" / "shifted-strided" (width taps, one matmul for every kernel row, products
     summed a row apart: kernel rows at stride 1 and no more filters than the taps have
     channels), or else "rows" / "rows-strided" (one matmul per kernel row). "-strided":
@@ -254,7 +255,7 @@ def conv_algorithm(channels, filters, spatial, window, strides, dilation, pads, 
     (a tensor) never takes the banded form, whose matrix needs it."""
     if window == (1, 1) and strides == (1, 1) and pads == [(0, 0), (0, 0)]:
         return "matmul"
-    if winograd_applies(channels, filters, spatial, window, strides, dilation, dtype):
+    if winograd_applies(channels, filters, spatial, window, strides, dilation, pads, dtype):
         return "winograd"
     width = spatial[1] + pads[1][0] + pads[1][1]
     if isinstance(width, int) and _banded_is_cheaper(channels, width, window[1]):

@@ -14,8 +14,9 @@ fixed EDGE_CASES assert which algorithm each case takes and hold every one, "mat
 (1x1) included; the shifted form on sizes known only when the graph runs has its own test
 (and the fully convolutional network of test_layers_contract.py takes it twice); the
 Winograd sweep (3x3 at stride 1 over 32-36 channels and filters, every padding form, sizes
-from 1) takes only "winograd" and asserts it, and a half-precision layer of that shape keeps
-the shifted form. Row taps at a stride and at a dilation (layers.windows.axis_taps'
+from 1, with the work threshold lowered so that small sizes reach it) takes only "winograd"
+and asserts the layer takes it, two EDGE_CASES reach it at its real threshold, and a
+half-precision or small layer keeps a direct form. Row taps at a stride and at a dilation (layers.windows.axis_taps'
 folded and plain slices) come with every strided or dilated case. The pooling sweeps reach
 disjoint max pooling (stride >= pool size: the one-select gradient) and the per-axis
 overlapping reduction; the tie tests check both against Keras' first-maximum rule.
@@ -231,27 +232,32 @@ def winograd_cases(draw):
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(winograd_cases())
 def test_conv2d_winograd_matches_keras(case):
-    if _fits(case):
-        assert _algorithm(case) == "winograd"
-    with mock.patch("layers.conv.convolve_winograd", wraps=convolve_winograd) as taken:
+    with mock.patch("layers.winograd.MIN_WORK", 1), \
+            mock.patch("layers.conv.convolve_winograd", wraps=convolve_winograd) as taken:
+        if _fits(case):
+            assert _algorithm(case) == "winograd"
         _check_conv(case, rank=2)
     assert taken.called == _fits(case)  # the layer itself took the form, not only the rule
 
 
-def test_winograd_is_for_float32_only():
-    """Its transforms lose more round-off than the direct sum: half precision keeps the shifted form."""
-    shape = ((16, 16), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)])
+def test_winograd_is_for_float32_and_enough_work_only():
+    """Its transforms lose more round-off than the direct sum: half precision keeps the shifted
+    form; so do few channels (the products do not dominate) and small images (compiling costs
+    more than the steps gain)."""
+    shape = ((32, 32), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)])
     assert conv_algorithm(32, 64, *shape) == "winograd"
     assert conv_algorithm(32, 64, *shape, dtype="float16") == "shifted"
     assert conv_algorithm(32, 64, *shape, dtype="bfloat16") == "shifted"
-    assert conv_algorithm(16, 64, *shape) == "rows"  # few channels: the products do not dominate
+    assert conv_algorithm(16, 64, *shape) == "rows"
+    assert conv_algorithm(32, 64, (8, 8), (3, 3), (1, 1), (1, 1), [(0, 0), (0, 0)]) == "shifted"  # digits
+    assert conv_algorithm(64, 64, (16, 16), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)]) == "winograd"
 
 
 def test_direct_sums_keep_a_quantized_export_off_winograd():
     """Inside ``direct_sums`` (quantized exports) the layer takes the direct form, and after it
     Winograd again; both give the same outputs."""
     layer = layers.Conv2D(32, 3, padding="same")
-    x = np.random.default_rng(3).normal(size=(1, 6, 6, 32)).astype("float32")
+    x = np.random.default_rng(3).normal(size=(1, 32, 33, 32)).astype("float32")
     layer.build(x.shape)
     with mock.patch("layers.conv.convolve_winograd", wraps=convolve_winograd) as taken:
         with winograd.direct_sums():
@@ -279,8 +285,9 @@ EDGE_CASES = [
     ((8, 8), 16, 2, (3, 3), (1, 1), (2, 2), "same", "shifted"),  # dilated, many channels
     ((8, 8), 16, 64, (3, 3), (1, 1), (2, 2), "same", "rows"),  # more filters than taps
     ((10, 10), 16, 16, (3, 3), (1, 1), (1, 1), "same", "shifted"),  # VGG/ResNet's 3x3
-    ((10, 10), 32, 32, (3, 3), (1, 1), (1, 1), "same", "winograd"),  # the same over 32 channels
-    ((6, 9), 32, 40, (3, 3), (1, 1), (1, 1), 1, "winograd"),  # explicit padding, partial tiles
+    ((32, 32), 32, 32, (3, 3), (1, 1), (1, 1), "same", "winograd"),  # the same, 32 channels
+    ((32, 27), 32, 40, (3, 3), (1, 1), (1, 1), 1, "winograd"),  # explicit padding, partial tiles
+    ((10, 10), 32, 32, (3, 3), (1, 1), (1, 1), "same", "shifted"),  # too small for Winograd
     ((9, 10), 12, 8, (3, 3), (1, 2), (1, 1), "valid", "shifted-strided"),  # width stride only
     ((6, 30), 3, 32, (3, 3), (1, 1), (1, 1), "same", "rows"),  # a VGG's first layer (RGB)
 ]

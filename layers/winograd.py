@@ -1,17 +1,20 @@
-"""Winograd's F(4x4, 3x3) convolution with ``keras.ops`` (pad, reshape, slice, stack, matmul).
+"""Winograd's F(4x4, 3x3) convolution with ``keras.ops`` (pad, reshape, slice, concatenate, matmul).
 
 A 3x3 stride-1 convolution computes each 4x4 block of outputs from the 6x6 input tile under
 it with 36 products per channel pair instead of 144 (Lavin and Gray, 2015, points 0, +-1,
 +-2 and infinity): the tile ``d`` becomes ``B^T d B``, the kernel ``g`` becomes ``G g G^T``,
 the 36 transformed values are multiplied across channels as 36 batched matmuls, and
 ``A^T m A`` gives the 4x4 outputs. Each transform is one matmul by a constant 36x36 (or
-16x36) matrix over all tiles at once, which XLA runs far faster than the same transform
-written as sums of slices; the gradients are the transposed matmuls autodiff derives.
+16x36) matrix over all tiles at once, which XLA ran 4x faster than the same transform
+written as sums of slices; the gradients are the transposed matmuls autodiff derives. The
+tiles are gathered with two slices and a concatenation per axis and one transpose: XLA
+compiled 36 single slices 3.5x slower (2.0 s against 0.56 s for a layer's training step).
 
 Fewer multiplications pay off only where the products dominate: with 32 channels and
 filters or more, a training step with XLA ran 1.4-1.9x faster than the shifted-rows form on
 a 2-core CPU (64x32x32x32 -> 64: 34 ms against 56 ms; Keras' oneDNN convolution 27 ms), and
-slower with 16 channels or fewer (see ``benchmarks/bench_layers.py``). The transforms cost
+slower with 16 channels or fewer, or on small images (``MIN_WORK``; see
+``benchmarks/bench_layers.py``). The transforms cost
 float32 round-off too: about 4e-6 of the largest output against 1e-6 for the direct sum, so
 only float32 takes this form. No tensor has more than 5 dimensions (LiteRT's limit).
 """
@@ -58,11 +61,11 @@ _INPUT_TRANSFORM = np.kron(_BT, _BT)
 _OUTPUT_TRANSFORM = np.kron(_AT, _AT)
 
 MIN_CHANNELS = 32
-MIN_WORK = 2**20
-"""Output cells times channels times filters per image below which the direct forms stay: XLA
-compiles a Winograd step 4-8x slower (2 s against 0.3-0.5 s for one layer's training step), which
-a 32x32x32 -> 64 layer earns back within ~80 steps and an 8x8 one never (1.75 against 1.72 ms a
-step: the 8x8 digits network trained 3x slower to its first epoch)."""
+MIN_WORK = 2**18
+"""Output cells times channels times filters per image below which the direct forms stay. On a
+2-core CPU with XLA (one layer's training step, batch 64): 16x16x32 -> 32, 2^18, 8.1 against
+11.7 ms; 8x8x64 -> 64 5.6 against 9.9 ms; the 8x8 digits network's 6x6x32 -> 64, 2^16, 1.85
+against 1.93 ms, its tiles mostly padding, while compiling costs 0.2-0.3 s more each time."""
 
 _direct = threading.local()
 
@@ -101,23 +104,25 @@ def winograd_applies(channels, filters, spatial, window, strides, dilation, pads
     return cells * channels * filters >= MIN_WORK
 
 
-def _tile_taps(x, axis, tiles):
-    """The six rows (``axis`` 1) or columns (``axis`` 2) of every input tile along that axis.
+def _tiles_along(x, axis, tiles):
+    """Every input tile's six cells along ``axis`` (1 or 2) of a 4-D ``x``, as a new axis after it.
 
     ``x`` has ``_TILE * (tiles + 1)`` cells on the axis; folded into (tiles + 1, _TILE) blocks,
-    tap ``a`` of tile ``t`` (cell ``_TILE*t + a``) is block ``t + a // _TILE`` at phase
-    ``a % _TILE``: one slice of ``tiles`` blocks per tap, in five dimensions.
+    cell ``a`` of tile ``t`` (cell ``_TILE*t + a``) is block ``t + a // _TILE`` at phase
+    ``a % _TILE``: cells 0-3 are blocks 0..tiles-1, cells 4-5 blocks 1..tiles at phases 0-1.
+    Two slices and a concatenation, in five dimensions: (N, tiles, 6, W, C) for ``axis`` 1,
+    (N, H, tiles, 6, C) for 2.
     """
-    batch, first, second, channels = ops.shape(x)
-    if axis == 1:
-        folded = ops.reshape(x, (-1, tiles + 1, _TILE, second, channels))
-        size, kept = [batch, tiles, 1, second, channels], (-1, tiles, second, channels)
-        starts = [[0, a // _TILE, a % _TILE, 0, 0] for a in range(_TILE + 2)]
-    else:
-        folded = ops.reshape(x, (-1, first, tiles + 1, _TILE, channels))
-        size, kept = [batch, first, tiles, 1, channels], (-1, first, tiles, channels)
-        starts = [[0, 0, a // _TILE, a % _TILE, 0] for a in range(_TILE + 2)]
-    return [ops.reshape(ops.slice(folded, start, size), kept) for start in starts]
+    shape = list(ops.shape(x))
+    folded_shape = [-1, *shape[1:axis], tiles + 1, _TILE, *shape[axis + 1:]]
+    folded = ops.reshape(x, folded_shape)
+    size = [shape[0], *shape[1:axis], tiles, _TILE, *shape[axis + 1:]]
+    head = ops.slice(folded, [0] * 5, size)
+    start = [0] * 5
+    start[axis] = 1
+    size[axis + 1] = 2
+    tail = ops.slice(folded, start, size)
+    return ops.concatenate([head, tail], axis=axis + 1)
 
 
 def convolve_winograd(x, kernel, pads, out_sizes):
@@ -139,12 +144,13 @@ def convolve_winograd(x, kernel, pads, out_sizes):
             (0, 0),
         ],
     )
-    taps = [col for row in _tile_taps(x, 1, tiles_h) for col in _tile_taps(row, 2, tiles_w)]
     # Every shape spelled out (the batch may be a tensor): LiteRT's converter multiplied a -1 that
     # was not the first dimension instead of inferring it.
     rows = ops.shape(x)[0] * tiles_h
     count = rows * tiles_w
-    tiles = ops.reshape(ops.stack(taps, axis=0), (36, count * channels))
+    by_rows = ops.reshape(_tiles_along(x, 1, tiles_h), (rows, 6, _TILE * (tiles_w + 1), channels))
+    cells = _tiles_along(by_rows, 2, tiles_w)  # (N*tiles_h, 6 rows, tiles_w, 6 columns, C)
+    tiles = ops.reshape(ops.transpose(cells, (1, 3, 0, 2, 4)), (36, count * channels))
     to_values = ops.convert_to_tensor(_INPUT_TRANSFORM, dtype=x.dtype)
     values = ops.reshape(ops.matmul(to_values, tiles), (36, count, channels))
     g = ops.convert_to_tensor(_G, dtype=kernel.dtype)

@@ -35,7 +35,7 @@ from layers.formats import (
     to_channels_last,
 )
 from layers.windows import axis_taps, pad_for_windows, window_geometry
-from layers.winograd import convolve_winograd, winograd_applies
+from layers.winograd import convolve_dilated_winograd, winograd_applies
 
 
 class _Conv(keras.layers.Layer):
@@ -231,7 +231,7 @@ def _convolve(x, kernel, window, strides, dilation, padding):
         channels, filters, spatial, window, strides, dilation, pads, dtype=x.dtype
     )
     if algorithm == "winograd":
-        return convolve_winograd(x, kernel, pads, out_sizes)
+        return convolve_dilated_winograd(x, kernel, dilation, pads, out_sizes)
     if algorithm == "matmul":
         matrix = ops.reshape(kernel, (channels, filters))
         return ops.reshape(
@@ -245,7 +245,7 @@ def _convolve(x, kernel, window, strides, dilation, padding):
 
 def conv_algorithm(channels, filters, spatial, window, strides, dilation, pads, dtype="float32"):
     """Which form ``_convolve`` uses: "matmul" (1x1, stride 1, no padding), "winograd"
-    (3x3, stride 1, no dilation, at least 32 channels and filters, float32, large enough: see
+    (3x3, stride 1, any dilation, at least 32 channels and filters, float32, large enough: see
     ``layers.winograd.winograd_applies``), "banded",
     "shifted" / "shifted-strided" (width taps, one matmul for every kernel row, products
     summed a row apart: kernel rows at stride 1 and no more filters than the taps have

@@ -84,24 +84,50 @@ def direct_sums():
 
 
 def winograd_applies(channels, filters, spatial, window, strides, dilation, pads, dtype) -> bool:
-    """Whether F(4x4, 3x3) is the cheaper, still exact form: a 3x3 kernel at stride 1 without
-    dilation, at least ``MIN_CHANNELS`` input channels and filters and ``MIN_WORK`` per image,
+    """Whether F(4x4, 3x3) is the cheaper, still exact form: a 3x3 kernel at stride 1 (dilated
+    or not), at least ``MIN_CHANNELS`` input channels and filters and ``MIN_WORK`` per image,
     float32, lengths known when the graph is built (the tiles are counted from them), and not
     inside ``direct_sums``."""
     if (
         getattr(_direct, "depth", 0)
         or tuple(window) != (3, 3)
         or tuple(strides) != (1, 1)
-        or tuple(dilation) != (1, 1)
         or min(channels, filters) < MIN_CHANNELS
         or keras.backend.standardize_dtype(dtype) != "float32"
         or not all(isinstance(length, int) for length in spatial)
     ):
         return False
     cells = 1
-    for length, (before, after) in zip(spatial, pads, strict=True):
-        cells *= max(length + before + after - 2, 0)
+    for length, (before, after), rate in zip(spatial, pads, dilation, strict=True):
+        cells *= max(length + before + after - 2 * rate, 0)
     return cells * channels * filters >= MIN_WORK
+
+
+def convolve_dilated_winograd(x, kernel, dilation, pads, out_sizes):
+    """A 3x3 convolution at stride 1 and ``dilation`` (dh, dw) as dh*dw undilated ones.
+
+    Output cell ``d*q + r`` reads input cells ``d*(q + k) + r``: on each phase ``r`` of the
+    padded input, a plain 3x3 convolution. The phases go into the batch (a reshape and a
+    transpose per axis, in five dimensions), F(4x4, 3x3) convolves them all at once, and the
+    inverse interleaves the outputs, as TensorFlow's atrous convolution does with
+    space_to_batch.
+    """
+    if tuple(dilation) == (1, 1):
+        return convolve_winograd(x, kernel, pads, out_sizes)
+    (dh, dw), (out_h, out_w), channels, filters = dilation, out_sizes, x.shape[-1], kernel.shape[-1]
+    height, width = x.shape[1] + sum(pads[0]), x.shape[2] + sum(pads[1])
+    rows, cols = -(-height // dh), -(-width // dw)
+    x = ops.pad(x, [(0, 0), (pads[0][0], dh * rows - x.shape[1] - pads[0][0]),
+                    (pads[1][0], dw * cols - x.shape[2] - pads[1][0]), (0, 0)])
+    batch = ops.shape(x)[0]
+    x = ops.transpose(ops.reshape(x, (-1, rows, dh, dw * cols, channels)), (0, 2, 1, 3, 4))
+    x = ops.reshape(x, (batch * dh, rows, cols, dw, channels))
+    phases = ops.reshape(ops.transpose(x, (0, 3, 1, 2, 4)), (batch * dh * dw, rows, cols, channels))
+    y = convolve_winograd(phases, kernel, [(0, 0), (0, 0)], (rows - 2, cols - 2))
+    y = ops.transpose(ops.reshape(y, (batch * dh, dw, rows - 2, cols - 2, filters)), (0, 2, 3, 1, 4))
+    y = ops.reshape(y, (batch, dh, rows - 2, (cols - 2) * dw, filters))
+    y = ops.reshape(ops.transpose(y, (0, 2, 1, 3, 4)), (batch, (rows - 2) * dh, (cols - 2) * dw, filters))
+    return ops.slice(y, [0, 0, 0, 0], [batch, out_h, out_w, filters])
 
 
 def _tiles_along(x, axis, tiles):

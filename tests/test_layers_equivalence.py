@@ -13,8 +13,8 @@ taps with one matmul per kernel row ("rows") in about 18% and strided width taps
 fixed EDGE_CASES assert which algorithm each case takes and hold every one, "matmul"
 (1x1) included; the shifted form on sizes known only when the graph runs has its own test
 (and the fully convolutional network of test_layers_contract.py takes it twice); the
-Winograd sweep (3x3 at stride 1 over 32-36 channels and filters, every padding form, sizes
-from 1, with the work threshold lowered so that small sizes reach it) takes only "winograd"
+Winograd sweep (3x3 at stride 1 over 32-36 channels and filters, dilations 1-3, every
+padding form, sizes from 1, with the work threshold lowered so that small sizes reach it) takes only "winograd"
 and asserts the layer takes it, two EDGE_CASES reach it at its real threshold, and a
 half-precision or small layer keeps a direct form. Row taps at a stride and at a dilation (layers.windows.axis_taps'
 folded and plain slices) come with every strided or dilated case. The pooling sweeps reach
@@ -214,7 +214,8 @@ def test_conv2d_shifted_rows_match_keras(case):
 @st.composite
 def winograd_cases(draw):
     """3x3 kernels at stride 1 over enough channels and filters for F(4x4, 3x3): sizes from one
-    pixel (a single, mostly padded tile) to several tiles, and not multiples of the tile."""
+    pixel (a single, mostly padded tile) to several tiles, and not multiples of the tile;
+    dilated too (then each phase of the input is convolved on its own)."""
     return {
         "batch": draw(st.integers(1, 2)),
         "lengths": (draw(st.integers(1, 13)), draw(st.integers(1, 13))),
@@ -222,18 +223,18 @@ def winograd_cases(draw):
         "filters": draw(st.integers(32, 36)),
         "kernel": (3, 3),
         "strides": (1, 1),
-        "dilation": (1, 1),
+        "dilation": (draw(st.integers(1, 3)), draw(st.integers(1, 2))),
         "padding": draw(st.one_of(st.sampled_from(["valid", "same"]), st.integers(0, 2))),
         "use_bias": draw(st.booleans()),
         "seed": draw(st.integers(0, 2**16)),
     }
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(winograd_cases())
 def test_conv2d_winograd_matches_keras(case):
     with mock.patch("layers.winograd.MIN_WORK", 1), \
-            mock.patch("layers.conv.convolve_winograd", wraps=convolve_winograd) as taken:
+            mock.patch("layers.winograd.convolve_winograd", wraps=convolve_winograd) as taken:
         if _fits(case):
             assert _algorithm(case) == "winograd"
         _check_conv(case, rank=2)
@@ -259,7 +260,7 @@ def test_direct_sums_keep_a_quantized_export_off_winograd():
     layer = layers.Conv2D(32, 3, padding="same")
     x = np.random.default_rng(3).normal(size=(1, 32, 33, 32)).astype("float32")
     layer.build(x.shape)
-    with mock.patch("layers.conv.convolve_winograd", wraps=convolve_winograd) as taken:
+    with mock.patch("layers.winograd.convolve_winograd", wraps=convolve_winograd) as taken:
         with winograd.direct_sums():
             direct = np.asarray(layer(x))
         assert not taken.called
@@ -288,6 +289,7 @@ EDGE_CASES = [
     ((32, 32), 32, 32, (3, 3), (1, 1), (1, 1), "same", "winograd"),  # the same, 32 channels
     ((32, 27), 32, 40, (3, 3), (1, 1), (1, 1), 1, "winograd"),  # explicit padding, partial tiles
     ((10, 10), 32, 32, (3, 3), (1, 1), (1, 1), "same", "shifted"),  # too small for Winograd
+    ((33, 30), 32, 32, (3, 3), (1, 1), (2, 3), "same", "winograd"),  # dilated: phases apart
     ((9, 10), 12, 8, (3, 3), (1, 2), (1, 1), "valid", "shifted-strided"),  # width stride only
     ((6, 30), 3, 32, (3, 3), (1, 1), (1, 1), "same", "rows"),  # a VGG's first layer (RGB)
 ]

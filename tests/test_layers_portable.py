@@ -27,6 +27,7 @@ CASES = [
     ("conv_rows_stride_past_kernel", (9, 9, 16), lambda: layers.Conv2D(4, 2, strides=3, padding=1)),
     ("conv_shifted_same", (9, 8, 16), lambda: layers.Conv2D(8, 3, padding="same")),
     ("conv_winograd", (32, 33, 32), lambda: layers.Conv2D(32, 3, padding="same")),
+    ("conv_winograd_dilated", (34, 33, 32), lambda: layers.Conv2D(32, 3, padding="same", dilation_rate=(2, 3))),
     ("conv_shifted_dilated_strided_width", (9, 11, 12),
      lambda: layers.Conv2D(8, 3, strides=(1, 2), dilation_rate=(2, 1))),
     ("conv1d_strided", (20, 5), lambda: layers.Conv1D(4, 5, strides=2, padding="same")),

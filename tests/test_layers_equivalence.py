@@ -268,6 +268,32 @@ def test_direct_sums_keep_a_quantized_export_off_winograd():
         assert taken.call_count == 1
 
 
+def test_grouped_and_channels_first_convolutions_take_winograd_per_group_and_match_keras():
+    """Each group of 32 channels is its own Winograd convolution; channels_first is transposed
+    to channels_last around it."""
+    x = np.random.default_rng(5).normal(size=(2, 32, 20, 64)).astype("float32")
+    for data_format in ("channels_last", "channels_first"):
+        xin = x if data_format == "channels_last" else np.moveaxis(x, -1, 1)
+        ours = layers.Conv2D(64, 3, padding="same", groups=2, data_format=data_format)
+        ours.build(xin.shape)
+        reference = keras.layers.Conv2D(64, 3, padding="same", groups=2)
+        reference.build(x.shape)
+        reference.set_weights(ours.get_weights())
+
+        def forward(t, layer=ours, data_format=data_format):
+            if data_format == "channels_first":
+                return tf.transpose(layer(tf.transpose(t, (0, 3, 1, 2))), (0, 2, 3, 1))
+            return layer(t)
+
+        with mock.patch("layers.winograd.convolve_winograd", wraps=convolve_winograd) as taken:
+            got, got_grads = _forward_and_gradients(forward, x, ours.trainable_variables, 5)
+        assert taken.call_count == 2
+        expected, expected_grads = _forward_and_gradients(reference, x, reference.trainable_variables, 5)
+        _assert_close(got, expected)
+        for g, e in zip(got_grads, expected_grads, strict=True):
+            _assert_close(g, e)
+
+
 EDGE_CASES = [
     # lengths, channels, filters, kernel, strides, dilation, padding, the algorithm conv.py picks
     ((7, 7), 3, 2, (7, 7), (1, 1), (1, 1), "valid", "banded"),  # kernel == input

@@ -14,9 +14,9 @@ Fewer multiplications pay off only where the products dominate: with 32 channels
 filters or more, a training step with XLA ran 1.4-1.9x faster than the shifted-rows form on
 a 2-core CPU (64x32x32x32 -> 64: 34 ms against 56 ms; Keras' oneDNN convolution 27 ms), and
 slower with 16 channels or fewer, or on small images (``MIN_WORK``; see
-``benchmarks/bench_layers.py``). The transforms cost
-float32 round-off too: about 4e-6 of the largest output against 1e-6 for the direct sum, so
-only float32 takes this form. No tensor has more than 5 dimensions (LiteRT's limit).
+``benchmarks/bench_layers.py``). The transforms cost float32 round-off too: about 4e-6 of the
+largest output against 1e-6 for the direct sum, so only float32 takes this form. No tensor
+has more than 5 dimensions (LiteRT's limit).
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Each output position is the dot product of its window's taps with the kernel. The taps are
 plain slices (see ``layers.windows``): the width taps go side by side along the channels and
 either all kernel rows are one matmul whose products are summed a row apart, or each kernel
-row is one matmul; with few input channels and short rows, a banded matrix takes the whole
-width instead. Conv1D is Conv2D on a height of 1. Weights have the shapes
+row is one matmul; with few input channels, a banded matrix takes runs of a row (or, for
+short rows, the whole width) instead. Conv1D is Conv2D on a height of 1. Weights have the shapes
 and names of ``keras.layers.Conv1D``/``Conv2D``, so they copy both ways.
 
 On a 2-core CPU, small networks of these layers (LeNet-5, a 1D CNN) train faster compiled
@@ -36,6 +36,12 @@ from layers.formats import (
 )
 from layers.windows import axis_taps, pad_for_windows, window_geometry
 from layers.winograd import convolve_dilated_winograd, winograd_applies
+
+SEGMENT_CHANNELS = 6
+"""Input channels up to which a banded matrix over runs of each row beats width taps at width
+stride 1 (see ``_segment_length``): with 8 channels (16x16, 3x3, 16 filters) the shifted width
+taps were 1.1x Keras' time against 1.2x for runs of 4."""
+MIN_RUN_VALUES = 32
 
 
 class _Conv(keras.layers.Layer):
@@ -217,10 +223,10 @@ def _convolve_groups(x, kernel, groups, window, strides, dilation, padding):
 def _convolve(x, kernel, window, strides, dilation, padding):
     """2D convolution of x (N, H, W, Cin) with a kernel of shape (*window, Cin, Cout).
 
-    Picks the cheapest of five equivalent forms (measured in benchmarks/bench_layers.py):
+    Picks the cheapest of six equivalent forms (measured in benchmarks/bench_layers.py):
     a plain matmul for 1x1 kernels, Winograd's F(4x4, 3x3) for 3x3 stride-1 kernels over many
-    channels (``layers.winograd``), a banded-matrix matmul when there are few input channels
-    and the rows are short, width taps concatenated along the channels with one matmul for
+    channels (``layers.winograd``), a banded-matrix matmul over short runs of each row when
+    there are few input channels ("segments"), or over whole short rows, width taps concatenated along the channels with one matmul for
     all kernel rows whose products are summed shifted by a row each ("shifted", stride-1
     rows), and otherwise those width taps with one matmul per kernel row.
     """
@@ -237,8 +243,12 @@ def _convolve(x, kernel, window, strides, dilation, padding):
         return ops.reshape(
             ops.matmul(ops.reshape(x, (-1, channels)), matrix), (-1, *spatial, filters)
         )
+    if algorithm == "segments":
+        reach, values_per_cell = (window[1] - 1) * dilation[1], window[0] * channels
+        segment = _segment_length(out_sizes[1], reach, values_per_cell)
+        return _convolve_banded(x, kernel, window, strides, dilation, pads, out_sizes, segment)
     if algorithm == "banded":
-        return _convolve_banded(x, kernel, window, strides, dilation, pads, out_sizes)
+        return _convolve_banded(x, kernel, window, strides, dilation, pads, out_sizes, out_sizes[1])
     shifted = algorithm.startswith("shifted")
     return _convolve_rows(x, kernel, window, strides, dilation, pads, out_sizes, shifted)
 
@@ -246,18 +256,21 @@ def _convolve(x, kernel, window, strides, dilation, padding):
 def conv_algorithm(channels, filters, spatial, window, strides, dilation, pads, dtype="float32"):
     """Which form ``_convolve`` uses: "matmul" (1x1, stride 1, no padding), "winograd"
     (3x3, stride 1, any dilation, at least 32 channels and filters, float32, large enough: see
-    ``layers.winograd.winograd_applies``), "banded",
+    ``layers.winograd.winograd_applies``), "segments" (a banded matrix over runs of a row:
+    at most ``SEGMENT_CHANNELS`` channels, width stride 1), "banded" (over whole short rows),
     "shifted" / "shifted-strided" (width taps, one matmul for every kernel row, products
     summed a row apart: kernel rows at stride 1 and no more filters than the taps have
     channels), or else "rows" / "rows-strided" (one matmul per kernel row). "-strided":
     width taps at a stride, as few wide slices of the folded phases; otherwise one slice
     each. The tests name the cases that reach each. A width known only when the graph runs
-    (a tensor) never takes the banded form, whose matrix needs it."""
+    (a tensor) never takes a banded form, whose matrix needs it."""
     if window == (1, 1) and strides == (1, 1) and pads == [(0, 0), (0, 0)]:
         return "matmul"
     if winograd_applies(channels, filters, spatial, window, strides, dilation, pads, dtype):
         return "winograd"
     width = spatial[1] + pads[1][0] + pads[1][1]
+    if isinstance(width, int) and channels <= SEGMENT_CHANNELS and strides[1] == 1 and window[1] > 1:
+        return "segments"
     if isinstance(width, int) and _banded_is_cheaper(channels, width, window[1]):
         return "banded"
     taps = "-strided" if strides[1] > 1 and dilation[1] == 1 else ""
@@ -348,28 +361,63 @@ def _strided_width_taps(x, kw, sw, out_w):
     return taps
 
 
-def _convolve_banded(x, kernel, window, strides, dilation, pads, out_sizes):
-    """Each output row is (kernel rows x padded width x channels) @ a banded matrix.
+def _convolve_banded(x, kernel, window, strides, dilation, pads, out_sizes, segment):
+    """Each run of ``segment`` outputs along a row is (kernel rows x the input cells under the
+    run x channels) @ a banded matrix.
 
-    The band ``bands[i, v, c, w, f] = kernel[i, j, c, f]`` where ``v = w*stride + j*dilation``
-    holds the whole width axis (stride, dilation and all), so the only taps are the kernel
-    rows, stacked as whole image rows (long contiguous copies).
+    The band ``bands[i, v, c, p, f] = kernel[i, j, c, f]`` where ``v = p*stride + j*dilation``
+    holds the width axis of a run (stride, dilation and all), so the only taps are the kernel
+    rows. A run covers ``segment*stride`` cells of the row plus the kernel's reach: folded into
+    blocks of that many cells, the runs are a few slices of whole blocks. With ``segment`` the
+    whole output row there is one run (and the band does ``padded width / kernel width`` times
+    the work of the taps); short runs waste less.
     """
     (kh, kw), (sh, sw), (dh, dw), (out_h, out_w) = window, strides, dilation, out_sizes
     channels, filters = x.shape[-1], kernel.shape[-1]
-    x = ops.pad(x, [(0, 0), (0, 0), pads[1], (0, 0)])
-    width = x.shape[2]
-    x = pad_for_windows(x, [pads[0], (0, 0)], (kh, 1), (sh, 1), (dh, 1), (out_h, width))
-    selector = np.zeros((kw, width, out_w), dtype="float32")
+    span = segment * sw
+    cells = (segment - 1) * sw + (kw - 1) * dw + 1
+    runs, blocks = -(-out_w // segment), -(-cells // span)
+    width = span * (runs + blocks - 1)
+    x = pad_for_windows(x, pads, (kh, 1), (sh, 1), (dh, 1), (out_h, width))
+    batch, rows = ops.shape(x)[0], ops.shape(x)[1]
+    folded = ops.reshape(x, (-1, rows, runs + blocks - 1, span * channels))
+    parts = [
+        ops.slice(folded, [0, 0, b, 0], [batch, rows, runs, min(span, cells - b * span) * channels])
+        for b in range(blocks)
+    ]
+    under_runs = parts[0] if blocks == 1 else ops.concatenate(parts, axis=-1)
+    selector = np.zeros((kw, cells, segment), dtype="float32")
     for j in range(kw):
-        selector[j, np.arange(out_w) * sw + j * dw, np.arange(out_w)] = 1.0
+        selector[j, np.arange(segment) * sw + j * dw, np.arange(segment)] = 1.0
     selector = ops.convert_to_tensor(selector, dtype=kernel.dtype)
-    bands = ops.einsum("jvw,ijcf->ivcwf", selector, kernel)
-    bands = ops.reshape(bands, (kh * width * channels, out_w * filters))
-    row_taps = axis_taps(x, 0, kh, sh, dh, out_h)
-    rows = ops.stack([ops.reshape(tap, (-1, out_h, width * channels)) for tap in row_taps], axis=2)
-    outputs = ops.matmul(ops.reshape(rows, (-1, kh * width * channels)), bands)
-    return ops.reshape(outputs, (-1, out_h, out_w, filters))
+    bands = ops.einsum("jvp,ijcf->ivcpf", selector, kernel)
+    bands = ops.reshape(bands, (kh * cells * channels, segment * filters))
+    row_taps = axis_taps(under_runs, 0, kh, sh, dh, out_h)
+    stacked = ops.stack(row_taps, axis=3)  # (N, out_h, runs, kh, cells * C): five dimensions
+    outputs = ops.matmul(ops.reshape(stacked, (-1, kh * cells * channels)), bands)
+    outputs = ops.reshape(outputs, (-1, out_h, runs * segment, filters))
+    if runs * segment == out_w:
+        return outputs
+    return ops.slice(outputs, [0, 0, 0, 0], [ops.shape(outputs)[0], out_h, out_w, filters])
+
+
+def _segment_length(out_w, reach, values_per_cell):
+    """Outputs per run of the banded form at width stride 1: about the kernel's reach (a run
+    then reads twice the cells it writes), preferring a length that divides the row, and long
+    enough that each row of the matmul holds ``MIN_RUN_VALUES`` (kernel rows x channels per
+    cell of the run); at the row's length the run is the whole row.
+
+    Measured on a 2-core CPU with XLA (training step): LeNet-5's first layer (1 channel, reach
+    4, 28 outputs) with runs of 4 took 0.9x Keras' time against 1.3-1.5x for whole rows; its
+    second (6 channels, 10 outputs) 1.0x with runs of 5 against 1.3x; an RGB 3x3 layer 1.2x
+    with runs of 2 against 1.5-2.2x for width taps. Runs of one output were the slowest, and
+    a 1D layer over 1 channel (8 values per matmul row in runs of 4) trained 1.2x slower than
+    with whole rows.
+    """
+    shortest = max(1, reach, -(-MIN_RUN_VALUES // values_per_cell) - reach)
+    shortest = min(shortest, out_w)
+    lengths = range(shortest, min(2 * shortest, out_w) + 1)
+    return min(lengths, key=lambda length: (-(-out_w // length) * length, length))
 
 
 @keras.saving.register_keras_serializable(package="cnnstudio")

@@ -5,10 +5,11 @@ kernel), dilations and every padding form. Explicit padding P is checked against
 the input by hand and using "valid"; Keras refuses a stride together with a dilation, so
 those cases are checked against the stride-1 dilated convolution, subsampled.
 
-Which test reaches which algorithm (see ``layers.conv.conv_algorithm``): the Conv2D and
-Conv1D sweeps (channels 1-4) reach the banded matmul in about 72% of their cases, width
-taps with one matmul per kernel row ("rows") in about 18% and strided width taps
-("rows-strided") in about 5%; the shifted-rows sweep (5-12 channels, kernel rows at stride
+Which test reaches which algorithm (see ``layers.conv.conv_algorithm``): the Conv2D sweep
+(channels 1-4) reaches the banded matmul over whole rows in about 69% of its cases, over runs
+of a row ("segments") in 14%, width taps with one matmul per kernel row ("rows") in 10% and
+strided width taps ("rows-strided") in 2%; the banded-runs sweeps (1-6 channels, width stride
+1, Conv2D and Conv1D) take only "segments" and the Conv2D one asserts it; the shifted-rows sweep (5-12 channels, kernel rows at stride
 1) takes only "shifted" and "shifted-strided" (width taps at a stride) and asserts it; the
 fixed EDGE_CASES assert which algorithm each case takes and hold every one, "matmul"
 (1x1) included; the shifted form on sizes known only when the graph runs has its own test
@@ -212,6 +213,41 @@ def test_conv2d_shifted_rows_match_keras(case):
 
 
 @st.composite
+def segment_cases(draw, rank):
+    """Few input channels at width stride 1: a banded matrix over runs of each row, full and
+    partial runs, runs shorter than the kernel's reach, dilated widths and row strides."""
+    width_kernel = draw(st.integers(2, 5))
+    height = (draw(st.integers(1, 6)),) if rank == 2 else ()
+    height_kernel = (draw(st.integers(1, 3)),) if rank == 2 else ()
+    return {
+        "batch": draw(st.integers(1, 2)),
+        "lengths": (*height, draw(st.integers(2, 20))),
+        "channels": draw(st.integers(1, 6)),
+        "filters": draw(st.integers(1, 8)),
+        "kernel": (*height_kernel, width_kernel),
+        "strides": ((draw(st.integers(1, 2)),) if rank == 2 else ()) + (1,),
+        "dilation": ((draw(st.integers(1, 2)),) if rank == 2 else ()) + (draw(st.integers(1, 3)),),
+        "padding": draw(st.one_of(st.sampled_from(["valid", "same"]), st.integers(0, 2))),
+        "use_bias": draw(st.booleans()),
+        "seed": draw(st.integers(0, 2**16)),
+    }
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(segment_cases(rank=2))
+def test_conv2d_banded_runs_match_keras(case):
+    if _fits(case):
+        assert _algorithm(case) == "segments"
+    _check_conv(case, rank=2)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(segment_cases(rank=1))
+def test_conv1d_banded_runs_match_keras(case):
+    _check_conv(case, rank=1)
+
+
+@st.composite
 def winograd_cases(draw):
     """3x3 kernels at stride 1 over enough channels and filters for F(4x4, 3x3): sizes from one
     pixel (a single, mostly padded tile) to several tiles, and not multiples of the tile;
@@ -296,18 +332,22 @@ def test_grouped_and_channels_first_convolutions_take_winograd_per_group_and_mat
 
 EDGE_CASES = [
     # lengths, channels, filters, kernel, strides, dilation, padding, the algorithm conv.py picks
-    ((7, 7), 3, 2, (7, 7), (1, 1), (1, 1), "valid", "banded"),  # kernel == input
+    ((7, 7), 3, 2, (7, 7), (1, 1), (1, 1), "valid", "segments"),  # kernel == input: one run
     ((6, 5), 3, 2, (3, 3), (2, 2), (1, 1), "same", "banded"),  # even and odd sizes
     ((8, 8), 3, 2, (3, 3), (2, 2), (2, 2), "same", "banded"),  # dilation with stride
     ((9, 9), 3, 2, (2, 2), (5, 5), (1, 1), 1, "rows-strided"),  # stride larger than the kernel
     ((1, 1), 3, 2, (1, 1), (1, 1), (1, 1), "valid", "matmul"),  # single pixel
     ((5, 5), 3, 2, (1, 1), (1, 1), (1, 1), "valid", "matmul"),  # 1x1 convolution as a matmul
-    ((7, 7), 3, 2, (3, 3), (1, 1), (1, 1), 2, "banded"),  # padding larger than half the kernel
+    ((7, 7), 3, 2, (3, 3), (1, 1), (1, 1), 2, "segments"),  # padding larger than half the kernel
     ((12, 12), 1, 2, (5, 5), (2, 3), (1, 2), 1, "banded"),  # one channel: the banded matmul
     ((4, 70), 1, 2, (3, 3), (1, 2), (1, 1), "same", "shifted-strided"),  # one channel, wide rows
     ((4, 70), 1, 4, (3, 3), (1, 2), (1, 1), "same", "rows-strided"),  # more filters than taps
-    ((10, 14), 6, 2, (5, 5), (1, 1), (1, 1), "valid", "banded"),  # few channels, short rows
-    ((5, 40), 3, 2, (3, 3), (2, 1), (1, 2), 1, "rows"),  # few channels, long rows: row taps
+    ((10, 14), 6, 2, (5, 5), (1, 1), (1, 1), "valid", "segments"),  # LeNet-5's second layer
+    ((6, 6), 8, 4, (3, 3), (1, 1), (1, 1), "same", "banded"),  # 8 channels, short rows: one band
+    ((5, 13), 3, 4, (3, 3), (1, 1), (1, 1), "same", "segments"),  # a last, partial run
+    ((4, 6), 2, 3, (2, 5), (1, 1), (1, 1), "valid", "segments"),  # runs shorter than the reach
+    ((6, 11), 2, 3, (3, 3), (1, 1), (1, 2), "same", "segments"),  # dilated width
+    ((5, 40), 3, 2, (3, 3), (2, 1), (1, 2), 1, "segments"),  # long rows, row stride, dilated
     ((9, 12), 16, 2, (3, 3), (2, 2), (1, 1), "same", "rows-strided"),  # VGG/ResNet's stride 2
     ((8, 8), 16, 2, (3, 3), (1, 1), (2, 2), "same", "shifted"),  # dilated, many channels
     ((8, 8), 16, 64, (3, 3), (1, 1), (2, 2), "same", "rows"),  # more filters than taps
@@ -317,7 +357,8 @@ EDGE_CASES = [
     ((10, 10), 32, 32, (3, 3), (1, 1), (1, 1), "same", "shifted"),  # too small for Winograd
     ((33, 30), 32, 32, (3, 3), (1, 1), (2, 3), "same", "winograd"),  # dilated: phases apart
     ((9, 10), 12, 8, (3, 3), (1, 2), (1, 1), "valid", "shifted-strided"),  # width stride only
-    ((6, 30), 3, 32, (3, 3), (1, 1), (1, 1), "same", "rows"),  # a VGG's first layer (RGB)
+    ((6, 30), 3, 32, (3, 3), (1, 1), (1, 1), "same", "segments"),  # a VGG's first layer (RGB)
+    ((5, 30), 7, 32, (3, 3), (1, 1), (1, 1), "same", "rows"),  # more filters than taps
 ]
 
 

@@ -294,12 +294,13 @@ def _shifted_is_cheaper(channels, filters, window, strides):
 
 
 def _banded_is_cheaper(channels, padded_width, kernel_width):
-    """Whether the banded form beats width taps, as measured on a 2-core CPU.
+    """Whether one band over the whole row beats width taps, as measured on a 2-core CPU
+    (where runs of a row do not apply: a width stride, or 7-8 channels).
 
     The banded matmul does about padded_width / kernel_width times the work of the taps, but
     concatenating taps of few channels copies tiny chunks: with one channel the banded form
-    wins up to rows of 64 (LeNet's first layer), with up to 8 channels while the extra work
-    stays under 4x (LeNet's second layer), and it loses beyond.
+    won up to rows of 64 (LeNet's first layer, before runs), with up to 8 channels while the
+    extra work stays under 4x, and it loses beyond.
     """
     if channels == 1:
         return padded_width <= 64

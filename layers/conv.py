@@ -42,6 +42,8 @@ SEGMENT_CHANNELS = 6
 stride 1 (see ``_segment_length``): with 8 channels (16x16, 3x3, 16 filters) the shifted width
 taps were 1.1x Keras' time against 1.2x for runs of 4."""
 MIN_RUN_VALUES = 32
+"""Values per row of the banded matmul (kernel rows x channels x cells of a run) below which
+runs are lengthened: fewer made the matmul too narrow (see ``_segment_length``)."""
 
 
 class _Conv(keras.layers.Layer):
@@ -226,9 +228,10 @@ def _convolve(x, kernel, window, strides, dilation, padding):
     Picks the cheapest of six equivalent forms (measured in benchmarks/bench_layers.py):
     a plain matmul for 1x1 kernels, Winograd's F(4x4, 3x3) for 3x3 stride-1 kernels over many
     channels (``layers.winograd``), a banded-matrix matmul over short runs of each row when
-    there are few input channels ("segments"), or over whole short rows, width taps concatenated along the channels with one matmul for
-    all kernel rows whose products are summed shifted by a row each ("shifted", stride-1
-    rows), and otherwise those width taps with one matmul per kernel row.
+    there are few input channels ("segments") or over whole short rows ("banded"), width
+    taps concatenated along the channels with one matmul for all kernel rows whose products
+    are summed shifted by a row each ("shifted", stride-1 rows), and otherwise those width
+    taps with one matmul per kernel row.
     """
     spatial = ops.shape(x)[1:-1]
     pads, out_sizes = window_geometry(x, window, strides, dilation, padding)

@@ -9,8 +9,9 @@ Which test reaches which algorithm (see ``layers.conv.conv_algorithm``): the Con
 (channels 1-4) reaches the banded matmul over whole rows in about 69% of its cases, over runs
 of a row ("segments") in 14%, width taps with one matmul per kernel row ("rows") in 10% and
 strided width taps ("rows-strided") in 2%; the banded-runs sweeps (1-6 channels, width stride
-1, Conv2D and Conv1D) take only "segments" and the Conv2D one asserts it; the shifted-rows sweep (5-12 channels, kernel rows at stride
-1) takes only "shifted" and "shifted-strided" (width taps at a stride) and asserts it; the
+1, Conv2D and Conv1D) take only "segments" and assert it; the shifted-rows sweep (5-12
+channels, kernel rows at stride 1) takes only "shifted" and "shifted-strided" (width taps at a
+stride) and asserts it; the
 fixed EDGE_CASES assert which algorithm each case takes and hold every one, "matmul"
 (1x1) included; the shifted form on sizes known only when the graph runs has its own test
 (and the fully convolutional network of test_layers_contract.py takes it twice); the
@@ -244,6 +245,11 @@ def test_conv2d_banded_runs_match_keras(case):
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(segment_cases(rank=1))
 def test_conv1d_banded_runs_match_keras(case):
+    if _fits(case):  # Conv1D is Conv2D on a height of 1, padded along the width only
+        (length,), (kernel,), (dilation,) = case["lengths"], case["kernel"], case["dilation"]
+        pads = [(0, 0), axis_padding(length, kernel, 1, dilation, case["padding"])]
+        geometry = ((1, length), (1, kernel), (1, 1), (1, dilation), pads)
+        assert conv_algorithm(case["channels"], case["filters"], *geometry) == "segments"
     _check_conv(case, rank=1)
 
 

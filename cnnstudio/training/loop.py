@@ -677,8 +677,8 @@ def validation_batch_size(count: int, batch_size: int) -> int:
 
     With XLA (the default) each new batch shape compiles the test step again: a last, smaller
     batch cost the digits network ~0.4 s of CPU in its first epoch (median of four runs, 360
-    validation images). Validation runs in inference mode and averages over images, so its figures do not
-    depend on how the images are batched.
+    validation images). Validation runs in inference mode and averages over images, so its
+    figures do not depend on how the images are batched.
     """
     candidates = [size for size in range(max(1, batch_size // 2), 2 * batch_size + 1) if count % size == 0]
     return min(candidates, key=lambda size: (abs(size - batch_size), -size), default=batch_size)

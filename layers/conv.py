@@ -258,7 +258,7 @@ def _convolve(x, kernel, window, strides, dilation, padding):
 
 def conv_algorithm(channels, filters, spatial, window, strides, dilation, pads, dtype="float32"):
     """Which form ``_convolve`` uses: "matmul" (1x1, stride 1, no padding), "winograd"
-    (3x3, stride 1, any dilation, at least 32 channels and filters, float32, large enough: see
+    (3x3, stride 1, any dilation, at least 16 channels and filters, float32, large enough: see
     ``layers.winograd.winograd_applies``), "segments" (a banded matrix over runs of a row:
     at most ``SEGMENT_CHANNELS`` channels, width stride 1), "banded" (over whole short rows),
     "shifted" / "shifted-strided" (width taps, one matmul for every kernel row, products

@@ -11,10 +11,8 @@ the 6x6 (or 4x6) constant along the tiles' rows and then along their columns, wh
 tiles are gathered with one transpose, two slices and a concatenation per axis (``_tiles``):
 XLA compiled 36 single slices 3.5x slower (2.0 s against 0.56 s for a layer's training step).
 
-Fewer multiplications pay off only where the products dominate: with 32 channels and
-filters or more, a training step with XLA ran 1.4-1.9x faster than the shifted-rows form on
-a 2-core CPU (64x32x32x32 -> 64: 34 ms against 56 ms; Keras' oneDNN convolution 27 ms), and
-slower with 16 channels or fewer, or on small images (``MIN_WORK``; see
+Fewer multiplications pay off only where the products dominate: from 16 channels and
+filters up, on images that are not too small (``MIN_CHANNELS``, ``MIN_WORK``; see
 ``benchmarks/bench_layers.py``). The transforms cost float32 round-off too: about 4e-6 of the
 largest output against 1e-6 for the direct sum, so only float32 takes this form. No tensor
 has more than 5 dimensions (LiteRT's limit).
@@ -58,12 +56,17 @@ _AT = np.array(
     dtype="float64",
 )
 
-MIN_CHANNELS = 32
-MIN_WORK = 2**18
-"""Output cells times channels times filters per image below which the direct forms stay. On a
-2-core CPU with XLA (one layer's training step, batch 64): 16x16x32 -> 32, 2^18, 8.1 against
-11.7 ms; 8x8x64 -> 64 5.6 against 9.9 ms; the 8x8 digits network's 6x6x32 -> 64, 2^16, 1.85
-against 1.93 ms, its tiles mostly padding, while compiling costs 0.2-0.3 s more each time."""
+MIN_CHANNELS = 16
+"""Input channels and filters below which the direct forms stay. One layer's training step with
+XLA on a 2-core CPU, batch 64, direct against Winograd (Keras' oneDNN convolution): 16x16x16 ->
+32 8.3 against 7.3 ms (5.2); 32x32x24 -> 24 31.6 against 29.1 (18.8); 32x32x16 -> 16 a tie
+(18.4-19.6 against 18.9-19.4); 32x32x8 -> 16 10.5 against 9.5, too little to pay for the
+0.2 s more that compiling takes."""
+MIN_WORK = 2**17
+"""Output cells times channels times filters per image below which the direct forms stay, as
+measured like ``MIN_CHANNELS``: 8x8x32 -> 64 (2^17) 8.6 against 4.5 ms; below it 10x10x32 ->
+32 7.0 against 8.9, 12x12x16 -> 16 3.9 against 4.5, and the 8x8 digits network's 6x6x32 -> 64
+a tie (its tiles mostly padding), while compiling takes 0.1-0.25 s more each time."""
 
 _direct = threading.local()
 

@@ -15,7 +15,7 @@ stride) and asserts it; the
 fixed EDGE_CASES assert which algorithm each case takes and hold every one, "matmul"
 (1x1) included; the shifted form on sizes known only when the graph runs has its own test
 (and the fully convolutional network of test_layers_contract.py takes it twice); the
-Winograd sweep (3x3 at stride 1 over 32-36 channels and filters, dilations 1-3, every
+Winograd sweep (3x3 at stride 1 over 16-36 channels and filters, dilations 1-3, every
 padding form, sizes from 1, with the work threshold lowered so that small sizes reach it) takes only "winograd"
 and asserts the layer takes it, two EDGE_CASES reach it at its real threshold, and a
 half-precision or small layer keeps a direct form. Row taps at a stride and at a dilation (layers.windows.axis_taps'
@@ -261,8 +261,8 @@ def winograd_cases(draw):
     return {
         "batch": draw(st.integers(1, 2)),
         "lengths": (draw(st.integers(1, 13)), draw(st.integers(1, 13))),
-        "channels": draw(st.integers(32, 36)),
-        "filters": draw(st.integers(32, 36)),
+        "channels": draw(st.integers(16, 36)),
+        "filters": draw(st.integers(16, 36)),
         "kernel": (3, 3),
         "strides": (1, 1),
         "dilation": (draw(st.integers(1, 3)), draw(st.integers(1, 2))),
@@ -291,8 +291,11 @@ def test_winograd_is_for_float32_and_enough_work_only():
     assert conv_algorithm(32, 64, *shape) == "winograd"
     assert conv_algorithm(32, 64, *shape, dtype="float16") == "shifted"
     assert conv_algorithm(32, 64, *shape, dtype="bfloat16") == "shifted"
-    assert conv_algorithm(16, 64, *shape) == "rows"
+    assert conv_algorithm(8, 64, *shape) == "rows"
+    assert conv_algorithm(16, 16, *shape) == "winograd"
     assert conv_algorithm(32, 64, (8, 8), (3, 3), (1, 1), (1, 1), [(0, 0), (0, 0)]) == "shifted"  # digits
+    assert conv_algorithm(32, 64, (8, 8), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)]) == "winograd"
+    assert conv_algorithm(32, 32, (10, 10), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)]) == "shifted"
     assert conv_algorithm(64, 64, (16, 16), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)]) == "winograd"
 
 

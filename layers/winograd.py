@@ -147,23 +147,25 @@ def _tiles(x, tiles_h, tiles_w):
     """
     batch, width, channels = ops.shape(x)[0], x.shape[2], x.shape[-1]
     by_rows = ops.transpose(ops.reshape(x, (batch, tiles_h + 1, _TILE, width, channels)), (2, 0, 1, 3, 4))
-    rows = ops.concatenate(
-        [
-            ops.slice(by_rows, [0, 0, 0, 0, 0], [_TILE, batch, tiles_h, width, channels]),
-            ops.slice(by_rows, [0, 0, 1, 0, 0], [2, batch, tiles_h, width, channels]),
-        ],
-        axis=0,
-    )  # (6 row cells, N, tiles_h, width, C)
+    rows = _six_cells(by_rows, 0, tiles_h)  # (6 row cells, N, tiles_h, width, C)
     rows = ops.reshape(rows, (6, batch * tiles_h, tiles_w + 1, _TILE, channels))
     by_columns = ops.transpose(rows, (0, 3, 1, 2, 4))  # (6, 4 phases, N*tiles_h, tiles_w + 1, C)
-    cells = ops.concatenate(
-        [
-            ops.slice(by_columns, [0, 0, 0, 0, 0], [6, _TILE, batch * tiles_h, tiles_w, channels]),
-            ops.slice(by_columns, [0, 0, 0, 1, 0], [6, 2, batch * tiles_h, tiles_w, channels]),
-        ],
-        axis=1,
-    )  # (6 row cells, 6 column cells, N*tiles_h, tiles_w, C)
+    cells = _six_cells(by_columns, 1, tiles_w)  # (6 row cells, 6 column cells, N*tiles_h, tiles_w, C)
     return ops.reshape(cells, (6, 6 * batch * tiles_h * tiles_w * channels))
+
+
+def _six_cells(folded, axis, tiles):
+    """The six cells of every tile from a 5-D ``folded`` with the 4 phases at ``axis`` and the
+    ``tiles + 1`` blocks two axes later: phases 0-3 of blocks 0..tiles-1, then phases 0-1 of
+    blocks 1..tiles, concatenated along ``axis``."""
+    size = list(ops.shape(folded))
+    size[axis + 2] = tiles
+    head = ops.slice(folded, [0] * 5, size)
+    start = [0] * 5
+    start[axis + 2] = 1
+    size[axis] = 2
+    tail = ops.slice(folded, start, size)
+    return ops.concatenate([head, tail], axis=axis)
 
 
 def _transform_both_axes(matrix, values, size):

@@ -17,7 +17,7 @@ fixed EDGE_CASES assert which algorithm each case takes and hold every one, "mat
 (and the fully convolutional network of test_layers_contract.py takes it twice); the
 Winograd sweep (3x3 at stride 1 over 16-36 channels and filters, dilations 1-3, every
 padding form, sizes from 1, with the work threshold lowered so that small sizes reach it) takes only "winograd"
-and asserts the layer takes it, two EDGE_CASES reach it at its real threshold, and a
+and asserts the layer takes it, three EDGE_CASES reach it at its real threshold, and a
 half-precision or small layer keeps a direct form. Row taps at a stride and at a dilation (layers.windows.axis_taps'
 folded and plain slices) come with every strided or dilated case. The pooling sweeps reach
 disjoint max pooling (stride >= pool size: the one-select gradient) and the per-axis

@@ -20,8 +20,12 @@ padding form, sizes from 1, with the work threshold lowered so that small sizes 
 and asserts the layer takes it, three EDGE_CASES reach it at its real threshold, and a
 half-precision or small layer keeps a direct form. Row taps at a stride and at a dilation (layers.windows.axis_taps'
 folded and plain slices) come with every strided or dilated case. The pooling sweeps reach
-disjoint max pooling (stride >= pool size: the one-select gradient) and the per-axis
-overlapping reduction; the tie tests check both against Keras' first-maximum rule.
+max pooling's blocks form (windows that do not overlap, and at strides of 2 or more windows
+up to twice the stride: the one-pass gradient) and the per-axis overlapping reduction;
+test_max_pool_blocks_match_keras takes only overlapping windows in the blocks form and
+asserts it (test_max_pool_form_edges names the rule's edges), one test runs that form on
+lengths known only when the graph runs, and the tie tests check both forms against Keras'
+first-maximum rule.
 """
 
 from unittest import mock
@@ -37,6 +41,7 @@ import layers
 from layers import winograd
 from layers.arithmetic import axis_padding
 from layers.conv import conv_algorithm
+from layers.pooling import max_pool_form
 from layers.winograd import convolve_winograd
 
 SWEEP = settings(
@@ -501,6 +506,64 @@ def test_pool2d_matches_keras_forward_and_gradients(case, kind):
 @given(pool_cases(rank=1), st.sampled_from(["max", "avg"]))
 def test_pool1d_matches_keras_forward_and_gradients(case, kind):
     _check_pool(case, kind, rank=1)
+
+
+@st.composite
+def blocks_pool_cases(draw):
+    """Overlapping max pooling at strides of 2 or more, windows up to twice the stride."""
+    strides = tuple(draw(st.integers(2, 4)) for _ in range(2))
+    pool = tuple(draw(st.integers(s + 1, 2 * s)) if draw(st.booleans()) else draw(st.integers(1, s))
+                 for s in strides)
+    return {
+        "batch": draw(st.integers(1, 3)),
+        "lengths": tuple(draw(st.integers(max(pool), 13)) for _ in range(2)),
+        "channels": draw(st.integers(1, 3)),
+        "pool": pool,
+        "strides": strides,
+        "padding": draw(st.one_of(st.sampled_from(["valid", "same"]), st.integers(0, min(pool) - 1))),
+        "seed": draw(st.integers(0, 2**16)),
+    }
+
+
+@SWEEP
+@given(blocks_pool_cases())
+def test_max_pool_blocks_match_keras(case):
+    """The blocks form on windows that overlap (some axis longer than its stride): forward
+    and input gradient equal Keras' with every padding form, rows and columns of blocks."""
+    assert max_pool_form(case["pool"], case["strides"]) == "blocks"
+    _check_pool(case, "max", rank=2)
+
+
+@pytest.mark.parametrize(
+    ("pool_size", "strides", "form"),
+    [
+        ((2, 2), (2, 2), "blocks"),
+        ((2, 2), (3, 3), "blocks"),
+        ((3, 3), (2, 2), "blocks"),
+        ((5, 5), (3, 3), "blocks"),
+        ((3, 2), (2, 3), "blocks"),
+        ((1, 3), (1, 2), "per-axis"),  # Conv1D-style: a stride-1 axis
+        ((2, 2), (1, 1), "per-axis"),
+        ((3, 1), (2, 1), "per-axis"),
+        ((5, 5), (2, 2), "per-axis"),
+    ],
+)
+def test_max_pool_form_edges(pool_size, strides, form):
+    assert max_pool_form(pool_size, strides) == form
+
+
+def test_max_pool_blocks_on_sizes_known_only_when_the_graph_runs():
+    """3x3/2 "same" traced for any batch, height and width (the lengths are tensors there),
+    then run on two sizes, one of them odd: the dropped row per image must not leak."""
+    ours = layers.MaxPool2D(3, strides=2, padding="same")
+    reference = keras.layers.MaxPooling2D(3, strides=2, padding="same")
+    any_size = tf.function(ours, input_signature=[tf.TensorSpec((None, None, None, 2))])
+    for shape in [(3, 8, 10, 2), (2, 7, 9, 2)]:
+        x = np.random.default_rng(sum(shape)).normal(size=shape).astype("float32")
+        expected, (expected_grad,) = _forward_and_gradients(reference, x, [], 3)
+        got, (got_grad,) = _forward_and_gradients(any_size, x, [], 3)
+        _assert_close(got, expected)
+        _assert_close(got_grad, expected_grad)
 
 
 def test_max_pool_explicit_padding_never_lets_padding_win():

@@ -35,7 +35,12 @@ from layers.formats import (
     to_channels_last,
 )
 from layers.windows import axis_taps, pad_for_windows, window_geometry
-from layers.winograd import convolve_dilated_winograd, winograd_applies
+from layers.winograd import (
+    convolve_dilated_winograd,
+    convolve_winograd_1d,
+    winograd_1d_applies,
+    winograd_applies,
+)
 
 SEGMENT_CHANNELS = 6
 """Input channels up to which a banded matrix over runs of each row beats width taps at width
@@ -225,9 +230,10 @@ def _convolve_groups(x, kernel, groups, window, strides, dilation, padding):
 def _convolve(x, kernel, window, strides, dilation, padding):
     """2D convolution of x (N, H, W, Cin) with a kernel of shape (*window, Cin, Cout).
 
-    Picks the cheapest of six equivalent forms (measured in benchmarks/bench_layers.py):
+    Picks the cheapest of seven equivalent forms (measured in benchmarks/bench_layers.py):
     a plain matmul for 1x1 kernels, Winograd's F(4x4, 3x3) for 3x3 stride-1 kernels over many
-    channels (``layers.winograd``), a banded-matrix matmul over short runs of each row when
+    channels and F(4, 5) / F(2, 7) along rows for kernels of 5 or 7 cells in one row (a Conv1D;
+    ``layers.winograd``), a banded-matrix matmul over short runs of each row when
     there are few input channels ("segments") or over whole short rows ("banded"), width
     taps concatenated along the channels with one matmul for all kernel rows whose products
     are summed shifted by a row each ("shifted", stride-1 rows), and otherwise those width
@@ -241,6 +247,8 @@ def _convolve(x, kernel, window, strides, dilation, padding):
     )
     if algorithm == "winograd":
         return convolve_dilated_winograd(x, kernel, dilation, pads, out_sizes)
+    if algorithm == "winograd-1d":
+        return convolve_winograd_1d(x, kernel[0], pads[1], out_sizes[1])
     if algorithm == "matmul":
         matrix = ops.reshape(kernel, (channels, filters))
         return ops.reshape(
@@ -259,7 +267,9 @@ def _convolve(x, kernel, window, strides, dilation, padding):
 def conv_algorithm(channels, filters, spatial, window, strides, dilation, pads, dtype="float32"):
     """Which form ``_convolve`` uses: "matmul" (1x1, stride 1, no padding), "winograd"
     (3x3, stride 1, any dilation, at least 16 channels and filters, float32, large enough: see
-    ``layers.winograd.winograd_applies``), "segments" (a banded matrix over runs of a row:
+    ``layers.winograd.winograd_applies``), "winograd-1d" (a kernel one row high and 5 or 7
+    wide at stride 1, undilated, no height padding, at least 16 channels and filters, float32:
+    ``layers.winograd.winograd_1d_applies``), "segments" (a banded matrix over runs of a row:
     at most ``SEGMENT_CHANNELS`` channels, width stride 1), "banded" (over whole short rows),
     "shifted" / "shifted-strided" (width taps, one matmul for every kernel row, products
     summed a row apart: kernel rows at stride 1 and no more filters than the taps have
@@ -271,6 +281,9 @@ def conv_algorithm(channels, filters, spatial, window, strides, dilation, pads, 
         return "matmul"
     if winograd_applies(channels, filters, spatial, window, strides, dilation, pads, dtype):
         return "winograd"
+    if (window[0] == 1 and strides[0] == 1 and pads[0] == (0, 0)
+            and winograd_1d_applies(channels, filters, spatial[1], window[1], strides[1], dilation[1], dtype)):
+        return "winograd-1d"
     width = spatial[1] + pads[1][0] + pads[1][1]
     if isinstance(width, int) and channels <= SEGMENT_CHANNELS and strides[1] == 1 and window[1] > 1:
         return "segments"

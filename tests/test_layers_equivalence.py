@@ -18,7 +18,9 @@ fixed EDGE_CASES assert which algorithm each case takes and hold every one, "mat
 Winograd sweep (3x3 at stride 1 over 16-36 channels and filters, dilations 1-3, every
 padding form, sizes from 1, with the work threshold lowered so that small sizes reach it) takes only "winograd"
 and asserts the layer takes it, three EDGE_CASES reach it at its real threshold, and a
-half-precision or small layer keeps a direct form. Row taps at a stride and at a dilation (layers.windows.axis_taps'
+half-precision or small layer keeps a direct form. The Conv1D Winograd sweep (kernels 5 and 7,
+16-24 channels and filters, lengths from 1, every padding form) takes only "winograd-1d" and
+asserts the layer takes it; a Conv2D with a (1, 5) kernel takes it per row. Row taps at a stride and at a dilation (layers.windows.axis_taps'
 folded and plain slices) come with every strided or dilated case. The pooling sweeps reach
 max pooling's blocks form (windows that do not overlap, and at strides of 2 or more windows
 up to twice the stride: the one-pass gradient) and the per-axis overlapping reduction;
@@ -42,7 +44,7 @@ from layers import winograd
 from layers.arithmetic import axis_padding
 from layers.conv import conv_algorithm
 from layers.pooling import max_pool_form
-from layers.winograd import convolve_winograd
+from layers.winograd import OUTPUTS_PER_TILE_1D, _toom_cook, convolve_winograd, convolve_winograd_1d
 
 SWEEP = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -288,6 +290,78 @@ def test_conv2d_winograd_matches_keras(case):
     assert taken.called == _fits(case)  # the layer itself took the form, not only the rule
 
 
+@st.composite
+def winograd_1d_cases(draw):
+    """Conv1D kernels of 5 and 7 at stride 1 over enough channels and filters for F(4, 5) and
+    F(2, 7): lengths from one cell (a single, mostly padded tile) to several tiles."""
+    return {
+        "batch": draw(st.integers(1, 2)),
+        "lengths": (draw(st.integers(1, 30)),),
+        "channels": draw(st.integers(16, 24)),
+        "filters": draw(st.integers(16, 24)),
+        "kernel": (draw(st.sampled_from(sorted(OUTPUTS_PER_TILE_1D))),),
+        "strides": (1,),
+        "dilation": (1,),
+        "padding": draw(st.one_of(st.sampled_from(["valid", "same"]), st.integers(0, 3))),
+        "use_bias": draw(st.booleans()),
+        "seed": draw(st.integers(0, 2**16)),
+    }
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(winograd_1d_cases())
+def test_conv1d_winograd_matches_keras(case):
+    with mock.patch("layers.conv.convolve_winograd_1d", wraps=convolve_winograd_1d) as taken:
+        if _fits(case):  # Conv1D is Conv2D on a height of 1, padded along the width only
+            (length,), (kernel,) = case["lengths"], case["kernel"]
+            pads = [(0, 0), axis_padding(length, kernel, 1, 1, case["padding"])]
+            geometry = ((1, length), (1, kernel), (1, 1), (1, 1), pads)
+            assert conv_algorithm(case["channels"], case["filters"], *geometry) == "winograd-1d"
+        _check_conv(case, rank=1)
+    assert taken.called == _fits(case)
+
+
+@pytest.mark.parametrize(("outputs", "taps"), [(m, r) for r, m in OUTPUTS_PER_TILE_1D.items()])
+def test_toom_cook_matrices_give_the_correlation(outputs, taps):
+    """A^T ((G g) * (B^T d)) is each output's sum over the taps, in float64 to round-off."""
+    at, g = _toom_cook(outputs, taps)
+    rng = np.random.default_rng(taps)
+    d, kernel = rng.normal(size=(100, 8)), rng.normal(size=(100, taps))
+    got = ((kernel @ g.T) * (d @ winograd._BT8.T)) @ at.T
+    expected = np.stack([np.sum(d[:, i:i + taps] * kernel, axis=1) for i in range(outputs)], axis=1)
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_winograd_1d_is_for_undilated_float32_kernels_of_5_and_7_only():
+    """Kernel 3 and few channels only tied with the direct forms; strides and dilations have
+    no tiles of neighbouring outputs; a Conv2D with a (1, k) kernel takes it per row unless its
+    height is padded."""
+    def algorithm(channels, filters, kernel, stride=1, dilation=1, dtype="float32", height=1,
+                  pad=(0, 0)):
+        pads = [pad, axis_padding(40, kernel, stride, dilation, "same")]
+        return conv_algorithm(channels, filters, (height, 40), (1, kernel), (1, stride),
+                              (1, dilation), pads, dtype=dtype)
+    assert algorithm(16, 16, 5) == "winograd-1d"
+    assert algorithm(32, 64, 7) == "winograd-1d"
+    assert algorithm(16, 16, 5, height=3) == "winograd-1d"
+    assert algorithm(16, 16, 5, height=3, pad=(1, 1)) == "rows"
+    assert algorithm(32, 64, 3) == "rows"
+    assert algorithm(8, 64, 5) == "rows"
+    assert algorithm(32, 64, 5, stride=2) == "rows-strided"
+    assert algorithm(32, 64, 5, dilation=2) == "rows"
+    assert algorithm(32, 64, 5, dtype="float16") == "rows"
+
+
+def test_conv2d_with_a_row_kernel_takes_winograd_1d_per_row_and_matches_keras():
+    case = {
+        "batch": 2, "lengths": (3, 21), "channels": 16, "filters": 20, "kernel": (1, 5),
+        "strides": (1, 1), "dilation": (1, 1), "padding": "same", "use_bias": True, "seed": 4,
+    }
+    with mock.patch("layers.conv.convolve_winograd_1d", wraps=convolve_winograd_1d) as taken:
+        _check_conv(case, rank=2)
+    assert taken.called
+
+
 def test_winograd_is_for_float32_and_enough_work_only():
     """Its transforms lose more round-off than the direct sum: half precision keeps the shifted
     form; so do few channels (the products do not dominate) and small images (compiling costs
@@ -304,13 +378,20 @@ def test_winograd_is_for_float32_and_enough_work_only():
     assert conv_algorithm(64, 64, (16, 16), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)]) == "winograd"
 
 
-def test_direct_sums_keep_a_quantized_export_off_winograd():
+@pytest.mark.parametrize(
+    ("make", "shape", "target"),
+    [
+        (lambda: layers.Conv2D(32, 3, padding="same"), (1, 32, 33, 32), "winograd.convolve_winograd"),
+        (lambda: layers.Conv1D(16, 5, padding="same"), (2, 30, 16), "conv.convolve_winograd_1d"),
+    ],
+)
+def test_direct_sums_keep_a_quantized_export_off_winograd(make, shape, target):
     """Inside ``direct_sums`` (quantized exports) the layer takes the direct form, and after it
     Winograd again; both give the same outputs."""
-    layer = layers.Conv2D(32, 3, padding="same")
-    x = np.random.default_rng(3).normal(size=(1, 32, 33, 32)).astype("float32")
+    layer = make()
+    x = np.random.default_rng(3).normal(size=shape).astype("float32")
     layer.build(x.shape)
-    with mock.patch("layers.winograd.convolve_winograd", wraps=convolve_winograd) as taken:
+    with mock.patch(f"layers.{target}", wraps=getattr(winograd, target.split(".")[1])) as taken:
         with winograd.direct_sums():
             direct = np.asarray(layer(x))
         assert not taken.called

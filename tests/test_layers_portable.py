@@ -33,6 +33,8 @@ CASES = [
     ("conv_shifted_dilated_strided_width", (9, 11, 12),
      lambda: layers.Conv2D(8, 3, strides=(1, 2), dilation_rate=(2, 1))),
     ("conv1d_strided", (20, 5), lambda: layers.Conv1D(4, 5, strides=2, padding="same")),
+    ("conv1d_winograd", (23, 16), lambda: layers.Conv1D(16, 5, padding="same")),
+    ("conv1d_winograd_k7", (30, 16), lambda: layers.Conv1D(20, 7)),
     ("maxpool_disjoint", (8, 8, 3), lambda: layers.MaxPool2D(2)),
     ("maxpool_overlapping_padded", (9, 9, 3), lambda: layers.MaxPool2D(3, strides=2, padding=1)),
     ("maxpool_stride_past_window", (9, 9, 3), lambda: layers.MaxPool2D(2, strides=3)),

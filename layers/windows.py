@@ -28,14 +28,16 @@ def window_geometry(x, window, strides, dilation, padding):
     """(pads, out_sizes) of a window over each spatial axis of ``x`` (N, *spatial, C).
 
     ``pads`` holds the zeros (before, after) per axis, ``out_sizes`` the output lengths; each
-    is an int, or a tensor where the input's length is only known when the graph runs.
+    is an int, or a tensor where the input's length is only known when the graph runs (pads
+    only for "same" at a stride: at stride 1 they are extent - 1 whatever the length, so the
+    forms that need no padding, such as 1x1 kernels, are recognised there too).
     """
     pads, out_sizes = [], []
     for axis, length in enumerate(ops.shape(x)[1:-1]):
         pad = padding if isinstance(padding, str) else padding[axis]
         k, s, d = window[axis], strides[axis], dilation[axis]
         extent = effective_kernel_size(k, d)
-        if _known(length) or pad != "same":
+        if _known(length) or pad != "same" or s == 1:  # at stride 1, "same" adds extent - 1
             before, after = axis_padding(length if _known(length) else 0, k, s, d, pad)
         else:
             total = ops.maximum((-(-length // s) - 1) * s + extent - length, 0)

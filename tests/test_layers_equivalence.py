@@ -44,6 +44,7 @@ from layers import winograd
 from layers.arithmetic import axis_padding
 from layers.conv import conv_algorithm
 from layers.pooling import max_pool_form
+from layers.windows import window_geometry
 from layers.winograd import OUTPUTS_PER_TILE_1D, _toom_cook, convolve_winograd, convolve_winograd_1d
 
 SWEEP = settings(
@@ -488,6 +489,28 @@ def test_shifted_rows_on_sizes_known_only_when_the_graph_runs_match_keras():
             reference, x, reference.trainable_variables, seed
         )
         got, got_grads = _forward_and_gradients(any_size, x, ours.trainable_variables, seed)
+        _assert_close(got, expected)
+        for g, e in zip(got_grads, expected_grads, strict=True):
+            _assert_close(g, e)
+
+
+@pytest.mark.parametrize(("kernel", "channels", "algorithm"), [((1, 1), 8, "matmul"), ((1, 5), 16, "winograd-1d")])
+def test_same_kernels_without_padding_on_sizes_known_only_when_the_graph_runs(kernel, channels, algorithm):
+    """At stride 1 "same" pads kernel - 1 whatever the length, so a 1x1 or 1xk kernel needs no
+    height padding even when the height is a tensor: the forms that need none apply (comparing
+    tensor pads with zeros used to fail the trace)."""
+    ours = layers.Conv2D(16, kernel, padding="same")
+    reference = keras.layers.Conv2D(16, kernel, padding="same")
+    ours.build((None, None, None, channels))
+    reference.build((None, None, None, channels))
+    reference.set_weights(ours.get_weights())
+    any_height = tf.function(ours, input_signature=[tf.TensorSpec((None, None, 21, channels))])
+    pads, _ = window_geometry(tf.zeros((1, 5, 21, channels)), kernel, (1, 1), (1, 1), "same")
+    assert conv_algorithm(channels, 16, (tf.constant(5), 21), kernel, (1, 1), (1, 1), pads) == algorithm
+    for seed, shape in enumerate([(2, 7, 21, channels), (1, 3, 21, channels)]):
+        x = np.random.default_rng(seed).normal(size=shape).astype("float32")
+        expected, expected_grads = _forward_and_gradients(reference, x, reference.trainable_variables, seed)
+        got, got_grads = _forward_and_gradients(any_height, x, ours.trainable_variables, seed)
         _assert_close(got, expected)
         for g, e in zip(got_grads, expected_grads, strict=True):
             _assert_close(g, e)

@@ -186,10 +186,7 @@ def convolve_winograd_1d(x, kernel, pads, out_length):
     rows = ops.pad(rows, [(0, 0), (pads[0], outputs * blocks - width - pads[0]), (0, 0)])
     count = ops.shape(rows)[0]
     by_phase = ops.transpose(ops.reshape(rows, (count, blocks, outputs, channels)), (2, 0, 1, 3))
-    cells = ops.concatenate(
-        [ops.slice(by_phase, [0, 0, b, 0], [outputs, count, tiles, channels]) for b in range(span)],
-        axis=0,
-    )  # (8 cells, rows, tiles, C)
+    cells = _tile_cells(by_phase, 0, tiles, 8)  # (8 cells, rows, tiles, C)
     size = count * tiles
     values = ops.matmul(ops.convert_to_tensor(_BT8, dtype=x.dtype), ops.reshape(cells, (8, size * channels)))
     kernel_values = ops.einsum("kj,jcf->kcf", ops.convert_to_tensor(g, dtype=kernel.dtype), kernel)
@@ -245,25 +242,29 @@ def _tiles(x, tiles_h, tiles_w):
     """
     batch, width, channels = ops.shape(x)[0], x.shape[2], x.shape[-1]
     by_rows = ops.transpose(ops.reshape(x, (batch, tiles_h + 1, _TILE, width, channels)), (2, 0, 1, 3, 4))
-    rows = _six_cells(by_rows, 0, tiles_h)  # (6 row cells, N, tiles_h, width, C)
+    rows = _tile_cells(by_rows, 0, tiles_h, 6)  # (6 row cells, N, tiles_h, width, C)
     rows = ops.reshape(rows, (6, batch * tiles_h, tiles_w + 1, _TILE, channels))
     by_columns = ops.transpose(rows, (0, 3, 1, 2, 4))  # (6, 4 phases, N*tiles_h, tiles_w + 1, C)
-    cells = _six_cells(by_columns, 1, tiles_w)  # (6 row cells, 6 column cells, N*tiles_h, tiles_w, C)
+    cells = _tile_cells(by_columns, 1, tiles_w, 6)  # (6 row cells, 6 column cells, N*tiles_h, tiles_w, C)
     return ops.reshape(cells, (6, 6 * batch * tiles_h * tiles_w * channels))
 
 
-def _six_cells(folded, axis, tiles):
-    """The six cells of every tile from a 5-D ``folded`` with the 4 phases at ``axis`` and the
-    ``tiles + 1`` blocks two axes later: phases 0-3 of blocks 0..tiles-1, then phases 0-1 of
-    blocks 1..tiles, concatenated along ``axis``."""
+def _tile_cells(folded, axis, tiles, cells):
+    """The ``cells`` cells of every tile from ``folded``, whose ``axis`` holds each block's
+    phases and whose axis two later holds the blocks: for each block under a tile (blocks
+    0..tiles-1, then 1..tiles, ...), its phases (of the last only as many as remain), cut as
+    one slice of whole blocks and concatenated along ``axis``. F(4x4, 3x3): 4 phases, 6 cells;
+    F(4, 5): 4 phases, 8 cells; F(2, 7): 2 phases, 8 cells."""
+    phases = folded.shape[axis]
     size = list(ops.shape(folded))
     size[axis + 2] = tiles
-    head = ops.slice(folded, [0] * 5, size)
-    start = [0] * 5
-    start[axis + 2] = 1
-    size[axis] = 2
-    tail = ops.slice(folded, start, size)
-    return ops.concatenate([head, tail], axis=axis)
+    parts = []
+    for block in range(-(-cells // phases)):
+        start = [0] * len(size)
+        start[axis + 2] = block
+        size[axis] = min(phases, cells - block * phases)
+        parts.append(ops.slice(folded, start, list(size)))
+    return ops.concatenate(parts, axis=axis)
 
 
 def _transform_both_axes(matrix, values, size):

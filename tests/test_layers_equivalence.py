@@ -38,6 +38,7 @@ import pytest
 import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from keras import ops
 
 import layers
 from layers import winograd
@@ -201,16 +202,17 @@ def shifted_cases(draw):
 
 
 def _algorithm(case):
+    """The form a case's layer takes; a Conv1D case is Conv2D on a height of 1, unpadded."""
     pads = [
         axis_padding(n, k, s, d, case["padding"])
         for n, k, s, d in zip(
             case["lengths"], case["kernel"], case["strides"], case["dilation"], strict=True
         )
     ]
-    return conv_algorithm(
-        case["channels"], case["filters"], case["lengths"], case["kernel"], case["strides"],
-        case["dilation"], pads,
-    )
+    geometry = [case["lengths"], case["kernel"], case["strides"], case["dilation"], pads]
+    if len(case["lengths"]) == 1:
+        geometry = [(1, *values) for values in geometry[:-1]] + [[(0, 0), *pads]]
+    return conv_algorithm(case["channels"], case["filters"], *geometry)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -253,11 +255,8 @@ def test_conv2d_banded_runs_match_keras(case):
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(segment_cases(rank=1))
 def test_conv1d_banded_runs_match_keras(case):
-    if _fits(case):  # Conv1D is Conv2D on a height of 1, padded along the width only
-        (length,), (kernel,), (dilation,) = case["lengths"], case["kernel"], case["dilation"]
-        pads = [(0, 0), axis_padding(length, kernel, 1, dilation, case["padding"])]
-        geometry = ((1, length), (1, kernel), (1, 1), (1, dilation), pads)
-        assert conv_algorithm(case["channels"], case["filters"], *geometry) == "segments"
+    if _fits(case):
+        assert _algorithm(case) == "segments"
     _check_conv(case, rank=1)
 
 
@@ -313,11 +312,8 @@ def winograd_1d_cases(draw):
 @given(winograd_1d_cases())
 def test_conv1d_winograd_matches_keras(case):
     with mock.patch("layers.conv.convolve_winograd_1d", wraps=convolve_winograd_1d) as taken:
-        if _fits(case):  # Conv1D is Conv2D on a height of 1, padded along the width only
-            (length,), (kernel,) = case["lengths"], case["kernel"]
-            pads = [(0, 0), axis_padding(length, kernel, 1, 1, case["padding"])]
-            geometry = ((1, length), (1, kernel), (1, 1), (1, 1), pads)
-            assert conv_algorithm(case["channels"], case["filters"], *geometry) == "winograd-1d"
+        if _fits(case):
+            assert _algorithm(case) == "winograd-1d"
         _check_conv(case, rank=1)
     assert taken.called == _fits(case)
 
@@ -380,19 +376,21 @@ def test_winograd_is_for_float32_and_enough_work_only():
 
 
 @pytest.mark.parametrize(
-    ("make", "shape", "target"),
+    ("make", "shape", "target", "form"),
     [
-        (lambda: layers.Conv2D(32, 3, padding="same"), (1, 32, 33, 32), "winograd.convolve_winograd"),
-        (lambda: layers.Conv1D(16, 5, padding="same"), (2, 30, 16), "conv.convolve_winograd_1d"),
+        (lambda: layers.Conv2D(32, 3, padding="same"), (1, 32, 33, 32),
+         "layers.winograd.convolve_winograd", convolve_winograd),
+        (lambda: layers.Conv1D(16, 5, padding="same"), (2, 30, 16),
+         "layers.conv.convolve_winograd_1d", convolve_winograd_1d),
     ],
 )
-def test_direct_sums_keep_a_quantized_export_off_winograd(make, shape, target):
+def test_direct_sums_keep_a_quantized_export_off_winograd(make, shape, target, form):
     """Inside ``direct_sums`` (quantized exports) the layer takes the direct form, and after it
     Winograd again; both give the same outputs."""
     layer = make()
     x = np.random.default_rng(3).normal(size=shape).astype("float32")
     layer.build(x.shape)
-    with mock.patch(f"layers.{target}", wraps=getattr(winograd, target.split(".")[1])) as taken:
+    with mock.patch(target, wraps=form) as taken:
         with winograd.direct_sums():
             direct = np.asarray(layer(x))
         assert not taken.called
@@ -504,9 +502,21 @@ def test_same_kernels_without_padding_on_sizes_known_only_when_the_graph_runs(ke
     ours.build((None, None, None, channels))
     reference.build((None, None, None, channels))
     reference.set_weights(ours.get_weights())
-    any_height = tf.function(ours, input_signature=[tf.TensorSpec((None, None, 21, channels))])
-    pads, _ = window_geometry(tf.zeros((1, 5, 21, channels)), kernel, (1, 1), (1, 1), "same")
-    assert conv_algorithm(channels, 16, (tf.constant(5), 21), kernel, (1, 1), (1, 1), pads) == algorithm
+    signature = [tf.TensorSpec((None, None, 21, channels))]
+    any_height = tf.function(ours, input_signature=signature)
+    traced = {}
+
+    @tf.function(input_signature=signature)
+    def geometry(x):
+        traced["pads"], _ = window_geometry(x, kernel, (1, 1), (1, 1), "same")
+        traced["height"] = ops.shape(x)[1]
+        return x
+
+    geometry.get_concrete_function()
+    assert not isinstance(traced["height"], int)  # the height is a tensor there, the pads not
+    assert all(isinstance(p, int) for pair in traced["pads"] for p in pair)
+    spatial = (traced["height"], 21)
+    assert conv_algorithm(channels, 16, spatial, kernel, (1, 1), (1, 1), traced["pads"]) == algorithm
     for seed, shape in enumerate([(2, 7, 21, channels), (1, 3, 21, channels)]):
         x = np.random.default_rng(seed).normal(size=shape).astype("float32")
         expected, expected_grads = _forward_and_gradients(reference, x, reference.trainable_variables, seed)

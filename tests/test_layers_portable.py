@@ -5,7 +5,7 @@ graph must have at most 5 dimensions (LiteRT's slice and element-wise kernels st
 and the layer converts to a .tflite file with builtin ops only (no Flex/select-TF ops) whose
 output in the LiteRT interpreter equals Keras' to 1e-5. The cases reach every algorithm:
 1x1 matmul, banded (whole rows and runs of a row), width taps (strided and not),
-strided/dilated row taps, the shifted rows (plain and with strided width taps, dilated too),
+strided/dilated row taps, the patches of all kernel rows at a row stride, the shifted rows (plain and with strided width taps, dilated too),
 and the poolings (disjoint, overlapping, "same" and explicit padding, 1D and 2D), depthwise,
 transposed and grouped convolutions.
 """
@@ -24,9 +24,9 @@ CASES = [
     ("conv_banded_strided", (12, 12, 1), lambda: layers.Conv2D(3, 5, strides=(2, 3), dilation_rate=(1, 2))),
     ("conv_banded_runs", (11, 13, 3),
      lambda: layers.Conv2D(4, 3, strides=(2, 1), dilation_rate=(1, 2), padding="same")),
-    ("conv_rows_same_strided", (9, 8, 16), lambda: layers.Conv2D(4, 3, strides=2, padding="same")),
-    ("conv_rows_dilated_strided", (11, 11, 16), lambda: layers.Conv2D(4, 3, strides=2, dilation_rate=2)),
-    ("conv_rows_stride_past_kernel", (9, 9, 16), lambda: layers.Conv2D(4, 2, strides=3, padding=1)),
+    ("conv_patches_same_strided", (9, 8, 16), lambda: layers.Conv2D(4, 3, strides=2, padding="same")),
+    ("conv_patches_dilated_strided", (11, 11, 16), lambda: layers.Conv2D(4, 3, strides=2, dilation_rate=2)),
+    ("conv_patches_stride_past_kernel", (9, 9, 16), lambda: layers.Conv2D(4, 2, strides=3, padding=1)),
     ("conv_shifted_same", (9, 8, 16), lambda: layers.Conv2D(8, 3, padding="same")),
     ("conv_winograd", (32, 33, 32), lambda: layers.Conv2D(32, 3, padding="same")),
     ("conv_winograd_dilated", (34, 33, 32), lambda: layers.Conv2D(32, 3, padding="same", dilation_rate=(2, 3))),

@@ -141,7 +141,10 @@ def conv_transpose(x, kernel, window, strides, dilation, geometry):
     tap once, where the tap's shift and phase meet (zeros elsewhere). The phases are then
     interleaved by a transpose (the pixel shuffle, 4-D). Only the blocks the output covers
     are computed, so a crop is left only where it starts or ends inside a block. No zeros
-    are inserted into the input and no copies of the output are added up.
+    are inserted into the input and no copies of the output are added up. The shifted inputs
+    are stacked on an axis before their channels (5-D): joined along the channels (128 values
+    or more), XLA copied each and then joined them; a training step with XLA took 1.53-1.66x
+    Keras' time -> 1.40-1.60x (3x3/2 "same", 16x16x32 -> 32) and 1.62-1.66 -> 1.55-1.58 (4x4/2).
     """
     filters, channels = kernel.shape[2], kernel.shape[3]
     batch = ops.shape(x)[0]
@@ -161,7 +164,11 @@ def conv_transpose(x, kernel, window, strides, dilation, geometry):
         for qh in shifts_h
         for qw in shifts_w
     ]
-    columns = shifted[0] if len(shifted) == 1 else ops.concatenate(shifted, axis=-1)
+    if len(shifted) == 1:
+        columns = shifted[0]
+    else:  # stacked before the channels, which XLA fuses into one loop (see conv._patches)
+        columns = ops.concatenate([ops.expand_dims(part, 3) for part in shifted], axis=3)
+        columns = ops.reshape(columns, (batch, *blocks, len(shifted) * channels))
     matrix = _phase_matrix(kernel, strides, plans)
     (sh, sw) = strides
     phases = ops.matmul(ops.reshape(columns, (-1, len(shifted) * channels)), matrix)

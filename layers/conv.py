@@ -47,10 +47,10 @@ SEGMENT_CHANNELS = 6
 stride 1 (see ``_segment_length``): with 8 channels (16x16, 3x3, 16 filters) the shifted width
 taps were 1.1x Keras' time against 1.2x for runs of 4."""
 MAX_FUSED_ROWS = 8
-"""Kernel rows up to which a row stride takes "patches": XLA on CPU fuses a concatenation of at
-most 8 parts into the loop that computes them (beyond, it copies each part and then joins
-them): an 11x11 kernel at stride 4 over RGB trained in 1.22-1.27x Keras' time as patches
-against 1.04-1.12x with one matmul per kernel row."""
+"""Kernel rows up to which width taps that are not shifted take "patches": XLA on CPU fuses a
+concatenation of at most 8 parts into the loop that computes them (beyond, it copies each part
+and then joins them): an 11x11 kernel at stride 4 over RGB trained in 1.22-1.27x Keras' time as
+patches against 1.04-1.12x with one matmul per kernel row."""
 MIN_RUN_VALUES = 32
 """Values per row of the banded matmul (kernel rows x channels x cells of a run) below which
 runs are lengthened: fewer made the matmul too narrow (see ``_segment_length``)."""
@@ -241,9 +241,9 @@ def _convolve(x, kernel, window, strides, dilation, padding):
     ``layers.winograd``), a banded-matrix matmul over short runs of each row when
     there are few input channels ("segments") or over whole short rows ("banded"), width
     taps concatenated along the channels with one matmul for all kernel rows whose products
-    are summed shifted by a row each ("shifted", stride-1 rows), at a row stride those width
-    taps of every kernel row side by side in one matmul ("patches"), and otherwise the width
-    taps with one matmul per kernel row.
+    are summed shifted by a row each ("shifted", stride-1 rows), otherwise those width taps
+    of every kernel row side by side in one matmul ("patches"), and for more kernel rows than
+    XLA fuses, the width taps with one matmul per kernel row.
     """
     spatial = ops.shape(x)[1:-1]
     pads, out_sizes = window_geometry(x, window, strides, dilation, padding)
@@ -280,9 +280,9 @@ def conv_algorithm(channels, filters, spatial, window, strides, dilation, pads, 
     at most ``SEGMENT_CHANNELS`` channels, width stride 1), "banded" (over whole short rows),
     "shifted" / "shifted-strided" (width taps, one matmul for every kernel row, products
     summed a row apart: kernel rows at stride 1 and no more filters than the taps have
-    channels), "patches" / "patches-strided" (the taps of all kernel rows in one matmul: a row
-    stride, at most ``MAX_FUSED_ROWS`` kernel rows), or else "rows" / "rows-strided" (one
-    matmul per kernel row). "-strided":
+    channels), "patches" / "patches-strided" (the taps of all kernel rows in one matmul: 2 to
+    ``MAX_FUSED_ROWS`` kernel rows), or else "rows" / "rows-strided" (one matmul per kernel
+    row: one row, or more than fuse). "-strided":
     width taps at a stride, as few wide slices of the folded phases; otherwise one slice
     each. The tests name the cases that reach each. A width known only when the graph runs
     (a tensor) never takes a banded form, whose matrix needs it."""
@@ -301,7 +301,7 @@ def conv_algorithm(channels, filters, spatial, window, strides, dilation, pads, 
     taps = "-strided" if strides[1] > 1 and dilation[1] == 1 else ""
     if _shifted_is_cheaper(channels, filters, window, strides):
         return "shifted" + taps
-    if strides[0] > 1 and 1 < window[0] <= MAX_FUSED_ROWS:
+    if 1 < window[0] <= MAX_FUSED_ROWS:
         return "patches" + taps
     return "rows" + taps
 
@@ -376,7 +376,10 @@ def _patches(row_taps):
     in seven of eight runs (one 1.54 -> 1.72); RGB -> 32 0.99-1.29 -> 0.73-0.93; 8 -> 32 1.18
     -> 1.08; 16 -> 32 1.53-1.78 -> 1.49-1.58; 16x16x64 -> 128 1.18-1.42 -> 1.13-1.35; ResNet-18's
     7x7 stride-2 stem 1.18 -> 1.14; but a valid 31x31x16 -> 32 layer 1.39-1.75 -> 1.55-1.68,
-    worse in three of four runs."""
+    worse in three of four runs. At stride 1, where there are more filters than the shifted
+    form takes: 32x32x8 -> 32 1.42-1.57 -> 1.26-1.34, 5x5 16 -> 128 1.57-1.68 -> 1.44-1.52,
+    LeNet-5's c5 (5x5x16 -> 120) 0.69-0.73 -> 0.59-0.72, 30x30x7 -> 32 1.32 -> 1.27-1.30, a
+    dilated 8 -> 32 1.10-1.17 -> 1.08-1.12 (one run 1.15 -> 1.20)."""
     depth = row_taps[0].shape[-1]
     rows = [ops.reshape(tap, (-1, 1, depth)) for tap in row_taps]
     return ops.reshape(ops.concatenate(rows, axis=1), (-1, len(rows) * depth))

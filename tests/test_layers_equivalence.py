@@ -6,12 +6,13 @@ the input by hand and using "valid"; Keras refuses a stride together with a dila
 those cases are checked against the stride-1 dilated convolution, subsampled.
 
 Which test reaches which algorithm (see ``layers.conv.conv_algorithm``): the Conv2D sweep
-(channels 1-4) reaches the banded matmul over whole rows in about 64% of its cases, over runs
-of a row ("segments") in 18%, the taps of all kernel rows in one matmul at a row stride
-("patches", "patches-strided") in 9%, width taps with one matmul per kernel row ("rows") in
-4% and strided width taps ("rows-strided") in 1% (3,000 draws); the patches sweep (9-12
+(channels 1-4) reaches the banded matmul over whole rows in about 58% of its cases, over runs
+of a row ("segments") in 20%, the taps of all kernel rows in one matmul ("patches",
+"patches-strided") in 10%, width taps with one matmul per kernel row ("rows": one kernel row)
+in 5% and strided width taps ("rows-strided") in 2% (3,000 draws); the patches sweep (9-12
 channels, 2-8 kernel rows at a row stride) takes only "patches" and "patches-strided" and
-asserts it; the banded-runs sweeps (1-6 channels, width stride
+asserts it, and EDGE_CASES hold patches at stride 1 and more kernel rows than fuse ("rows");
+the banded-runs sweeps (1-6 channels, width stride
 1, Conv2D and Conv1D) take only "segments" and assert it; the shifted-rows sweep (5-12
 channels, kernel rows at stride 1) takes only "shifted" and "shifted-strided" (width taps at a
 stride) and asserts it; the
@@ -396,7 +397,7 @@ def test_winograd_is_for_float32_and_enough_work_only():
     assert conv_algorithm(32, 64, *shape) == "winograd"
     assert conv_algorithm(32, 64, *shape, dtype="float16") == "shifted"
     assert conv_algorithm(32, 64, *shape, dtype="bfloat16") == "shifted"
-    assert conv_algorithm(8, 64, *shape) == "rows"
+    assert conv_algorithm(8, 64, *shape) == "patches"
     assert conv_algorithm(16, 16, *shape) == "winograd"
     assert conv_algorithm(32, 64, (8, 8), (3, 3), (1, 1), (1, 1), [(0, 0), (0, 0)]) == "shifted"  # digits
     assert conv_algorithm(32, 64, (8, 8), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)]) == "winograd"
@@ -464,7 +465,7 @@ EDGE_CASES = [
     ((7, 7), 3, 2, (3, 3), (1, 1), (1, 1), 2, "segments"),  # padding larger than half the kernel
     ((12, 12), 1, 2, (5, 5), (2, 3), (1, 2), 1, "banded"),  # one channel: the banded matmul
     ((4, 70), 1, 2, (3, 3), (1, 2), (1, 1), "same", "shifted-strided"),  # one channel, wide rows
-    ((4, 70), 1, 4, (3, 3), (1, 2), (1, 1), "same", "rows-strided"),  # more filters than taps
+    ((4, 70), 1, 4, (3, 3), (1, 2), (1, 1), "same", "patches-strided"),  # more filters than taps
     ((10, 14), 6, 2, (5, 5), (1, 1), (1, 1), "valid", "segments"),  # LeNet-5's second layer
     ((6, 6), 8, 4, (3, 3), (1, 1), (1, 1), "same", "banded"),  # 8 channels, short rows: one band
     ((5, 13), 3, 4, (3, 3), (1, 1), (1, 1), "same", "segments"),  # a last, partial run
@@ -476,7 +477,7 @@ EDGE_CASES = [
     ((11, 11), 16, 4, (3, 3), (2, 2), (2, 2), "valid", "patches"),  # strided and dilated
     ((20, 20), 3, 4, (9, 3), (2, 2), (1, 1), "valid", "rows-strided"),  # more rows than fuse
     ((8, 8), 16, 2, (3, 3), (1, 1), (2, 2), "same", "shifted"),  # dilated, many channels
-    ((8, 8), 16, 64, (3, 3), (1, 1), (2, 2), "same", "rows"),  # more filters than taps
+    ((8, 8), 16, 64, (3, 3), (1, 1), (2, 2), "same", "patches"),  # more filters than taps
     ((10, 10), 16, 16, (3, 3), (1, 1), (1, 1), "same", "shifted"),  # VGG/ResNet's 3x3
     ((32, 32), 32, 32, (3, 3), (1, 1), (1, 1), "same", "winograd"),  # the same, 32 channels
     ((32, 27), 32, 40, (3, 3), (1, 1), (1, 1), 1, "winograd"),  # explicit padding, partial tiles
@@ -484,7 +485,8 @@ EDGE_CASES = [
     ((33, 30), 32, 32, (3, 3), (1, 1), (2, 3), "same", "winograd"),  # dilated: phases apart
     ((9, 10), 12, 8, (3, 3), (1, 2), (1, 1), "valid", "shifted-strided"),  # width stride only
     ((6, 30), 3, 32, (3, 3), (1, 1), (1, 1), "same", "segments"),  # a VGG's first layer (RGB)
-    ((5, 30), 7, 32, (3, 3), (1, 1), (1, 1), "same", "rows"),  # more filters than taps
+    ((5, 30), 7, 32, (3, 3), (1, 1), (1, 1), "same", "patches"),  # more filters than taps
+    ((9, 9), 16, 64, (9, 1), (1, 1), (1, 1), "same", "rows"),  # more kernel rows than fuse
 ]
 
 

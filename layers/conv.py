@@ -51,6 +51,9 @@ MAX_FUSED_ROWS = 8
 concatenation of at most 8 parts into the loop that computes them (beyond, it copies each part
 and then joins them): an 11x11 kernel at stride 4 over RGB trained in 1.22-1.27x Keras' time as
 patches against 1.04-1.12x with one matmul per kernel row."""
+PATCHES_FROM_CHANNELS = 32
+"""Input channels from which more filters than channels take "patches" rather than "shifted"
+(see ``_shifted_is_cheaper``)."""
 MIN_RUN_VALUES = 32
 """Values per row of the banded matmul (kernel rows x channels x cells of a run) below which
 runs are lengthened: fewer made the matmul too narrow (see ``_segment_length``)."""
@@ -315,8 +318,17 @@ def _shifted_is_cheaper(channels, filters, window, strides):
     the products are no wider than the taps (filters <= kw*channels): on a 2-core CPU the
     3x3 layers of a small VGG (32 and 64 channels) trained up to 1.3x faster with XLA,
     and the first layer (3 channels, 32 filters) 2x slower. A row stride would waste the
-    products of the rows it skips, and one kernel row has nothing to shift.
+    products of the rows it skips, and one kernel row has nothing to shift. Against
+    ``_patches`` (one matmul over every window's taps, written in one fused loop) it loses
+    where there are more filters than channels, from 32 channels: with XLA, 5x5 32 -> 64 on
+    16x16 2.34-2.36x Keras' time -> 1.93-1.95x, AlexNet's 5x5 48 -> 128 on 27x27 1.95-1.96 ->
+    1.47-1.49, 5x5 32 -> 64 on 8x8 2.82-2.84 -> 2.19-2.42, 7x7 32 -> 64 2.17-2.28 -> 1.70-1.77,
+    the digits' 8x8x32 -> 64 1.46-1.53 -> 1.38-1.44; with fewer channels or no more filters
+    it won (10x10x32 -> 32 1.19 against 1.44, 16x16x8 -> 16 1.13 against 1.22, 5x5 over 8
+    channels 1.99 against 3.47, 7x7 16 -> 32 2.27 against 2.51).
     """
+    if filters > channels >= PATCHES_FROM_CHANNELS and window[0] <= MAX_FUSED_ROWS:
+        return False
     return strides[0] == 1 and window[0] > 1 and filters <= window[1] * channels
 
 

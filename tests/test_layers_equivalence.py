@@ -390,16 +390,17 @@ def test_conv2d_with_a_row_kernel_takes_winograd_1d_per_row_and_matches_keras():
 
 
 def test_winograd_is_for_float32_and_enough_work_only():
-    """Its transforms lose more round-off than the direct sum: half precision keeps the shifted
-    form; so do few channels (the products do not dominate) and small images (compiling costs
+    """Its transforms lose more round-off than the direct sum: half precision keeps a direct
+    form (patches here: more filters than channels); so do few channels (the products do not dominate) and small images (compiling costs
     more than the steps gain)."""
     shape = ((32, 32), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)])
     assert conv_algorithm(32, 64, *shape) == "winograd"
-    assert conv_algorithm(32, 64, *shape, dtype="float16") == "shifted"
-    assert conv_algorithm(32, 64, *shape, dtype="bfloat16") == "shifted"
+    assert conv_algorithm(32, 64, *shape, dtype="float16") == "patches"
+    assert conv_algorithm(32, 64, *shape, dtype="bfloat16") == "patches"
+    assert conv_algorithm(32, 32, *shape, dtype="float16") == "shifted"
     assert conv_algorithm(8, 64, *shape) == "patches"
     assert conv_algorithm(16, 16, *shape) == "winograd"
-    assert conv_algorithm(32, 64, (8, 8), (3, 3), (1, 1), (1, 1), [(0, 0), (0, 0)]) == "shifted"  # digits
+    assert conv_algorithm(32, 64, (8, 8), (3, 3), (1, 1), (1, 1), [(0, 0), (0, 0)]) == "patches"  # digits
     assert conv_algorithm(32, 64, (8, 8), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)]) == "winograd"
     assert conv_algorithm(32, 32, (10, 10), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)]) == "shifted"
     assert conv_algorithm(64, 64, (16, 16), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)]) == "winograd"
@@ -482,6 +483,8 @@ EDGE_CASES = [
     ((32, 32), 32, 32, (3, 3), (1, 1), (1, 1), "same", "winograd"),  # the same, 32 channels
     ((32, 27), 32, 40, (3, 3), (1, 1), (1, 1), 1, "winograd"),  # explicit padding, partial tiles
     ((10, 10), 32, 32, (3, 3), (1, 1), (1, 1), "same", "shifted"),  # too small for Winograd
+    ((8, 8), 32, 48, (5, 5), (1, 1), (1, 1), "same", "patches"),  # more filters than channels
+    ((8, 8), 16, 48, (5, 5), (1, 1), (1, 1), "same", "shifted"),  # the same, fewer channels
     ((33, 30), 32, 32, (3, 3), (1, 1), (2, 3), "same", "winograd"),  # dilated: phases apart
     ((9, 10), 12, 8, (3, 3), (1, 2), (1, 1), "valid", "shifted-strided"),  # width stride only
     ((6, 30), 3, 32, (3, 3), (1, 1), (1, 1), "same", "segments"),  # a VGG's first layer (RGB)

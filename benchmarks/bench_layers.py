@@ -2,12 +2,11 @@
 
 A step is the forward pass and the gradients, for a fixed random upstream gradient ``r``,
 with respect to the weights and the input (not the input for LeNet's first layer, as in
-training). The built-in
-layers run as Keras runs them by default (a tf.function without XLA); ours run both without
-and with XLA (``jit_compile=True``). The three are interleaved and each case reports medians,
-since the machine is shared; a case's ratio is the median of the rounds' ratios. A LeNet-5
-fit step (built-in layers against ours) is shown too, outside the mean. The last line is the
-geometric mean of ours / built-in over the layer cases.
+training). The built-in layers run as Keras runs them by default (a tf.function without
+XLA); ours run both without and with XLA (``jit_compile=True``). The three are interleaved
+and each case reports medians, since the machine is shared; a case's ratio is the median of
+the rounds' ratios. A LeNet-5 fit step (built-in layers against ours) is shown too, outside
+the mean. The last line is the geometric mean of ours / built-in over the layer cases.
 
 Usage: ``python benchmarks/bench_layers.py [--repeats N] [--case NAME ...] [--no-model]``
 """

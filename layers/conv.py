@@ -34,7 +34,7 @@ from layers.formats import (
     shape_to_channels_last,
     to_channels_last,
 )
-from layers.windows import axis_taps, pad_for_windows, window_geometry
+from layers.windows import axis_taps, pad_for_windows, side_by_side, window_geometry
 from layers.winograd import (
     convolve_dilated_winograd,
     convolve_winograd_1d,
@@ -319,7 +319,7 @@ def _shifted_is_cheaper(channels, filters, window, strides):
     3x3 layers of a small VGG (32 and 64 channels) trained up to 1.3x faster with XLA,
     and the first layer (3 channels, 32 filters) 2x slower. A row stride would waste the
     products of the rows it skips, and one kernel row has nothing to shift. Against
-    ``_patches`` (one matmul over every window's taps, written in one fused loop) it loses
+    the patches (one matmul over every window's taps, written in one fused loop) it loses
     where there are more filters than channels, from 32 channels: with XLA, 5x5 32 -> 64 on
     16x16 2.34-2.36x Keras' time -> 1.93-1.95x, AlexNet's 5x5 48 -> 128 on 27x27 1.95-1.96 ->
     1.47-1.49, 5x5 32 -> 64 on 8x8 2.82-2.84 -> 2.19-2.42, 7x7 32 -> 64 2.17-2.28 -> 1.70-1.77,
@@ -350,7 +350,21 @@ def _convolve_rows(x, kernel, window, strides, dilation, pads, out_sizes, shifte
                    patches=False):
     """Width taps side by side along the channels, then one matmul per kernel row, summed
     (or, ``shifted``, one matmul for all kernel rows: see ``_sum_shifted_rows``; or,
-    ``patches``, the row taps side by side too and one matmul: see ``_patches``)."""
+    ``patches``, every output's window as one row, the row taps side by side too, and one
+    matmul with the whole kernel).
+
+    Patches are written once (``layers.windows.side_by_side``; joined along the channels,
+    the same patches took as long as a matmul per row), and one 288-deep matmul ran at twice
+    the rate of three 96-deep ones (109 against 53 GFLOP/s with XLA). Measured on a 2-core CPU,
+    training step with XLA against Keras' convolution, patches against a matmul per row: 3x3
+    at stride 2, 64x32x32x32 -> 64, 1.44-1.66x -> 1.16-1.48x in seven of eight runs (one 1.54
+    -> 1.72); RGB -> 32 0.99-1.29 -> 0.73-0.93; 8 -> 32 1.18 -> 1.08; 16 -> 32 1.53-1.78 ->
+    1.49-1.58; 16x16x64 -> 128 1.18-1.42 -> 1.13-1.35; ResNet-18's 7x7 stride-2 stem 1.18 ->
+    1.14; but a valid 31x31x16 -> 32 layer 1.39-1.75 -> 1.55-1.68, worse in three of four
+    runs. At stride 1, where there are more filters than the shifted form takes: 32x32x8 ->
+    32 1.42-1.57 -> 1.26-1.34, 5x5 16 -> 128 1.57-1.68 -> 1.44-1.52, LeNet-5's c5 (5x5x16 ->
+    120) 0.69-0.73 -> 0.59-0.72, 30x30x7 -> 32 1.32 -> 1.27-1.30, a dilated 8 -> 32 1.10-1.17
+    -> 1.08-1.12 (one run 1.15 -> 1.20)."""
     (kh, kw), (sh, sw), (dh, dw), (out_h, out_w) = window, strides, dilation, out_sizes
     channels, filters = x.shape[-1], kernel.shape[-1]
     x = pad_for_windows(x, pads, window, strides, dilation, out_sizes)
@@ -365,36 +379,13 @@ def _convolve_rows(x, kernel, window, strides, dilation, pads, out_sizes, shifte
     row_taps = [wide] if kh == 1 and sh == 1 else axis_taps(wide, 0, kh, sh, dh, out_h)
     if patches:
         matrix = ops.reshape(kernel, (kh * kw * channels, filters))
-        return ops.reshape(ops.matmul(_patches(row_taps), matrix), (-1, out_h, out_w, filters))
+        return ops.reshape(ops.matmul(side_by_side(row_taps), matrix), (-1, out_h, out_w, filters))
     outputs = None
     for i, tap in enumerate(row_taps):
         row_kernel = ops.reshape(kernel[i], (kw * channels, filters))
         product = ops.matmul(ops.reshape(tap, (-1, kw * channels)), row_kernel)
         outputs = product if outputs is None else ops.add(outputs, product)
     return ops.reshape(outputs, (-1, out_h, out_w, filters))
-
-
-def _patches(row_taps):
-    """Every output's window as one row, (outputs, kernel rows * the taps' width), for one
-    matmul with the whole kernel.
-
-    The row taps are stacked on an axis before their channels, not joined along them: XLA on
-    CPU computes a concatenation along the last axis (of 128 values or more) as copies of its
-    parts followed by a join, but fuses one along an outer axis into a single loop, so the
-    patches are written once (joined along the channels, the same patches took as long as a
-    matmul per row). One 288-deep matmul also ran at twice the rate of three 96-deep ones (109
-    against 53 GFLOP/s with XLA). Measured on a 2-core CPU, training step with XLA
-    against Keras' convolution: 3x3 at stride 2, 64x32x32x32 -> 64, 1.44-1.66x -> 1.16-1.48x
-    in seven of eight runs (one 1.54 -> 1.72); RGB -> 32 0.99-1.29 -> 0.73-0.93; 8 -> 32 1.18
-    -> 1.08; 16 -> 32 1.53-1.78 -> 1.49-1.58; 16x16x64 -> 128 1.18-1.42 -> 1.13-1.35; ResNet-18's
-    7x7 stride-2 stem 1.18 -> 1.14; but a valid 31x31x16 -> 32 layer 1.39-1.75 -> 1.55-1.68,
-    worse in three of four runs. At stride 1, where there are more filters than the shifted
-    form takes: 32x32x8 -> 32 1.42-1.57 -> 1.26-1.34, 5x5 16 -> 128 1.57-1.68 -> 1.44-1.52,
-    LeNet-5's c5 (5x5x16 -> 120) 0.69-0.73 -> 0.59-0.72, 30x30x7 -> 32 1.32 -> 1.27-1.30, a
-    dilated 8 -> 32 1.10-1.17 -> 1.08-1.12 (one run 1.15 -> 1.20)."""
-    depth = row_taps[0].shape[-1]
-    rows = [ops.reshape(tap, (-1, 1, depth)) for tap in row_taps]
-    return ops.reshape(ops.concatenate(rows, axis=1), (-1, len(rows) * depth))
 
 
 def _sum_shifted_rows(wide, kernel, dh, out_h, out_w):

@@ -33,6 +33,7 @@ from layers.formats import (
     to_channels_last,
 )
 from layers.reductions import add_bias
+from layers.windows import side_by_side
 
 
 class _ConvTranspose(_Conv):
@@ -142,8 +143,8 @@ def conv_transpose(x, kernel, window, strides, dilation, geometry):
     interleaved by a transpose (the pixel shuffle, 4-D). Only the blocks the output covers
     are computed, so a crop is left only where it starts or ends inside a block. No zeros
     are inserted into the input and no copies of the output are added up. The shifted inputs
-    are stacked on an axis before their channels (5-D): joined along the channels (128 values
-    or more), XLA copied each and then joined them; a training step with XLA took 1.53-1.66x
+    go side by side as ``layers.windows.side_by_side`` writes them: joined along the channels
+    (128 values or more), XLA copied each and then joined them; a training step with XLA took 1.53-1.66x
     Keras' time -> 1.40-1.60x (3x3/2 "same", 16x16x32 -> 32) and 1.62-1.66 -> 1.55-1.58 (4x4/2).
     """
     filters, channels = kernel.shape[2], kernel.shape[3]
@@ -164,14 +165,9 @@ def conv_transpose(x, kernel, window, strides, dilation, geometry):
         for qh in shifts_h
         for qw in shifts_w
     ]
-    if len(shifted) == 1:
-        columns = shifted[0]
-    else:  # stacked before the channels, which XLA fuses into one loop (see conv._patches)
-        columns = ops.concatenate([ops.expand_dims(part, 3) for part in shifted], axis=3)
-        columns = ops.reshape(columns, (batch, *blocks, len(shifted) * channels))
     matrix = _phase_matrix(kernel, strides, plans)
     (sh, sw) = strides
-    phases = ops.matmul(ops.reshape(columns, (-1, len(shifted) * channels)), matrix)
+    phases = ops.matmul(side_by_side(shifted), matrix)
     phases = ops.reshape(phases, (-1, blocks[1], sh, sw * filters))
     if sh > 1:
         phases = ops.transpose(phases, (0, 2, 1, 3))

@@ -154,3 +154,19 @@ def window_taps(x, kernel, strides, dilation, out_sizes):
     for axis, (k, s, d, out) in enumerate(zip(kernel, strides, dilation, out_sizes, strict=True)):
         taps = [tap for whole in taps for tap in axis_taps(whole, axis, k, s, d, out)]
     return taps
+
+
+def side_by_side(taps):
+    """Taps of the same shape (..., depth) side by side, one row of ``len(taps) * depth``
+    values per position, as the matmul that follows takes them.
+
+    They are stacked on an axis before their last, not joined along it: XLA on CPU computes a
+    concatenation along the last axis (of 128 values or more) as copies of its parts followed
+    by a join, but fuses one along an outer axis of at most 8 parts into a single loop, so
+    the rows are written once.
+    """
+    depth = taps[0].shape[-1]
+    if len(taps) == 1:
+        return ops.reshape(taps[0], (-1, depth))
+    rows = [ops.reshape(tap, (-1, 1, depth)) for tap in taps]
+    return ops.reshape(ops.concatenate(rows, axis=1), (-1, len(taps) * depth))

@@ -391,15 +391,21 @@ def test_conv2d_with_a_row_kernel_takes_winograd_1d_per_row_and_matches_keras():
 
 def test_winograd_is_for_float32_and_enough_work_only():
     """Its transforms lose more round-off than the direct sum: half precision keeps a direct
-    form (patches here: more filters than channels); so do few channels (the products do not dominate) and small images (compiling costs
-    more than the steps gain)."""
+    form (patches here: more filters than channels); so do few channels (the products do not
+    dominate), small images (compiling costs more than the steps gain) and large images with
+    fewer channel pairs than output cells (the transforms' copies cost more)."""
     shape = ((32, 32), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)])
     assert conv_algorithm(32, 64, *shape) == "winograd"
     assert conv_algorithm(32, 64, *shape, dtype="float16") == "patches"
     assert conv_algorithm(32, 64, *shape, dtype="bfloat16") == "patches"
     assert conv_algorithm(32, 32, *shape, dtype="float16") == "shifted"
     assert conv_algorithm(8, 64, *shape) == "patches"
-    assert conv_algorithm(16, 16, *shape) == "winograd"
+    assert conv_algorithm(32, 32, *shape) == "winograd"  # 1024 channel pairs, 1024 cells
+    assert conv_algorithm(16, 16, *shape) == "shifted"
+    assert conv_algorithm(24, 24, *shape) == "shifted"
+    assert conv_algorithm(16, 32, (16, 16), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)]) == "winograd"
+    assert conv_algorithm(64, 64, (64, 64), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)]) == "winograd"
+    assert conv_algorithm(32, 32, (64, 64), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)]) == "shifted"
     assert conv_algorithm(32, 64, (8, 8), (3, 3), (1, 1), (1, 1), [(0, 0), (0, 0)]) == "patches"  # digits
     assert conv_algorithm(32, 64, (8, 8), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)]) == "winograd"
     assert conv_algorithm(32, 32, (10, 10), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)]) == "shifted"
@@ -409,7 +415,7 @@ def test_winograd_is_for_float32_and_enough_work_only():
 @pytest.mark.parametrize(
     ("make", "shape", "target", "form"),
     [
-        (lambda: layers.Conv2D(32, 3, padding="same"), (1, 32, 33, 32),
+        (lambda: layers.Conv2D(32, 3, padding="same"), (1, 32, 31, 32),
          "layers.winograd.convolve_winograd", convolve_winograd),
         (lambda: layers.Conv1D(16, 5, padding="same"), (2, 30, 16),
          "layers.conv.convolve_winograd_1d", convolve_winograd_1d),

@@ -17,10 +17,11 @@ at the points 0, +-1, +-2, +-1/2 and infinity: 8 products per 4 (or 2) outputs i
 (or 14), written the same way (``convolve_winograd_1d``, ``OUTPUTS_PER_TILE_1D``).
 
 Fewer multiplications pay off only where the products dominate: from 16 channels and
-filters up, on images that are not too small, and with enough channel pairs for the image's
-size (``MIN_CHANNELS``, ``MIN_WORK``, ``PRODUCTS_PER_CELL``; see ``benchmarks/bench_layers.py``). The transforms cost float32 round-off too: about 4e-6 of the
-largest output against 1e-6 for the direct sum, so only float32 takes this form. No tensor
-has more than 5 dimensions (LiteRT's limit).
+filters up (on images above 16x16 more), on images that are not too small (``MIN_CHANNELS``,
+``MIN_LARGE_IMAGE_CHANNELS``, ``MIN_WORK``; see ``benchmarks/bench_layers.py``).
+The transforms cost float32 round-off too: about 4e-6 of the largest output against 1e-6 for
+the direct sum, so only float32 takes this form. No tensor has more than 5 dimensions (LiteRT's
+limit).
 """
 
 from __future__ import annotations
@@ -99,15 +100,20 @@ measured like ``MIN_CHANNELS``: 8x8x32 -> 64 (2^17) 8.6 against 4.5 ms; below it
 32 7.0 against 8.9, 12x12x16 -> 16 3.9 against 4.5, and the 8x8 digits network's 6x6x32 -> 64
 a tie (its tiles mostly padding), while compiling takes 0.1-0.25 s more each time."""
 
-PRODUCTS_PER_CELL = 1
-"""Channels times filters per output cell of an image below which the direct forms stay: the
-transforms copy each image's tiles (2.25x the input) and products, so large images with few
-channel pairs lose. Measured on a 2-core AMD EPYC with AVX-512 (one layer's training step with
-XLA, batch 64, Winograd against direct, ratios to Keras' oneDNN convolution in the same run):
-32x32x16 -> 16 2.72 against 2.03, 32x32x16 -> 32 1.89 against 1.58, 32x32x24 -> 24 1.80 against
-1.64, 64x64x16 -> 16 (batch 16) 2.59 against 1.93, 32x32x32 -> 32 1.94 against 1.81; Winograd
-still won at 32x32x32 -> 64 (1.29 against 1.37), 32x32x48 -> 48, 32x32x64 -> 64 (1.31 against
-1.65) and on 16x16 (16x16x16 -> 32 1.30 against 1.44, 16x16x32 -> 32 1.54 against 1.77). An earlier host (AVX2) had measured
+LARGE_IMAGE_CELLS = 16 * 16
+MIN_LARGE_IMAGE_CHANNELS = 32
+"""Above ``LARGE_IMAGE_CELLS`` output cells per image, Winograd needs the harmonic mean of the
+channels and filters, 2*C*F / (C + F), above ``MIN_LARGE_IMAGE_CHANNELS``: its transforms copy
+every tile (2.25x the input) and product, a cost per cell that grows with C + F while the
+products it saves grow with C*F, and on large images those copies leave the caches. Measured on
+a 2-core AMD EPYC with AVX-512 (one layer's training step with XLA, batch 64, ratios to Keras'
+oneDNN convolution in the same run, Winograd against direct): 32x32x16 -> 16 2.48 against 1.91,
+32x32x16 -> 32 1.89 against 1.58, 32x32x24 -> 24 1.87 against 1.66, 32x32x32 -> 32 (mean 32)
+2.20 against 1.77 (a small VGG's epoch 1.32 against 1.19), 64x64x16 -> 16 (batch 16) 2.59
+against 1.93; Winograd won from a mean of 43: 32x32x32 -> 64 1.29 against 1.37, dilated by 2
+1.31 against 1.47, 32x32x64 -> 64 1.31 against 1.65, 64x64x64 -> 64 (batch 16) 1.41 against
+1.76; and on 16x16 images over fewer channels: 16x16x16 -> 32 1.30 against 1.44, 16x16x32 -> 32
+1.54 against 1.77, 16x16x64 -> 64 1.18 against 1.60. An earlier host (AVX2) had measured
 32x32x16 -> 16 a tie and 32x32x24 -> 24 8% faster with Winograd."""
 
 _direct = threading.local()
@@ -128,8 +134,8 @@ def direct_sums():
 
 def winograd_applies(channels, filters, spatial, window, strides, dilation, pads, dtype) -> bool:
     """Whether F(4x4, 3x3) is the cheaper, still exact form: a 3x3 kernel at stride 1 (dilated
-    or not), at least ``MIN_CHANNELS`` input channels and filters, ``MIN_WORK`` per image and
-    ``PRODUCTS_PER_CELL`` channel pairs per output cell,
+    or not), at least ``MIN_CHANNELS`` input channels and filters (on large images more:
+    ``MIN_LARGE_IMAGE_CHANNELS``) and ``MIN_WORK`` per image,
     float32, lengths known when the graph is built (the tiles are counted from them), and not
     inside ``direct_sums``."""
     if (
@@ -144,7 +150,9 @@ def winograd_applies(channels, filters, spatial, window, strides, dilation, pads
     cells = 1
     for length, (before, after), rate in zip(spatial, pads, dilation, strict=True):
         cells *= max(length + before + after - 2 * rate, 0)
-    return cells * channels * filters >= MIN_WORK and channels * filters >= PRODUCTS_PER_CELL * cells
+    if cells > LARGE_IMAGE_CELLS and 2 * channels * filters <= MIN_LARGE_IMAGE_CHANNELS * (channels + filters):
+        return False
+    return cells * channels * filters >= MIN_WORK
 
 
 def winograd_1d_applies(channels, filters, length, taps, stride, dilation, dtype) -> bool:

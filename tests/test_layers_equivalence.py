@@ -393,19 +393,21 @@ def test_winograd_is_for_float32_and_enough_work_only():
     """Its transforms lose more round-off than the direct sum: half precision keeps a direct
     form (patches here: more filters than channels); so do few channels (the products do not
     dominate), small images (compiling costs more than the steps gain) and large images with
-    fewer channel pairs than output cells (the transforms' copies cost more)."""
+    channels and filters of a harmonic mean of 32 or less (the transforms' copies cost more)."""
     shape = ((32, 32), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)])
     assert conv_algorithm(32, 64, *shape) == "winograd"
     assert conv_algorithm(32, 64, *shape, dtype="float16") == "patches"
     assert conv_algorithm(32, 64, *shape, dtype="bfloat16") == "patches"
     assert conv_algorithm(32, 32, *shape, dtype="float16") == "shifted"
     assert conv_algorithm(8, 64, *shape) == "patches"
-    assert conv_algorithm(32, 32, *shape) == "winograd"  # 1024 channel pairs, 1024 cells
-    assert conv_algorithm(16, 16, *shape) == "shifted"
-    assert conv_algorithm(24, 24, *shape) == "shifted"
+    for channels, filters in ((16, 16), (24, 24), (16, 32), (32, 32)):  # mean of 32 or less
+        assert conv_algorithm(channels, filters, *shape) == "shifted"
+    assert conv_algorithm(48, 48, *shape) == "winograd"
+    assert conv_algorithm(32, 40, *shape) == "winograd"  # a harmonic mean of 35.6
     assert conv_algorithm(16, 32, (16, 16), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)]) == "winograd"
+    assert conv_algorithm(32, 32, (16, 16), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)]) == "winograd"
+    assert conv_algorithm(16, 32, (17, 16), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)]) == "shifted"  # a row past 16x16
     assert conv_algorithm(64, 64, (64, 64), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)]) == "winograd"
-    assert conv_algorithm(32, 32, (64, 64), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)]) == "shifted"
     assert conv_algorithm(32, 64, (8, 8), (3, 3), (1, 1), (1, 1), [(0, 0), (0, 0)]) == "patches"  # digits
     assert conv_algorithm(32, 64, (8, 8), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)]) == "winograd"
     assert conv_algorithm(32, 32, (10, 10), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)]) == "shifted"
@@ -415,7 +417,7 @@ def test_winograd_is_for_float32_and_enough_work_only():
 @pytest.mark.parametrize(
     ("make", "shape", "target", "form"),
     [
-        (lambda: layers.Conv2D(32, 3, padding="same"), (1, 32, 31, 32),
+        (lambda: layers.Conv2D(48, 3, padding="same"), (1, 32, 31, 32),
          "layers.winograd.convolve_winograd", convolve_winograd),
         (lambda: layers.Conv1D(16, 5, padding="same"), (2, 30, 16),
          "layers.conv.convolve_winograd_1d", convolve_winograd_1d),
@@ -438,7 +440,7 @@ def test_direct_sums_keep_a_quantized_export_off_winograd(make, shape, target, f
 def test_grouped_and_channels_first_convolutions_take_winograd_per_group_and_match_keras():
     """Each group of 32 channels is its own Winograd convolution; channels_first is transposed
     to channels_last around it."""
-    x = np.random.default_rng(5).normal(size=(2, 32, 20, 64)).astype("float32")
+    x = np.random.default_rng(5).normal(size=(2, 16, 15, 64)).astype("float32")
     for data_format in ("channels_last", "channels_first"):
         xin = x if data_format == "channels_last" else np.moveaxis(x, -1, 1)
         ours = layers.Conv2D(64, 3, padding="same", groups=2, data_format=data_format)
@@ -486,12 +488,13 @@ EDGE_CASES = [
     ((8, 8), 16, 2, (3, 3), (1, 1), (2, 2), "same", "shifted"),  # dilated, many channels
     ((8, 8), 16, 64, (3, 3), (1, 1), (2, 2), "same", "patches"),  # more filters than taps
     ((10, 10), 16, 16, (3, 3), (1, 1), (1, 1), "same", "shifted"),  # VGG/ResNet's 3x3
-    ((32, 32), 32, 32, (3, 3), (1, 1), (1, 1), "same", "winograd"),  # the same, 32 channels
+    ((16, 16), 32, 32, (3, 3), (1, 1), (1, 1), "same", "winograd"),  # the same, 32 channels
+    ((32, 32), 32, 32, (3, 3), (1, 1), (1, 1), "same", "shifted"),  # a large image needs more
     ((32, 27), 32, 40, (3, 3), (1, 1), (1, 1), 1, "winograd"),  # explicit padding, partial tiles
     ((10, 10), 32, 32, (3, 3), (1, 1), (1, 1), "same", "shifted"),  # too small for Winograd
     ((8, 8), 32, 48, (5, 5), (1, 1), (1, 1), "same", "patches"),  # more filters than channels
     ((8, 8), 16, 48, (5, 5), (1, 1), (1, 1), "same", "shifted"),  # the same, fewer channels
-    ((33, 30), 32, 32, (3, 3), (1, 1), (2, 3), "same", "winograd"),  # dilated: phases apart
+    ((33, 30), 32, 48, (3, 3), (1, 1), (2, 3), "same", "winograd"),  # dilated: phases apart
     ((9, 10), 12, 8, (3, 3), (1, 2), (1, 1), "valid", "shifted-strided"),  # width stride only
     ((6, 30), 3, 32, (3, 3), (1, 1), (1, 1), "same", "segments"),  # a VGG's first layer (RGB)
     ((5, 30), 7, 32, (3, 3), (1, 1), (1, 1), "same", "patches"),  # more filters than taps

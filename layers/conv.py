@@ -269,9 +269,8 @@ def _convolve(x, kernel, window, strides, dilation, padding):
         return _convolve_banded(x, kernel, window, strides, dilation, pads, out_sizes, segment)
     if algorithm == "banded":
         return _convolve_banded(x, kernel, window, strides, dilation, pads, out_sizes, out_sizes[1])
-    shifted = algorithm.startswith("shifted")
-    patches = algorithm.startswith("patches")
-    return _convolve_rows(x, kernel, window, strides, dilation, pads, out_sizes, shifted, patches)
+    form = algorithm.removesuffix("-strided")
+    return _convolve_rows(x, kernel, window, strides, dilation, pads, out_sizes, form)
 
 
 def conv_algorithm(channels, filters, spatial, window, strides, dilation, pads, dtype="float32"):
@@ -346,12 +345,11 @@ def _banded_is_cheaper(channels, padded_width, kernel_width):
     return channels <= 8 and padded_width <= 4 * kernel_width
 
 
-def _convolve_rows(x, kernel, window, strides, dilation, pads, out_sizes, shifted=False,
-                   patches=False):
-    """Width taps side by side along the channels, then one matmul per kernel row, summed
-    (or, ``shifted``, one matmul for all kernel rows: see ``_sum_shifted_rows``; or,
-    ``patches``, every output's window as one row, the row taps side by side too, and one
-    matmul with the whole kernel).
+def _convolve_rows(x, kernel, window, strides, dilation, pads, out_sizes, form):
+    """Width taps side by side along the channels, then (``form`` "rows") one matmul per kernel
+    row, summed, or ("shifted") one matmul for all kernel rows (see ``_sum_shifted_rows``), or
+    ("patches") every output's window as one row, the row taps side by side too, and one
+    matmul with the whole kernel.
 
     Patches are written once (``layers.windows.side_by_side``; joined along the channels,
     the same patches took as long as a matmul per row), and one 288-deep matmul ran at twice
@@ -373,11 +371,11 @@ def _convolve_rows(x, kernel, window, strides, dilation, pads, out_sizes, shifte
     else:
         taps = axis_taps(x, 1, kw, sw, dw, out_w)
     wide = taps[0] if len(taps) == 1 else ops.concatenate(taps, axis=-1)
-    if shifted:
+    if form == "shifted":
         return _sum_shifted_rows(wide, kernel, dh, out_h, out_w)
     # pad_for_windows leaves out_h rows when the window is one row at stride 1
     row_taps = [wide] if kh == 1 and sh == 1 else axis_taps(wide, 0, kh, sh, dh, out_h)
-    if patches:
+    if form == "patches":
         matrix = ops.reshape(kernel, (kh * kw * channels, filters))
         return ops.reshape(ops.matmul(side_by_side(row_taps), matrix), (-1, out_h, out_w, filters))
     outputs = None

@@ -83,21 +83,32 @@ def _same_pads(length, kernel, stride, dilation):
     return total // 2, total - total // 2
 
 
-@st.composite
-def conv_cases(draw, rank):
-    lengths = tuple(draw(st.integers(1, 9)) for _ in range(rank))
+def _conv_case(draw, *, batches=2, paddings=2, **geometry):
+    """A convolution case of the given geometry (lengths, channels, filters, kernel, strides,
+    dilation), with its batch, padding, bias or not, and weights' seed drawn as every sweep does."""
     return {
-        "batch": draw(st.integers(1, 3)),
-        "lengths": lengths,
-        "channels": draw(st.integers(1, 4)),
-        "filters": draw(st.integers(1, 4)),
-        "kernel": tuple(draw(st.integers(1, 4)) for _ in range(rank)),
-        "strides": tuple(draw(st.integers(1, 4)) for _ in range(rank)),
-        "dilation": tuple(draw(st.integers(1, 3)) for _ in range(rank)),
-        "padding": draw(st.one_of(st.sampled_from(["valid", "same"]), st.integers(0, 3))),
+        "batch": draw(st.integers(1, batches)),
+        **geometry,
+        "padding": draw(st.one_of(st.sampled_from(["valid", "same"]), st.integers(0, paddings))),
         "use_bias": draw(st.booleans()),
         "seed": draw(st.integers(0, 2**16)),
     }
+
+
+@st.composite
+def conv_cases(draw, rank):
+    lengths = tuple(draw(st.integers(1, 9)) for _ in range(rank))
+    return _conv_case(
+        draw,
+        lengths=lengths,
+        channels=draw(st.integers(1, 4)),
+        filters=draw(st.integers(1, 4)),
+        kernel=tuple(draw(st.integers(1, 4)) for _ in range(rank)),
+        strides=tuple(draw(st.integers(1, 4)) for _ in range(rank)),
+        dilation=tuple(draw(st.integers(1, 3)) for _ in range(rank)),
+        batches=3,
+        paddings=3,
+    )
 
 
 def _fits(case):
@@ -191,18 +202,15 @@ def shifted_cases(draw):
     with no more filters than the width taps have channels: the "shifted" forms."""
     kernel = (draw(st.integers(2, 4)), draw(st.integers(1, 3)))
     channels = draw(st.integers(9, 12))
-    return {
-        "batch": draw(st.integers(1, 2)),
-        "lengths": (draw(st.integers(2, 9)), draw(st.integers(1, 9))),
-        "channels": channels,
-        "filters": draw(st.integers(1, min(16, kernel[1] * channels))),
-        "kernel": kernel,
-        "strides": (1, draw(st.integers(1, 3))),
-        "dilation": (draw(st.integers(1, 2)), draw(st.integers(1, 2))),
-        "padding": draw(st.one_of(st.sampled_from(["valid", "same"]), st.integers(0, 2))),
-        "use_bias": draw(st.booleans()),
-        "seed": draw(st.integers(0, 2**16)),
-    }
+    return _conv_case(
+        draw,
+        lengths=(draw(st.integers(2, 9)), draw(st.integers(1, 9))),
+        channels=channels,
+        filters=draw(st.integers(1, min(16, kernel[1] * channels))),
+        kernel=kernel,
+        strides=(1, draw(st.integers(1, 3))),
+        dilation=(draw(st.integers(1, 2)), draw(st.integers(1, 2))),
+    )
 
 
 def _algorithm(case):
@@ -231,18 +239,15 @@ def test_conv2d_shifted_rows_match_keras(case):
 def patches_cases(draw):
     """Two to ``MAX_FUSED_ROWS`` kernel rows at a row stride over more channels than the banded
     forms take: the "patches" forms (the width taps at a stride too, and dilated)."""
-    return {
-        "batch": draw(st.integers(1, 2)),
-        "lengths": (draw(st.integers(2, 16)), draw(st.integers(1, 9))),
-        "channels": draw(st.integers(9, 12)),
-        "filters": draw(st.integers(1, 16)),
-        "kernel": (draw(st.integers(2, MAX_FUSED_ROWS)), draw(st.integers(1, 3))),
-        "strides": (draw(st.integers(2, 4)), draw(st.integers(1, 3))),
-        "dilation": (draw(st.integers(1, 2)), draw(st.integers(1, 2))),
-        "padding": draw(st.one_of(st.sampled_from(["valid", "same"]), st.integers(0, 2))),
-        "use_bias": draw(st.booleans()),
-        "seed": draw(st.integers(0, 2**16)),
-    }
+    return _conv_case(
+        draw,
+        lengths=(draw(st.integers(2, 16)), draw(st.integers(1, 9))),
+        channels=draw(st.integers(9, 12)),
+        filters=draw(st.integers(1, 16)),
+        kernel=(draw(st.integers(2, MAX_FUSED_ROWS)), draw(st.integers(1, 3))),
+        strides=(draw(st.integers(2, 4)), draw(st.integers(1, 3))),
+        dilation=(draw(st.integers(1, 2)), draw(st.integers(1, 2))),
+    )
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -260,18 +265,15 @@ def segment_cases(draw, rank):
     width_kernel = draw(st.integers(2, 5))
     height = (draw(st.integers(1, 6)),) if rank == 2 else ()
     height_kernel = (draw(st.integers(1, 3)),) if rank == 2 else ()
-    return {
-        "batch": draw(st.integers(1, 2)),
-        "lengths": (*height, draw(st.integers(2, 20))),
-        "channels": draw(st.integers(1, 6)),
-        "filters": draw(st.integers(1, 8)),
-        "kernel": (*height_kernel, width_kernel),
-        "strides": ((draw(st.integers(1, 2)),) if rank == 2 else ()) + (1,),
-        "dilation": ((draw(st.integers(1, 2)),) if rank == 2 else ()) + (draw(st.integers(1, 3)),),
-        "padding": draw(st.one_of(st.sampled_from(["valid", "same"]), st.integers(0, 2))),
-        "use_bias": draw(st.booleans()),
-        "seed": draw(st.integers(0, 2**16)),
-    }
+    return _conv_case(
+        draw,
+        lengths=(*height, draw(st.integers(2, 20))),
+        channels=draw(st.integers(1, 6)),
+        filters=draw(st.integers(1, 8)),
+        kernel=(*height_kernel, width_kernel),
+        strides=((draw(st.integers(1, 2)),) if rank == 2 else ()) + (1,),
+        dilation=((draw(st.integers(1, 2)),) if rank == 2 else ()) + (draw(st.integers(1, 3)),),
+    )
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -295,18 +297,15 @@ def winograd_cases(draw):
     """3x3 kernels at stride 1 over enough channels and filters for F(4x4, 3x3): sizes from one
     pixel (a single, mostly padded tile) to several tiles, and not multiples of the tile;
     dilated too (then each phase of the input is convolved on its own)."""
-    return {
-        "batch": draw(st.integers(1, 2)),
-        "lengths": (draw(st.integers(1, 13)), draw(st.integers(1, 13))),
-        "channels": draw(st.integers(16, 36)),
-        "filters": draw(st.integers(16, 36)),
-        "kernel": (3, 3),
-        "strides": (1, 1),
-        "dilation": (draw(st.integers(1, 3)), draw(st.integers(1, 2))),
-        "padding": draw(st.one_of(st.sampled_from(["valid", "same"]), st.integers(0, 2))),
-        "use_bias": draw(st.booleans()),
-        "seed": draw(st.integers(0, 2**16)),
-    }
+    return _conv_case(
+        draw,
+        lengths=(draw(st.integers(1, 13)), draw(st.integers(1, 13))),
+        channels=draw(st.integers(16, 36)),
+        filters=draw(st.integers(16, 36)),
+        kernel=(3, 3),
+        strides=(1, 1),
+        dilation=(draw(st.integers(1, 3)), draw(st.integers(1, 2))),
+    )
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -324,18 +323,16 @@ def test_conv2d_winograd_matches_keras(case):
 def winograd_1d_cases(draw):
     """Conv1D kernels of 5 and 7 at stride 1 over enough channels and filters for F(4, 5) and
     F(2, 7): lengths from one cell (a single, mostly padded tile) to several tiles."""
-    return {
-        "batch": draw(st.integers(1, 2)),
-        "lengths": (draw(st.integers(1, 30)),),
-        "channels": draw(st.integers(16, 24)),
-        "filters": draw(st.integers(16, 24)),
-        "kernel": (draw(st.sampled_from(sorted(OUTPUTS_PER_TILE_1D))),),
-        "strides": (1,),
-        "dilation": (1,),
-        "padding": draw(st.one_of(st.sampled_from(["valid", "same"]), st.integers(0, 3))),
-        "use_bias": draw(st.booleans()),
-        "seed": draw(st.integers(0, 2**16)),
-    }
+    return _conv_case(
+        draw,
+        lengths=(draw(st.integers(1, 30)),),
+        channels=draw(st.integers(16, 24)),
+        filters=draw(st.integers(16, 24)),
+        kernel=(draw(st.sampled_from(sorted(OUTPUTS_PER_TILE_1D))),),
+        strides=(1,),
+        dilation=(1,),
+        paddings=3,
+    )
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -5,9 +5,9 @@ graph must have at most 5 dimensions (LiteRT's slice and element-wise kernels st
 and the layer converts to a .tflite file with builtin ops only (no Flex/select-TF ops) whose
 output in the LiteRT interpreter equals Keras' to 1e-5. The cases reach every algorithm:
 1x1 matmul, banded (whole rows and runs of a row), width taps (strided and not),
-strided/dilated row taps, the patches of all kernel rows at a row stride, the shifted rows (plain and with strided width taps, dilated too),
-and the poolings (disjoint, overlapping, "same" and explicit padding, 1D and 2D), depthwise,
-transposed and grouped convolutions.
+strided/dilated row taps, the patches of all kernel rows at a row stride, the shifted rows
+(plain and with strided width taps, dilated too), and the poolings (disjoint, overlapping,
+"same" and explicit padding, 1D and 2D), depthwise, transposed and grouped convolutions.
 """
 
 import importlib.util

@@ -144,8 +144,9 @@ def conv_transpose(x, kernel, window, strides, dilation, geometry):
     are computed, so a crop is left only where it starts or ends inside a block. No zeros
     are inserted into the input and no copies of the output are added up. The shifted inputs
     go side by side as ``layers.windows.side_by_side`` writes them: joined along the channels
-    (128 values or more), XLA copied each and then joined them; a training step with XLA took 1.53-1.66x
-    Keras' time -> 1.40-1.60x (3x3/2 "same", 16x16x32 -> 32) and 1.62-1.66 -> 1.55-1.58 (4x4/2).
+    (128 values or more), XLA copied each and then joined them; a training step with XLA
+    took 1.53-1.66x Keras' time -> 1.40-1.60x (3x3/2 "same", 16x16x32 -> 32) and 1.62-1.66
+    -> 1.55-1.58 (4x4/2).
     """
     filters, channels = kernel.shape[2], kernel.shape[3]
     batch = ops.shape(x)[0]

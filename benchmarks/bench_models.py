@@ -1,7 +1,7 @@
 """Train whole networks of our layers against the same networks of ``keras.layers``.
 
 Four networks, each built twice from the same code (``layers`` or ``keras.layers`` for the
-convolutions and poolings, which share their names): LeNet-5 on 28x28x1, a small VGG on
+convolutions, poolings and batch normalizations, which share their names): LeNet-5 on 28x28x1, a small VGG on
 32x32x3 (conv 32-32-pool-64-64-pool, 3x3 "same"), a 1D CNN on 40x1 (``mnist1d-cnn``'s
 layout) and a ResNet-style network on 32x32x3 (a stem and two basic residual blocks with
 batch normalization, the second strided with a projection shortcut). Ours train as the app
@@ -81,7 +81,7 @@ def cnn1d(nn):
 def resnet_blocks(nn):
     def conv_bn(x, filters, strides=1, kernel=3):
         x = nn.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False)(x)
-        return keras.layers.BatchNormalization()(x)
+        return nn.BatchNormalization()(x)
 
     inputs = keras.Input((32, 32, 3))
     x = keras.layers.Activation("relu")(conv_bn(inputs, 16))

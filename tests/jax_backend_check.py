@@ -75,9 +75,31 @@ for (size, k, s, pad, m) in ((7, 3, 2, "same", 2), (8, 3, 1, "valid", 1)):
             keras.layers.DepthwiseConv2D(k, strides=s, padding=pad, depth_multiplier=m), x)
     compare(layers.Conv2D(6, k, strides=s, padding=pad, groups=3),
             keras.layers.Conv2D(6, k, strides=s, padding=pad, groups=3), x)
+# batch normalization's training step: outputs, moving statistics and gradients (x and gamma, beta)
+def training_step(layer, x, w, r):
+    def f(x, w):
+        y, moving = layer.stateless_call(w, [v.value for v in layer.non_trainable_variables], x, training=True)
+        return jnp.sum(y * r), (y, moving)
+    (_, (y, moving)), g = jax.value_and_grad(f, argnums=(0, 1), has_aux=True)(x, w)
+    return [y, *moving, g[0], *g[1]]
+
+for kwargs, shape in (({}, (8, 5, 6, 7)), ({"center": False, "momentum": 0.5}, (16, 5)), ({"scale": False}, (4, 9, 3))):
+    ours, ref = layers.BatchNormalization(**kwargs), keras.layers.BatchNormalization(**kwargs)
+    ours.build(shape)
+    ref.build(shape)
+    ref.set_weights([rng.normal(1.0, 0.3, v.shape).astype("float32") for v in ref.get_weights()])
+    ours.set_weights(ref.get_weights())
+    x = jnp.asarray(rng.normal(1.5, 3.0, shape).astype("float32"))
+    r = rng.standard_normal(shape).astype("float32")
+    w = [v.value for v in ours.trainable_variables]
+    got, want = training_step(ours, x, w, r), training_step(ref, x, w, r)
+    assert len(got) == len(want)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(b).max())))
+    checked += 1
 # a whole model trains (jit-compiled, as JAX always is)
 m = keras.Sequential([keras.Input((8, 8, 1)), layers.Conv2D(8, 3, padding=1, activation="relu"), layers.MaxPool2D(2),
-                      layers.Conv2D(16, 3, padding="same"), layers.GlobalAvgPool2D(), keras.layers.Dense(10)])
+                      layers.Conv2D(16, 3, padding="same"), layers.BatchNormalization(), layers.GlobalAvgPool2D(), keras.layers.Dense(10)])
 m.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 h = m.fit(rng.random((256, 8, 8, 1)).astype("float32"), rng.integers(0, 10, 256), epochs=3, verbose=0)
 print(f"jax backend: {checked} layer configurations equal keras.layers (forward and gradients); "

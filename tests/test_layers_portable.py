@@ -18,6 +18,7 @@ import pytest
 import tensorflow as tf
 
 import layers
+from layers import conv, pooling
 
 CASES = [
     ("conv_1x1", (6, 6, 3), lambda: layers.Conv2D(4, 1)),
@@ -50,6 +51,19 @@ CASES = [
     ("conv_groups", (8, 8, 4), lambda: layers.Conv2D(4, 3, strides=2, groups=2)),
 ]
 
+FORMS = {
+    "conv_1x1": ["matmul"], "conv_banded_strided": ["banded"], "conv_banded_runs": ["segments"],
+    "conv_patches_same_strided": ["patches-strided"], "conv_patches_dilated_strided": ["patches"],
+    "conv_patches_stride_past_kernel": ["patches-strided"], "conv_shifted_same": ["shifted"],
+    "conv_winograd": ["winograd"], "conv_winograd_dilated": ["winograd"],
+    "conv_shifted_dilated_strided_width": ["shifted-strided"], "conv1d_strided": ["rows-strided"],
+    "conv1d_winograd": ["winograd-1d"], "conv1d_winograd_k7": ["winograd-1d"],
+    "maxpool_disjoint": ["blocks"], "maxpool_overlapping_padded": ["blocks"],
+    "maxpool_stride_past_window": ["blocks"], "maxpool1d": ["per-axis"], "conv_groups": ["banded", "banded"],
+}
+"""The form each convolution (``conv_algorithm``) and max pooling (``max_pool_form``) case
+takes, so that a changed threshold cannot move a case off the form it is here to export."""
+
 
 def _traced(layer, input_shape):
     function = tf.function(lambda x: layer(x), input_signature=[tf.TensorSpec((None, *input_shape))])
@@ -68,6 +82,19 @@ def test_layer_graph_has_at_most_five_dimensions(name, input_shape, make):
         if tensor.shape.rank is not None and tensor.shape.rank > 5
     }
     assert not ranks, f"{name}: tensors of more than 5 dimensions: {ranks}"
+
+
+@pytest.mark.parametrize(("name", "input_shape", "make"), CASES, ids=[c[0] for c in CASES])
+def test_each_case_takes_the_form_it_is_named_for(name, input_shape, make, monkeypatch):
+    assert set(FORMS) <= {case[0] for case in CASES}
+    forms = []
+    for module, function in ((conv, "conv_algorithm"), (pooling, "max_pool_form")):
+        original = getattr(module, function)
+        monkeypatch.setattr(module, function, lambda *a, _f=original, **k: forms.append(_f(*a, **k)) or forms[-1])
+    layer = make()
+    layer.build((None, *input_shape))
+    _traced(layer, input_shape)
+    assert forms == FORMS.get(name, [])
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ai_edge_litert") is None,

@@ -102,12 +102,23 @@ a tie (its tiles mostly padding), while compiling takes 0.1-0.25 s more each tim
 
 LARGE_IMAGE_CELLS = 16 * 16
 MIN_LARGE_IMAGE_CHANNELS = 32
-"""Above ``LARGE_IMAGE_CELLS`` output cells per image, Winograd needs the harmonic mean of the
-channels and filters, 2*C*F / (C + F), above ``MIN_LARGE_IMAGE_CHANNELS``: its transforms copy
-every tile (2.25x the input) and product, a cost per cell that grows with C + F while the
-products it saves grow with C*F, and on large images those copies leave the caches. Measured on
-a 2-core AMD EPYC with AVX-512 (one layer's training step with XLA, batch 64, ratios to Keras'
-oneDNN convolution in the same run, Winograd against direct): 32x32x16 -> 16 2.48 against 1.91,
+"""Above ``LARGE_IMAGE_CELLS`` output cells per image, fewer filters than channels need the
+harmonic mean of the channels and filters, 2*C*F / (C + F), above ``MIN_LARGE_IMAGE_CHANNELS``
+for Winograd: its transforms copy every tile (2.25x the input) and product, a cost per cell
+that grows with C + F while the products it saves grow with C*F, and on large images those
+copies leave the caches; the direct form with fewer filters than channels multiplies narrow
+products. Remeasured on the same host at 32x32 (one layer's training step with bias and ReLU,
+XLA, batch 64, ratios to Keras' in the same run, Winograd against the direct "shifted" form):
+as many filters as channels or more, Winograd won: 16 -> 16 1.70 against 1.87, 16 -> 32 1.46
+against 1.55, 24 -> 24 1.34 against 1.61, 32 -> 32 1.44-1.68 against 1.75-2.34, 64x64x32 -> 32
+(batch 16) 1.38 against 1.79; with fewer filters it did not: 32 -> 16 1.89-2.22 against
+1.88-2.13, 64 -> 32 1.64 against 1.54. In a whole small VGG (whose 32x32x32 -> 32 layer this
+moves to Winograd) XLA's profile of a training step gave that layer 19.8 against 26.2 ms, and
+interleaved epochs took 0.94x the time (CPU time 0.91x; rounds 0.81-1.24); the ResNet-style
+network's 32x32x16 -> 16 layers 0.97x (CPU 0.99x). The earlier measurements, before the
+direct forms and the tiles changed, on a 2-core AMD EPYC with AVX-512 (one layer's training
+step with XLA, batch 64, ratios to Keras' oneDNN convolution in the same run, Winograd against
+direct): 32x32x16 -> 16 2.48 against 1.91,
 32x32x16 -> 32 1.89 against 1.58, 32x32x24 -> 24 1.87 against 1.66, 32x32x32 -> 32 (mean 32)
 2.20 against 1.77 (a small VGG's epoch 1.32 against 1.19), 64x64x16 -> 16 (batch 16) 2.59
 against 1.93; Winograd won from a mean of 43: 32x32x32 -> 64 1.29 against 1.37, dilated by 2
@@ -134,8 +145,8 @@ def direct_sums():
 
 def winograd_applies(channels, filters, spatial, window, strides, dilation, pads, dtype) -> bool:
     """Whether F(4x4, 3x3) is the cheaper, still exact form: a 3x3 kernel at stride 1 (dilated
-    or not), at least ``MIN_CHANNELS`` input channels and filters (on large images more:
-    ``MIN_LARGE_IMAGE_CHANNELS``) and ``MIN_WORK`` per image,
+    or not), at least ``MIN_CHANNELS`` input channels and filters (on large images with fewer
+    filters than channels more: ``MIN_LARGE_IMAGE_CHANNELS``) and ``MIN_WORK`` per image,
     float32, lengths known when the graph is built (the tiles are counted from them), and not
     inside ``direct_sums``."""
     if (
@@ -150,7 +161,8 @@ def winograd_applies(channels, filters, spatial, window, strides, dilation, pads
     cells = 1
     for length, (before, after), rate in zip(spatial, pads, dilation, strict=True):
         cells *= max(length + before + after - 2 * rate, 0)
-    if cells > LARGE_IMAGE_CELLS and 2 * channels * filters <= MIN_LARGE_IMAGE_CHANNELS * (channels + filters):
+    if (cells > LARGE_IMAGE_CELLS and filters < channels
+            and 2 * channels * filters <= MIN_LARGE_IMAGE_CHANNELS * (channels + filters)):
         return False
     return cells * channels * filters >= MIN_WORK
 

@@ -21,7 +21,7 @@ fixed EDGE_CASES assert which algorithm each case takes and hold every one, "mat
 (and the fully convolutional network of test_layers_contract.py takes it twice); the
 Winograd sweep (3x3 at stride 1 over 16-36 channels and filters, dilations 1-3, every
 padding form, sizes from 1, with the work threshold lowered so that small sizes reach it) takes only "winograd"
-and asserts the layer takes it, three EDGE_CASES reach it at its real threshold, and a
+and asserts the layer takes it, four EDGE_CASES reach it at its real threshold, and a
 half-precision or small layer keeps a direct form. The Conv1D Winograd sweep (kernels 5 and 7,
 16-24 channels and filters, lengths from 1, every padding form) takes only "winograd-1d" and
 asserts the layer takes it; a Conv2D with a (1, 5) kernel takes it per row. Row taps at a stride and at a dilation (layers.windows.axis_taps'
@@ -390,20 +390,25 @@ def test_winograd_is_for_float32_and_enough_work_only():
     """Its transforms lose more round-off than the direct sum: half precision keeps a direct
     form (patches here: more filters than channels); so do few channels (the products do not
     dominate), small images (compiling costs more than the steps gain) and large images with
-    channels and filters of a harmonic mean of 32 or less (the transforms' copies cost more)."""
+    fewer filters than channels of a harmonic mean of 32 or less (the transforms' copies cost
+    more)."""
     shape = ((32, 32), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)])
     assert conv_algorithm(32, 64, *shape) == "winograd"
     assert conv_algorithm(32, 64, *shape, dtype="float16") == "patches"
     assert conv_algorithm(32, 64, *shape, dtype="bfloat16") == "patches"
     assert conv_algorithm(32, 32, *shape, dtype="float16") == "shifted"
     assert conv_algorithm(8, 64, *shape) == "patches"
-    for channels, filters in ((16, 16), (24, 24), (16, 32), (32, 32)):  # mean of 32 or less
+    for channels, filters in ((16, 16), (24, 24), (16, 32), (32, 32)):  # no fewer filters
+        assert conv_algorithm(channels, filters, *shape) == "winograd"
+    for channels, filters in ((32, 16), (24, 16), (48, 24)):  # fewer, a mean of 32 or less
         assert conv_algorithm(channels, filters, *shape) == "shifted"
+    assert conv_algorithm(64, 32, *shape) == "winograd"  # fewer, a harmonic mean of 42.7
     assert conv_algorithm(48, 48, *shape) == "winograd"
     assert conv_algorithm(32, 40, *shape) == "winograd"  # a harmonic mean of 35.6
     assert conv_algorithm(16, 32, (16, 16), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)]) == "winograd"
     assert conv_algorithm(32, 32, (16, 16), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)]) == "winograd"
-    assert conv_algorithm(16, 32, (17, 16), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)]) == "shifted"  # a row past 16x16
+    assert conv_algorithm(32, 16, (16, 16), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)]) == "winograd"
+    assert conv_algorithm(32, 16, (17, 16), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)]) == "shifted"  # a row past 16x16
     assert conv_algorithm(64, 64, (64, 64), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)]) == "winograd"
     assert conv_algorithm(32, 64, (8, 8), (3, 3), (1, 1), (1, 1), [(0, 0), (0, 0)]) == "patches"  # digits
     assert conv_algorithm(32, 64, (8, 8), (3, 3), (1, 1), (1, 1), [(1, 1), (1, 1)]) == "winograd"
@@ -486,7 +491,8 @@ EDGE_CASES = [
     ((8, 8), 16, 64, (3, 3), (1, 1), (2, 2), "same", "patches"),  # more filters than taps
     ((10, 10), 16, 16, (3, 3), (1, 1), (1, 1), "same", "shifted"),  # VGG/ResNet's 3x3
     ((16, 16), 32, 32, (3, 3), (1, 1), (1, 1), "same", "winograd"),  # the same, 32 channels
-    ((32, 32), 32, 32, (3, 3), (1, 1), (1, 1), "same", "shifted"),  # a large image needs more
+    ((32, 32), 32, 32, (3, 3), (1, 1), (1, 1), "same", "winograd"),  # a large image, as many filters
+    ((32, 32), 32, 16, (3, 3), (1, 1), (1, 1), "same", "shifted"),  # fewer filters: needs more
     ((32, 27), 32, 40, (3, 3), (1, 1), (1, 1), 1, "winograd"),  # explicit padding, partial tiles
     ((10, 10), 32, 32, (3, 3), (1, 1), (1, 1), "same", "shifted"),  # too small for Winograd
     ((8, 8), 32, 48, (5, 5), (1, 1), (1, 1), "same", "patches"),  # more filters than channels

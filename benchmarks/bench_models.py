@@ -113,6 +113,12 @@ class _EpochClock(keras.callbacks.Callback):
         self.seconds = time.perf_counter() - self.started[0], time.process_time() - self.started[1]
 
 
+def random_data(make, rng):
+    """``IMAGES`` random images of the network's input shape and labels of 10 classes."""
+    shape = make(keras.layers).input_shape[1:]
+    return rng.random((IMAGES, *shape)).astype("float32"), rng.integers(0, 10, IMAGES)
+
+
 def _fitter(make, nn, jit_compile, x, y):
     """A function that trains one epoch and returns its (wall, CPU) seconds."""
     keras.utils.set_random_seed(0)
@@ -141,9 +147,7 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     fits = {}
     for name in names:
-        shape = NETWORKS[name](keras.layers).input_shape[1:]
-        x = rng.random((IMAGES, *shape)).astype("float32")
-        y = rng.integers(0, 10, IMAGES)
+        x, y = random_data(NETWORKS[name], rng)
         fits[name] = {
             "builtin": _fitter(NETWORKS[name], keras.layers, False, x, y),
             "ours": _fitter(NETWORKS[name], layers, True, x, y),

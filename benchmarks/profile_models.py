@@ -77,10 +77,7 @@ def layer_of(op_name):
 def profile(name, builtin):
     """(ms per step by layer, ms per step by operation with its TensorFlow op name)."""
     make = bench_models.NETWORKS[name]
-    shape = make(keras.layers).input_shape[1:]
-    rng = np.random.default_rng(0)
-    x = rng.random((bench_models.IMAGES, *shape)).astype("float32")
-    y = rng.integers(0, 10, bench_models.IMAGES)
+    x, y = bench_models.random_data(make, np.random.default_rng(0))
     fit = bench_models._fitter(make, keras.layers if builtin else layers, not builtin, x, y)
     with tempfile.TemporaryDirectory(prefix="profile_models_trace_") as trace_dir:
         tf.profiler.experimental.start(trace_dir)

@@ -17,8 +17,9 @@ at the points 0, +-1, +-2, +-1/2 and infinity: 8 products per 4 (or 2) outputs i
 (or 14), written the same way (``convolve_winograd_1d``, ``OUTPUTS_PER_TILE_1D``).
 
 Fewer multiplications pay off only where the products dominate: from 16 channels and
-filters up (on images above 16x16 more), on images that are not too small (``MIN_CHANNELS``,
-``MIN_LARGE_IMAGE_CHANNELS``, ``MIN_WORK``; see ``benchmarks/bench_layers.py``).
+filters up (on images above 16x16 with fewer filters than channels, more), on images that are
+not too small (``MIN_CHANNELS``, ``MIN_LARGE_IMAGE_CHANNELS``, ``MIN_WORK``; see
+``benchmarks/bench_layers.py``).
 The transforms cost float32 round-off too: about 4e-6 of the largest output against 1e-6 for
 the direct sum, so only float32 takes this form. No tensor has more than 5 dimensions (LiteRT's
 limit).
@@ -104,28 +105,29 @@ LARGE_IMAGE_CELLS = 16 * 16
 MIN_LARGE_IMAGE_CHANNELS = 32
 """Above ``LARGE_IMAGE_CELLS`` output cells per image, fewer filters than channels need the
 harmonic mean of the channels and filters, 2*C*F / (C + F), above ``MIN_LARGE_IMAGE_CHANNELS``
-for Winograd: its transforms copy every tile (2.25x the input) and product, a cost per cell
-that grows with C + F while the products it saves grow with C*F, and on large images those
-copies leave the caches; the direct form with fewer filters than channels multiplies narrow
-products. Remeasured on the same host at 32x32 (one layer's training step with bias and ReLU,
-XLA, batch 64, ratios to Keras' in the same run, Winograd against the direct "shifted" form):
-as many filters as channels or more, Winograd won: 16 -> 16 1.70 against 1.87, 16 -> 32 1.46
-against 1.55, 24 -> 24 1.34 against 1.61, 32 -> 32 1.44-1.68 against 1.75-2.34, 64x64x32 -> 32
-(batch 16) 1.38 against 1.79; with fewer filters it did not: 32 -> 16 1.89-2.22 against
-1.88-2.13, 64 -> 32 1.64 against 1.54. In a whole small VGG (whose 32x32x32 -> 32 layer this
-moves to Winograd) XLA's profile of a training step gave that layer 19.8 against 26.2 ms, and
-interleaved epochs took 0.94x the time (CPU time 0.91x; rounds 0.81-1.24); the ResNet-style
-network's 32x32x16 -> 16 layers 0.97x (CPU 0.99x). The earlier measurements, before the
-direct forms and the tiles changed, on a 2-core AMD EPYC with AVX-512 (one layer's training
-step with XLA, batch 64, ratios to Keras' oneDNN convolution in the same run, Winograd against
-direct): 32x32x16 -> 16 2.48 against 1.91,
-32x32x16 -> 32 1.89 against 1.58, 32x32x24 -> 24 1.87 against 1.66, 32x32x32 -> 32 (mean 32)
-2.20 against 1.77 (a small VGG's epoch 1.32 against 1.19), 64x64x16 -> 16 (batch 16) 2.59
-against 1.93; Winograd won from a mean of 43: 32x32x32 -> 64 1.29 against 1.37, dilated by 2
-1.31 against 1.47, 32x32x64 -> 64 1.31 against 1.65, 64x64x64 -> 64 (batch 16) 1.41 against
-1.76; and on 16x16 images over fewer channels: 16x16x16 -> 32 1.30 against 1.44, 16x16x32 -> 32
-1.54 against 1.77, 16x16x64 -> 64 1.18 against 1.60. An earlier host (AVX2) had measured
-32x32x16 -> 16 a tie and 32x32x24 -> 24 8% faster with Winograd."""
+for Winograd: its transforms copy every tile (2.25x the input) and product, a cost per cell that
+grows with C + F while the products it saves grow with C*F, and on large images those copies
+leave the caches; the direct form with fewer filters than channels multiplies narrow products.
+Measured on a 2-core AMD EPYC with AVX-512 at 32x32 (one layer's training step with bias and
+ReLU, XLA, batch 64, ratios to Keras' in the same run, Winograd against the direct "shifted"
+form): as many filters as channels or more, Winograd won: 16 -> 16 1.70 against 1.87, 16 -> 32
+1.46 against 1.55, 24 -> 24 1.34 against 1.61, 32 -> 32 1.44-1.68 against 1.75-2.34, 64x64x32 ->
+32 (batch 16) 1.38 against 1.79; with fewer filters it did not: 32 -> 16 1.89-2.22 against
+1.88-2.13, 64 -> 32 1.64 against 1.54 (one run; with a harmonic mean of 42.7 it keeps Winograd,
+which the earlier measurements below had winning from a mean of 43). In a whole small VGG (whose
+32x32x32 -> 32 layer this moves to Winograd) XLA's profile of a training step gave that layer
+19.8 against 26.2 ms, and interleaved epochs took 0.94x the time (CPU time 0.91x; rounds
+0.81-1.24); the ResNet-style network's 32x32x16 -> 16 layers 0.97x (CPU 0.99x). The earlier
+measurements on the same host, before the direct forms and the tiles changed (one layer's
+training step with XLA, batch 64, ratios to Keras' oneDNN convolution in the same run, Winograd
+against direct): 32x32x16 -> 16 2.48 against 1.91, 32x32x16 -> 32 1.89 against 1.58, 32x32x24 ->
+24 1.87 against 1.66, 32x32x32 -> 32 (mean 32) 2.20 against 1.77 (a small VGG's epoch 1.32
+against 1.19), 64x64x16 -> 16 (batch 16) 2.59 against 1.93; Winograd won from a mean of 43:
+32x32x32 -> 64 1.29 against 1.37, dilated by 2 1.31 against 1.47, 32x32x64 -> 64 1.31 against
+1.65, 64x64x64 -> 64 (batch 16) 1.41 against 1.76; and on 16x16 images over fewer channels:
+16x16x16 -> 32 1.30 against 1.44, 16x16x32 -> 32 1.54 against 1.77, 16x16x64 -> 64 1.18 against
+1.60. An earlier host (AVX2) had measured 32x32x16 -> 16 a tie and 32x32x24 -> 24 8% faster with
+Winograd."""
 
 _direct = threading.local()
 

@@ -5,10 +5,11 @@ value, into the output at ``stride`` times its position. Here it is computed the
 round, in the "sub-pixel" form: with stride S an output cell ``S*b + p`` (block b, phase p)
 gathers the taps at phase p from a few neighbouring input cells, so every phase is a small
 stride-1 convolution of the input, and all S_h*S_w phases are one matmul of the shifted
-inputs side by side; one transpose then interleaves the phases (at most 5-D). No zeros are
-inserted into the input, no copies of the output are added up, the gradients are the
-matmul's and a few slices, and nothing depends on the input's length but the final slice,
-so the layer runs on inputs of any height and width.
+inputs side by side (or, where phases lack taps at some shifts, one matmul per phase:
+``transpose_form``); one transpose or two stacks then interleave the phases (at most 5-D).
+No zeros are inserted into the input, no copies of the output are added up, the gradients
+are the matmul's and a few slices, and nothing depends on the input's length but the final
+slice, so the layer runs on inputs of any height and width.
 
 Weights have the shapes and names of ``keras.layers.Conv1DTranspose``/``Conv2DTranspose``:
 the kernel is (*kernel_size, filters, input channels).
@@ -34,6 +35,11 @@ from layers.formats import (
 )
 from layers.reductions import add_bias
 from layers.windows import side_by_side
+
+MAX_PHASE_SHIFTS = 8
+"""Shifted inputs one phase may read in the per-phase form: XLA on CPU writes a side-by-side
+of at most 8 parts in one loop (``layers.windows.side_by_side``); a 5x5 kernel at stride 2,
+whose first phase reads 9, trained slower per phase (2.18x Keras' time against 1.90x)."""
 
 
 class _ConvTranspose(_Conv):
@@ -146,7 +152,8 @@ def conv_transpose(x, kernel, window, strides, dilation, geometry):
     go side by side as ``layers.windows.side_by_side`` writes them: joined along the channels
     (128 values or more), XLA copied each and then joined them; a training step with XLA
     took 1.53-1.66x Keras' time -> 1.40-1.60x (3x3/2 "same", 16x16x32 -> 32) and 1.62-1.66
-    -> 1.55-1.58 (4x4/2).
+    -> 1.55-1.58 (4x4/2). Where the matrix has zero blocks, the phases go one matmul each
+    (``transpose_form``, ``_per_phase``).
     """
     filters, channels = kernel.shape[2], kernel.shape[3]
     batch = ops.shape(x)[0]
@@ -166,13 +173,17 @@ def conv_transpose(x, kernel, window, strides, dilation, geometry):
         for qh in shifts_h
         for qw in shifts_w
     ]
-    matrix = _phase_matrix(kernel, strides, plans)
     (sh, sw) = strides
-    phases = ops.matmul(side_by_side(shifted), matrix)
-    phases = ops.reshape(phases, (-1, blocks[1], sh, sw * filters))
-    if sh > 1:
-        phases = ops.transpose(phases, (0, 2, 1, 3))
-    outputs = ops.reshape(phases, (batch, blocks[0] * sh, blocks[1] * sw, filters))
+    taps_of_phases = _taps_of_phases(strides, plans, window[1])
+    if _phase_form(taps_of_phases, len(shifted)) == "per-phase":
+        outputs = _per_phase(shifted, kernel, taps_of_phases, strides, batch, blocks)
+    else:
+        matrix = _phase_matrix(kernel, strides, plans)
+        phases = ops.matmul(side_by_side(shifted), matrix)
+        phases = ops.reshape(phases, (-1, blocks[1], sh, sw * filters))
+        if sh > 1:
+            phases = ops.transpose(phases, (0, 2, 1, 3))
+        outputs = ops.reshape(phases, (batch, blocks[0] * sh, blocks[1] * sw, filters))
     skip = [crop - first * s for (crop, _), (_, _, first, _), s in zip(
         geometry, plans, strides, strict=True)]
     ends = [(first + extra) * s - crop - offset for (crop, offset), (_, _, first, extra), s in zip(
@@ -181,6 +192,71 @@ def conv_transpose(x, kernel, window, strides, dilation, geometry):
         return outputs
     size = [batch, lengths[0] * sh + geometry[0][1], lengths[1] * sw + geometry[1][1], filters]
     return ops.slice(outputs, [0, *skip, 0], size)
+
+
+def transpose_form(kernel_size, strides, dilation, geometry) -> str:
+    """Which form ``conv_transpose`` takes for a 2D window (a 1D one is (1, k)): "all-phases"
+    (one matmul of every shifted input by a matrix with a block per shift and phase) or
+    "per-phase" (one matmul per phase over the shifted inputs it has taps at: where some
+    phase lacks taps at some shifts, and no phase reads more than ``MAX_PHASE_SHIFTS``)."""
+    plans = [_phase_plan(*args) for args in zip(kernel_size, strides, dilation, geometry, strict=True)]
+    shifts = len(plans[0][0]) * len(plans[1][0])
+    return _phase_form(_taps_of_phases(strides, plans, kernel_size[1]), shifts)
+
+
+def _phase_form(taps_of_phases, shifts):
+    """``transpose_form``'s rule on the taps each phase reads, out of ``shifts`` shifted inputs."""
+    counts = [len(pairs) for pairs in taps_of_phases.values()]
+    if min(counts) < shifts and max(counts) <= MAX_PHASE_SHIFTS:
+        return "per-phase"
+    return "all-phases"
+
+
+def _taps_of_phases(strides, plans, kernel_width):
+    """Phase (p_h, p_w) -> [(index of the shifted input, index j_h*kw + j_w of its tap)] for
+    the shifts at which both axes have a tap of that phase."""
+    (shifts_h, taps_h, *_), (shifts_w, taps_w, *_) = plans
+    return {
+        (ph, pw): [
+            (a * len(shifts_w) + b, taps_h[qh, ph] * kernel_width + taps_w[qw, pw])
+            for a, qh in enumerate(shifts_h)
+            for b, qw in enumerate(shifts_w)
+            if (qh, ph) in taps_h and (qw, pw) in taps_w
+        ]
+        for ph in range(strides[0])
+        for pw in range(strides[1])
+    }
+
+
+def _per_phase(shifted, kernel, taps_of_phases, strides, batch, blocks):
+    """Each phase as its own matmul, of the shifted inputs it has taps at side by side by those
+    taps stacked; the phases are then interleaved by two stacks (at most 5-D) and a reshape.
+
+    The all-phases matrix holds a zero block wherever a phase has no tap at a shift: 7 of 16
+    for a 3x3 kernel at stride 2, whose phases read 4, 2, 2 and 1 shifted inputs. A phase
+    without any tap is zeros. Measured on a 2-core CPU (training step with XLA, batch 64,
+    ratio to Keras' time in the same run, all phases -> per phase): 3x3/2 "same" 16x16x32 ->
+    32 1.64-1.77 -> 1.46-1.54 (five runs), 16x16x64 -> 64 1.86-2.00 -> 1.61-1.63, "valid"
+    15x15x32 -> 32 1.87-1.90 -> 1.82-1.83, 16x16x16 -> 16 1.50 -> 1.48; Conv1DTranspose
+    kernel 3 at stride 2 (64x32 -> 32) 1.07-1.17 -> 0.87-1.02, kernel 5 1.18-1.25 -> 1.06-1.17.
+    """
+    kh, kw, filters, channels = kernel.shape
+    taps = ops.reshape(ops.transpose(kernel, (0, 1, 3, 2)), (kh * kw, channels, filters))
+    (sh, sw) = strides
+    rows = []
+    for ph in range(sh):
+        row = []
+        for pw in range(sw):
+            pairs = taps_of_phases[ph, pw]
+            if not pairs:
+                row.append(ops.zeros((batch * blocks[0], blocks[1], filters), kernel.dtype))
+                continue
+            matrix = ops.reshape(ops.stack([taps[j] for _, j in pairs]), (len(pairs) * channels, filters))
+            product = ops.matmul(side_by_side([shifted[i] for i, _ in pairs]), matrix)
+            row.append(ops.reshape(product, (-1, blocks[1], filters)))
+        rows.append(ops.stack(row, axis=2))  # (N*B_h, B_w, S_w, F)
+    phases = ops.stack(rows, axis=1)  # (N*B_h, S_h, B_w, S_w, F)
+    return ops.reshape(phases, (batch, blocks[0] * sh, blocks[1] * sw, filters))
 
 
 def _phase_plan(kernel, stride, dilation, geometry):

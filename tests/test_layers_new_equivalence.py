@@ -6,6 +6,11 @@ kernel), dilations, every padding form and output_padding. Where Keras has no su
 (explicit padding P, a stride together with a dilation) the reference is built from Keras'
 own layers by hand: zeros inserted between the input's cells, a stride-1 Keras layer, and
 the crop the padding asks for.
+
+Which form a transposed convolution takes (``layers.transposed.transpose_form``): the Conv2D
+sweep reaches "per-phase" (one matmul per phase, where phases lack taps at some shifts) in
+about 83% of its cases and "all-phases" in 17%, the Conv1D sweep 59% and 41% (3,000 draws);
+test_transpose_form_names_the_rule asserts the form of each named case.
 """
 
 import keras
@@ -17,6 +22,8 @@ from hypothesis import strategies as st
 from test_layers_equivalence import _assert_close, _fits, _forward_and_gradients, _same_pads
 
 import layers
+from layers.arithmetic import transpose_axis_geometry
+from layers.transposed import transpose_form
 
 SWEEP = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -166,6 +173,35 @@ def test_conv2d_transpose_fixed_edge_cases_match(
         "batch": 2, "lengths": lengths, "channels": 3, "filters": 2, "kernel": kernel,
         "strides": strides, "dilation": dilation, "padding": padding,
         "output_padding": output_padding, "use_bias": True, "seed": 3,
+    }
+    _check_transpose(case, rank=2)
+
+
+@pytest.mark.parametrize(
+    ("kernel", "strides", "padding", "form"),
+    [
+        ((3, 3), (2, 2), "same", "per-phase"),  # phases read 4, 2, 2 and 1 of 4 shifts
+        ((3, 3), (2, 2), "valid", "per-phase"),
+        ((1, 3), (1, 2), "same", "per-phase"),  # a Conv1DTranspose with kernel 3
+        ((2, 2), (3, 3), "valid", "per-phase"),  # stride above the kernel: phases of zeros
+        ((4, 4), (2, 2), "valid", "all-phases"),  # every phase reads every shift
+        ((2, 2), (2, 2), "valid", "all-phases"),  # one shift
+        ((3, 3), (1, 1), "same", "all-phases"),  # one phase
+        ((5, 5), (2, 2), "same", "all-phases"),  # the first phase reads 9 > MAX_PHASE_SHIFTS
+    ],
+)
+def test_transpose_form_names_the_rule(kernel, strides, padding, form):
+    geometry = [transpose_axis_geometry(k, s, 1, padding, None) for k, s in zip(kernel, strides, strict=True)]
+    assert transpose_form(kernel, strides, (1, 1), geometry) == form
+
+
+def test_per_phase_transpose_matches_keras_with_many_channels():
+    """The per-phase form on the benchmark's shape class (3x3 at stride 2, 32 channels)."""
+    assert transpose_form((3, 3), (2, 2), (1, 1), [transpose_axis_geometry(3, 2, 1, "same", None)] * 2) == "per-phase"
+    case = {
+        "batch": 2, "lengths": (5, 6), "channels": 32, "filters": 16, "kernel": (3, 3),
+        "strides": (2, 2), "dilation": (1, 1), "padding": "same", "output_padding": None,
+        "use_bias": True, "seed": 5,
     }
     _check_transpose(case, rank=2)
 

@@ -7,7 +7,9 @@ layout) and a ResNet-style network on 32x32x3 (a stem and two basic residual blo
 batch normalization, the second strided with a projection shortcut). Ours train as the app
 trains them, compiled with XLA (``jit_compile=True``, the default of ``TrainingSettings``);
 the built-in ones as a Keras user trains them, with ``compile``'s defaults (on a CPU-only
-machine Keras then runs without XLA). Both: Adam, sparse cross-entropy, batch 64, one epoch
+machine Keras then runs without XLA) and one batch per call of the step, ours as the app
+runs them, 8 batches per call with each batch's loss recorded and the batches stoppable
+(``cnnstudio.training.groups``). Both: Adam, sparse cross-entropy, batch 64, one epoch
 of 2,048 random images per round (``fit``, after a warm-up epoch that compiles), timed from
 the epoch's beginning to its end (``_EpochClock``: without fit's iterator setup and teardown).
 
@@ -29,6 +31,7 @@ Usage: ``python benchmarks/bench_models.py [--rounds N] [--network NAME ...]``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -43,6 +46,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import layers  # noqa: E402
+from cnnstudio.training import groups  # noqa: E402
 
 BATCH = 64
 IMAGES = 2048
@@ -119,19 +123,28 @@ def random_data(make, rng):
     return rng.random((IMAGES, *shape)).astype("float32"), rng.integers(0, 10, IMAGES)
 
 
-def _fitter(make, nn, jit_compile, x, y):
-    """A function that trains one epoch and returns its (wall, CPU) seconds."""
+def _fitter(make, nn, jit_compile, x, y, grouped=False):
+    """A function that trains one epoch and returns its (wall, CPU) seconds; ``grouped``: as the
+    app does, several batches per call with each batch's loss recorded and the batches
+    stoppable (``cnnstudio.training.groups``)."""
     keras.utils.set_random_seed(0)
     model = make(nn)
+    feed = {"x": x, "y": y, "batch_size": BATCH, "shuffle": False}
+    compiled = {"jit_compile": True} if jit_compile else {}
+    quiet = contextlib.nullcontext
+    if grouped:
+        model = groups.recording_model(model, capacity=2 * groups.BATCHES_PER_CALL)
+        compiled["steps_per_execution"] = groups.BATCHES_PER_CALL
+        quiet = groups.quiet_end_of_data
     model.compile(
-        optimizer="adam",
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        **({"jit_compile": True} if jit_compile else {}),
+        optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), **compiled
     )
     clock = _EpochClock()
 
     def fit():
-        model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=False, callbacks=[clock])
+        data = groups.stoppable_batches(feed)[0] if grouped else feed
+        with quiet():
+            model.fit(**data, epochs=1, verbose=0, callbacks=[clock])
         return clock.seconds
 
     fit()  # compiles
@@ -150,8 +163,8 @@ def main(argv=None):
         x, y = random_data(NETWORKS[name], rng)
         fits[name] = {
             "builtin": _fitter(NETWORKS[name], keras.layers, False, x, y),
-            "ours": _fitter(NETWORKS[name], layers, True, x, y),
-            "ours_no_xla": _fitter(NETWORKS[name], layers, False, x, y),
+            "ours": _fitter(NETWORKS[name], layers, True, x, y, grouped=True),
+            "ours_no_xla": _fitter(NETWORKS[name], layers, False, x, y, grouped=True),
         }
     variants = ("builtin", "ours", "ours_no_xla")
     times = {name: {key: [] for key in variants} for name in names}

@@ -78,7 +78,7 @@ def profile(name, builtin):
     """(ms per step by layer, ms per step by operation with its TensorFlow op name)."""
     make = bench_models.NETWORKS[name]
     x, y = bench_models.random_data(make, np.random.default_rng(0))
-    fit = bench_models._fitter(make, keras.layers if builtin else layers, not builtin, x, y)
+    fit = bench_models._fitter(make, keras.layers if builtin else layers, not builtin, x, y, grouped=not builtin)
     with tempfile.TemporaryDirectory(prefix="profile_models_trace_") as trace_dir:
         tf.profiler.experimental.start(trace_dir)
         fit()

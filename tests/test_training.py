@@ -207,6 +207,63 @@ def test_stop_before_start_trains_at_most_one_batch(small_digits):
     assert len(result.history["loss"]) == 1 and result.epochs_completed == 0
 
 
+def test_several_batches_per_call_report_every_batch_loss(small_digits):
+    """8 batches run per call of the step (groups.BATCHES_PER_CALL); the curve still gets each
+    batch's own loss, in order, and they average to the epoch's loss as Keras computes it."""
+    from cnnstudio.training import groups
+
+    state = TrainingState(min_interval=0.0)
+    updates = []
+    state.listener = updates.append
+    settings = TrainingSettings(epochs=2, batch_size=24, jit_compile=True)
+    result = train(tiny_model(), small_digits, settings, state)
+    assert result.status == "completed"
+    batches = -(-256 // 24)  # 11, the last one of 16 images
+    batch_updates = [u for u in updates if u.kind == "batch"]
+    assert len(batch_updates) == 2 * -(-batches // groups.BATCHES_PER_CALL)  # one update per group
+    assert [u.batch for u in batch_updates[:2]] == [groups.BATCHES_PER_CALL, batches]
+    _, losses, history = state.snapshot()
+    assert [index for index, _ in losses] == list(range(2 * batches))
+    sizes = [24] * (batches - 1) + [256 - 24 * (batches - 1)]
+    for epoch in range(2):
+        own = [loss for _, loss in losses[epoch * batches:(epoch + 1) * batches]]
+        assert np.dot(own, sizes) / 256 == pytest.approx(history["loss"][epoch], rel=1e-5)
+    assert result.batches == 2 * batches and result.epochs_completed == 2
+
+
+def test_stop_within_a_group_ends_after_the_batch_in_progress(small_digits):
+    """Stop pressed during the third batch of a group of 8 ends the run after that batch, or
+    the next: the graph's loop may start a batch (here its counting) before the last ends."""
+    import keras
+    import tensorflow as tf
+
+    from cnnstudio.training import groups
+
+    state = TrainingState()
+    seen = []
+
+    class StopsAtThird(keras.layers.Layer):
+        def call(self, inputs, training=None):
+            if training:
+                def count():
+                    seen.append(1)
+                    if len(seen) == 3:
+                        state.request_stop()
+                    return np.float32(0)
+
+                inputs = inputs + tf.ensure_shape(tf.py_function(count, [], tf.float32), ())
+            return inputs
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 1)), StopsAtThird(), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
+    result = train(model, small_digits, TrainingSettings(epochs=2, batch_size=16, jit_compile=False), state)
+    assert result.status == "stopped", result.error
+    assert result.batches_at_stop >= 3 and 0 <= result.batches - result.batches_at_stop <= 1
+    assert result.batches <= 4 < groups.BATCHES_PER_CALL  # the group ended early
+    assert len(result.history["loss"]) == 1 and "val_loss" not in result.history
+
+
 def test_nan_loss_fails_and_restores_the_last_good_weights(small_digits):
     model = tiny_model(activation="tanh")
     first = train(model, small_digits, TrainingSettings(epochs=1, batch_size=32, jit_compile=False))
@@ -253,9 +310,9 @@ def test_out_of_memory_suggests_a_smaller_batch(small_digits):
     import tensorflow as tf
 
     class Exhausting(keras.Sequential):
-        """Fails inside fit the way TensorFlow reports an allocation failure."""
+        """Fails in its forward pass the way TensorFlow reports an allocation failure."""
 
-        def fit(self, *args, **kwargs):
+        def call(self, *args, **kwargs):
             raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with shape[64,4096]")
 
     model = Exhausting([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])

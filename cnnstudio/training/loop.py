@@ -29,7 +29,7 @@ import numpy as np
 
 from cnnstudio.network import tasks
 from cnnstudio.network.spec import suggest
-from cnnstudio.training import devices
+from cnnstudio.training import devices, groups
 from cnnstudio.training.data import (
     DataError,
     Dataset,
@@ -260,19 +260,25 @@ class TrainingState:
         self._batch_losses: list[tuple[int, float]] = []
         self._history: dict[str, list[float]] = {}
         self.batches_started = 0
-        """Batches the run has begun so far (counted before each batch, on the training thread)."""
+        """Batches the run has begun so far (counted before each batch on the training thread,
+        or at the end of each group of batches when several run per call)."""
         self.batches_at_stop: int | None = None
         """``batches_started`` when Stop was first requested: the run ends within one batch of it."""
+        self._trained: Callable[[], int] | None = None
+        self._stop_batches: Callable[[int], Any] | None = None
 
     def request_stop(self) -> None:
         """Stop after the batch being trained now, without a validation pass; the weights
         trained so far are kept."""
         with self._lock:
             if self.batches_at_stop is None:
-                self.batches_at_stop = self.batches_started
+                # Within a group of batches the one in progress is the next after those trained.
+                self.batches_at_stop = self._trained() + 1 if self._trained else self.batches_started
             self._stop.set()
             if self._model is not None:
                 self._model.stop_training = True
+            if self._stop_batches is not None:
+                self._stop_batches(0)
 
     @property
     def stop_requested(self) -> bool:
@@ -289,9 +295,19 @@ class TrainingState:
         if self.stop_requested:
             model.stop_training = True
 
+    def _group(self, trained: Callable[[], int], stop_batches: Callable[[int], Any]) -> None:
+        """Several batches run per call: ``trained()`` counts the batches trained so far and
+        ``stop_batches(n)`` lets an epoch yield at most n more (a run stopped before it began
+        trains one, as with one batch per call)."""
+        with self._lock:
+            self._trained, self._stop_batches = trained, stop_batches
+            if self._stop.is_set():
+                stop_batches(1)
+
     def _detach(self) -> None:
         with self._lock:
             self._model = None
+            self._trained = self._stop_batches = None
 
     def _publish(self, update: TrainingUpdate) -> None:
         with self._lock:
@@ -356,8 +372,12 @@ def _callback_class():
     class StudioCallback(keras.callbacks.Callback):
         async_safe = True
 
-        def __init__(self, state, inner_model, settings, num_examples, device):
+        def __init__(self, state, inner_model, settings, num_examples, device, recorder=None):
             super().__init__()
+            self.recorder = recorder
+            if recorder is not None:
+                # The group's losses are read from the recorder before the next group overwrites them.
+                self.async_safe = False
             self.state = state
             self.inner = inner_model
             self.settings = settings
@@ -380,11 +400,14 @@ def _callback_class():
             self.t_begin = time.perf_counter()
             self.compiled = False
             self.skipped_images = 0
+            self.untimed = 1  # batches before the timing starts: the compiling batch or group
 
         def on_train_batch_begin(self, batch, logs=None):
             # Called in order on the training thread (only batch ends may be dispatched
-            # asynchronously), so Stop can count the batches a run takes after it.
-            self.state.batches_started += 1
+            # asynchronously), so Stop can count the batches a run takes after it. A group of
+            # batches is counted at its end, from the recorder.
+            if self.recorder is None:
+                self.state.batches_started += 1
 
         def on_epoch_begin(self, epoch, logs=None):
             with self.lock:
@@ -398,8 +421,14 @@ def _callback_class():
                 self.t_batches_end = self.t_epoch
                 if self.compiled:
                     self.skipped_images = 0
+                if self.recorder is not None:
+                    self.epoch_start, _ = self.recorder.recorded()
+                    self.seen = self.epoch_start
 
         def on_train_batch_end(self, batch, logs=None):
+            if self.recorder is not None:
+                self._group_end(logs)
+                return
             loss = (logs or {}).get("loss")
             now = time.perf_counter()
             with self.lock:
@@ -421,6 +450,38 @@ def _callback_class():
                 if now - self.last_push < self.state.min_interval:
                     return
                 update = self._update("batch", now, loss)
+            self.state._publish(update)
+
+        def _group_end(self, logs):
+            """The batches of a group: each one's loss from the recorder, in order."""
+            now = time.perf_counter()
+            trained, ring = self.recorder.recorded()
+            self.state.batches_started = trained
+            with self.lock:
+                if trained == self.seen:
+                    return
+                self.done = trained - self.epoch_start
+                self.t_batches_end = now
+                if not self.compiled:
+                    # The first group traced and compiled the step: time from its end.
+                    self.compiled = True
+                    self.t_epoch = now
+                    self.skipped_images = self._examples_through(self.done - 1)
+                    self.untimed = self.done
+                for index in range(max(self.seen, trained - len(ring)), trained):
+                    loss = ring[index % len(ring)]
+                    batch = index - self.epoch_start
+                    self.pending.append((self.epoch * self.batches + batch, loss))
+                    if self.failure is None and not math.isfinite(loss):
+                        self.failure = self._nan_message(batch + 1, loss)
+                        self.model.stop_training = True
+                self.seen = trained
+                if self.failure is None and not self._first_weights_finite():
+                    self.failure = self._nan_message(self.done, self.pending[-1][1])
+                    self.model.stop_training = True
+                if now - self.last_push < self.state.min_interval:
+                    return
+                update = self._update("batch", now, float((logs or {}).get("loss", math.nan)))
             self.state._publish(update)
 
         def on_epoch_end(self, epoch, logs=None):
@@ -447,6 +508,8 @@ def _callback_class():
                 self.model.stop_training = True
 
         def on_train_end(self, logs=None):
+            if self.recorder is not None:
+                self.state.batches_started, _ = self.recorder.recorded()
             self.state._detach()
 
         def _add_batch_mean(self, batch, mean):
@@ -506,7 +569,7 @@ def _callback_class():
             rate = 0.0 if compiling else images / seconds
             batches_done = self.epoch * self.batches + self.done
             remaining = self.epochs * self.batches - batches_done
-            timed = batches_done - 1  # the compiling batch is not timed
+            timed = batches_done - self.untimed  # the compiling batch (or group) is not timed
             eta = None if compiling or timed <= 0 else remaining * seconds / timed
             pending, self.pending = tuple(self.pending), []
             self.last_push = now
@@ -579,11 +642,20 @@ def train(
             optimizer = make_optimizer(settings)
             loss = (keras.losses.MeanSquaredError() if denoise else
                     keras.losses.SparseCategoricalCrossentropy(from_logits=not _outputs_probabilities(model)))
+            feed, validation = _fit_data(dataset, denoise, settings)
+            grouped = groups.applies(feed, distributed=placement.strategy is not None)
             if placement.strategy is None:
-                fit_model.compile(optimizer=optimizer, loss=loss, metrics=[] if denoise else ["accuracy"],
-                                  jit_compile=settings.jit_compile and not no_xla)
-        callback = _callback_class()(state, model, settings, len(dataset.x_train), label)
-        feed, validation = _fit_data(dataset, denoise, settings)
+                compiled = {"optimizer": optimizer, "loss": loss, "jit_compile": settings.jit_compile and not no_xla}
+                fit_model.compile(metrics=[] if denoise else ["accuracy"], **compiled)
+            if grouped:  # the model handed back stays compiled as above
+                fit_model = groups.recording_model(fit_model, capacity=2 * groups.BATCHES_PER_CALL)
+                fit_model.compile(metrics=[] if denoise else ["accuracy"], **compiled,
+                                  steps_per_execution=groups.BATCHES_PER_CALL)
+        callback = _callback_class()(state, model, settings, len(dataset.x_train), label,
+                                     recorder=fit_model if grouped else None)
+        if grouped:
+            feed, stop_batches = groups.stoppable_batches(feed)
+            state._group(lambda: fit_model.recorded()[0], stop_batches)
         if placement.strategy is not None:
             # Keras' fit cannot train under MultiWorkerMirroredStrategy (see distributed.py).
             from cnnstudio.training import distributed
@@ -600,7 +672,7 @@ def train(
                 [*callbacks, callback], jit_compile=settings.jit_compile and not no_xla, classify=not denoise,
             )
         else:
-            with placement.fit_scope():
+            with placement.fit_scope(), groups.quiet_end_of_data():
                 fit_model.fit(
                     **feed,
                     epochs=settings.epochs,

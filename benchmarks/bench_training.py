@@ -1,7 +1,8 @@
 """What the studio's monitoring costs: train() against a plain Keras fit of the same model.
 
 Both sides fit digits-cnn (built from the preset with the same seed) on the same data with the
-same batch size, optimizer, loss, metrics and jit_compile, with validation each epoch; rounds
+same batch size, optimizer, loss, metrics, jit_compile and batches per call of the step
+(``cnnstudio.training.groups.BATCHES_PER_CALL``), with validation each epoch; rounds
 alternate between the two and the medians of images per second (and of each back-to-back pair's ratio, steadier on a
 busy machine) are compared. Target: the
 studio at least 0.95 of plain Keras (monitoring under 5%).
@@ -33,6 +34,7 @@ def main() -> None:
 
     from cnnstudio.models.builder import build_model
     from cnnstudio.network import presets
+    from cnnstudio.training import groups
     from cnnstudio.training.data import Dataset, load_dataset
     from cnnstudio.training.loop import TrainingSettings, TrainingState, make_optimizer, train
 
@@ -52,7 +54,8 @@ def main() -> None:
         start = time.perf_counter()
         model.compile(optimizer=make_optimizer(settings),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=False),
-                      metrics=["accuracy"], jit_compile=settings.jit_compile)
+                      metrics=["accuracy"], jit_compile=settings.jit_compile,
+                      steps_per_execution=groups.BATCHES_PER_CALL)
         model.fit(data.x_train, data.y_train, batch_size=settings.batch_size, epochs=settings.epochs,
                   validation_data=(data.x_val, data.y_val), verbose=0, shuffle=True)
         return images / (time.perf_counter() - start)

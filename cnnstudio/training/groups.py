@@ -14,8 +14,11 @@ Within a group Keras reports nothing, so two things the studio needs are kept in
   ``capacity`` slots and counts the batches (``recording_model``), and the studio's callback
   reads the new ones at the end of each group;
 - Stop after the batch being trained: the training batches are Keras' own (its data adapter,
-  shuffled as ``fit`` shuffles them) followed by a ``take_while`` on a stop flag, so the group
-  ends at the next batch once Stop is pressed (``stoppable_batches``, TensorFlow only).
+  a private module of Keras 3, shuffled as ``fit`` shuffles them) followed by a
+  ``take_while`` on a stop limit, so the group ends at the next batch fetched once Stop is
+  pressed (``stoppable_batches``, TensorFlow only). The graph's loop may fetch the next batch
+  while one trains, so that one may still train: one batch after the one in progress at
+  most, as with one batch per call.
 
 Only the TensorFlow backend, one device and batches of arrays take this route; the rest calls
 the step once per batch.
@@ -32,8 +35,8 @@ BATCHES_PER_CALL = 8
 2-core CPU, and Stop still ends the run after the batch in progress."""
 
 _END_OF_DATA = "Your input ran out of data"
-"""Keras' warning when an epoch's batches end before the steps it counted: with the stop
-flag the number of batches is unknown to it, so every epoch ends this way."""
+"""Keras' warning when an epoch's batches end before the steps it counted: behind the stop
+limit the number of batches is unknown to it, so every epoch ends this way."""
 
 
 def applies(feed: dict, distributed: bool) -> bool:

@@ -133,8 +133,9 @@ def _fitter(make, nn, jit_compile, x, y, grouped=False):
     compiled = {"jit_compile": True} if jit_compile else {}
     quiet = contextlib.nullcontext
     if grouped:
-        model = groups.recording_model(model, capacity=2 * groups.BATCHES_PER_CALL)
-        compiled["steps_per_execution"] = groups.BATCHES_PER_CALL
+        per_call = groups.batches_per_call(model, BATCH)
+        model = groups.recording_model(model, capacity=2 * per_call)
+        compiled["steps_per_execution"] = per_call
         quiet = groups.quiet_end_of_data
     model.compile(
         optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), **compiled

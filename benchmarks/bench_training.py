@@ -2,7 +2,7 @@
 
 Both sides fit digits-cnn (built from the preset with the same seed) on the same data with the
 same batch size, optimizer, loss, metrics, jit_compile and batches per call of the step
-(``cnnstudio.training.groups.BATCHES_PER_CALL``), with validation each epoch; rounds
+(``cnnstudio.training.groups.batches_per_call``), with validation each epoch; rounds
 alternate between the two and the medians of images per second (and of each back-to-back pair's ratio, steadier on a
 busy machine) are compared. Target: the
 studio at least 0.95 of plain Keras (monitoring under 5%).
@@ -55,7 +55,7 @@ def main() -> None:
         model.compile(optimizer=make_optimizer(settings),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=False),
                       metrics=["accuracy"], jit_compile=settings.jit_compile,
-                      steps_per_execution=groups.BATCHES_PER_CALL)
+                      steps_per_execution=groups.batches_per_call(model, settings.batch_size))
         model.fit(data.x_train, data.y_train, batch_size=settings.batch_size, epochs=settings.epochs,
                   validation_data=(data.x_val, data.y_val), verbose=0, shuffle=True)
         return images / (time.perf_counter() - start)

@@ -231,6 +231,24 @@ def test_several_batches_per_call_report_every_batch_loss(small_digits):
     assert result.batches == 2 * batches and result.epochs_completed == 2
 
 
+def test_batches_per_call_shrink_for_a_large_network():
+    """Small networks take BATCHES_PER_CALL per call; a network whose group would exceed
+    GROUP_MACS takes fewer, down to one (its progress still moves each batch)."""
+    import keras
+
+    from cnnstudio.training import groups
+
+    assert groups.batches_per_call(tiny_model(), 32) == groups.BATCHES_PER_CALL
+
+    def conv(size, channels, filters):
+        return keras.Sequential([keras.Input((size, size, channels)), keras.layers.Conv2D(filters, 3, padding="same")])
+
+    medium = conv(64, 32, 64)  # 3*3*32*64 * 64*64 = 75.5M MACs: 3 * 75.5M * 32 = 7.2e9 a batch
+    assert groups._forward_macs(medium) == 3 * 3 * 32 * 64 * 64 * 64
+    assert groups.batches_per_call(medium, 32) == int(groups.GROUP_MACS // (3 * 75_497_472 * 32)) == 5
+    assert groups.batches_per_call(conv(128, 64, 256), 32) == 1
+
+
 def test_stop_within_a_group_ends_after_the_batch_in_progress(small_digits):
     """Stop pressed during the third batch of a group of 8 ends the run after that batch, or
     the next: the graph's loop may start a batch (here its counting) before the last ends."""

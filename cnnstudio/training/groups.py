@@ -20,19 +20,27 @@ Within a group Keras reports nothing, so two things the studio needs are kept in
   while one trains, so that one may still train: one batch after the one in progress at
   most, as with one batch per call.
 
-Only the TensorFlow backend, one device and batches of arrays take this route; the rest calls
-the step once per batch.
+Only the TensorFlow backend, one device and batches of arrays take this route, and only as
+many batches per call as keep a group's work small (``batches_per_call``); the rest calls the
+step once per batch.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import warnings
 
 BATCHES_PER_CALL = 8
-"""Batches per call of the training step: a group of a small VGG's batches takes ~0.4 s on a
-2-core CPU, and Stop still ends the run after the batch in progress."""
+"""Batches per call of the training step at most: a group of a small VGG's batches takes
+~0.4 s on a 2-core CPU, and Stop still ends the run after the batch in progress."""
+
+GROUP_MACS = 40e9
+"""Multiply-accumulates a group's training steps may hold (forward, input and weight
+gradients: 3x the forward's): above, fewer batches go per call, so that a large network's
+progress and loss curve still move every few seconds (where a call's overhead is negligible
+anyway). The small VGG at batch 64 takes 4.8e9 a batch, so 8; VGG-16 on 224x224 images one."""
 
 _END_OF_DATA = "Your input ran out of data"
 """Keras' warning when an epoch's batches end before the steps it counted: behind the stop
@@ -45,6 +53,34 @@ def applies(feed: dict, distributed: bool) -> bool:
     import keras
 
     return "y" in feed and not distributed and keras.backend.backend() == "tensorflow"
+
+
+def batches_per_call(model, batch_size: int) -> int:
+    """``BATCHES_PER_CALL``, or fewer where a group's training would exceed ``GROUP_MACS``."""
+    step = 3 * _forward_macs(model) * batch_size
+    return max(1, min(BATCHES_PER_CALL, int(GROUP_MACS // step) if step else BATCHES_PER_CALL))
+
+
+def _forward_macs(model) -> int:
+    """Multiply-accumulates of one example's forward pass, roughly: each layer's kernel times
+    the cells of its output (nested models included; a transposed convolution is overcounted)."""
+    total = 0
+    for layer in model.layers:
+        if hasattr(layer, "layers"):
+            total += _forward_macs(layer)
+            continue
+        kernel = getattr(layer, "kernel", None)
+        if kernel is None:
+            kernel = getattr(layer, "depthwise_kernel", None)
+        if kernel is None:
+            continue
+        try:
+            shape = layer.output.shape
+        except (AttributeError, ValueError):  # a layer never called in a graph
+            continue
+        cells = math.prod(length or 1 for length in shape[1:-1])
+        total += math.prod(kernel.shape) * cells
+    return total
 
 
 @functools.cache

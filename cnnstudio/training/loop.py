@@ -643,14 +643,16 @@ def train(
             loss = (keras.losses.MeanSquaredError() if denoise else
                     keras.losses.SparseCategoricalCrossentropy(from_logits=not _outputs_probabilities(model)))
             feed, validation = _fit_data(dataset, denoise, settings)
-            grouped = groups.applies(feed, distributed=placement.strategy is not None)
+            per_call = 1
+            if groups.applies(feed, distributed=placement.strategy is not None):
+                per_call = groups.batches_per_call(fit_model, settings.batch_size)
+            grouped = per_call > 1
             if placement.strategy is None:
                 compiled = {"optimizer": optimizer, "loss": loss, "jit_compile": settings.jit_compile and not no_xla}
                 fit_model.compile(metrics=[] if denoise else ["accuracy"], **compiled)
             if grouped:  # the model handed back stays compiled as above
-                fit_model = groups.recording_model(fit_model, capacity=2 * groups.BATCHES_PER_CALL)
-                fit_model.compile(metrics=[] if denoise else ["accuracy"], **compiled,
-                                  steps_per_execution=groups.BATCHES_PER_CALL)
+                fit_model = groups.recording_model(fit_model, capacity=2 * per_call)
+                fit_model.compile(metrics=[] if denoise else ["accuracy"], **compiled, steps_per_execution=per_call)
         callback = _callback_class()(state, model, settings, len(dataset.x_train), label,
                                      recorder=fit_model if grouped else None)
         if grouped:

@@ -8,8 +8,7 @@ batch normalization, the second strided with a projection shortcut). Ours train 
 trains them, compiled with XLA (``jit_compile=True``, the default of ``TrainingSettings``);
 the built-in ones as a Keras user trains them, with ``compile``'s defaults (on a CPU-only
 machine Keras then runs without XLA) and one batch per call of the step, ours as the app
-runs them, 8 batches per call with each batch's loss recorded and the batches stoppable
-(``cnnstudio.training.groups``). Both: Adam, sparse cross-entropy, batch 64, one epoch
+runs them, 8 batches per call with each batch's loss recorded (``cnnstudio.training.groups``). Both: Adam, sparse cross-entropy, batch 64, one epoch
 of 2,048 random images per round (``fit``, after a warm-up epoch that compiles), timed from
 the epoch's beginning to its end (``_EpochClock``: without fit's iterator setup and teardown).
 
@@ -31,7 +30,6 @@ Usage: ``python benchmarks/bench_models.py [--rounds N] [--network NAME ...]``
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import statistics
 import sys
@@ -125,27 +123,22 @@ def random_data(make, rng):
 
 def _fitter(make, nn, jit_compile, x, y, grouped=False):
     """A function that trains one epoch and returns its (wall, CPU) seconds; ``grouped``: as the
-    app does, several batches per call with each batch's loss recorded and the batches
-    stoppable (``cnnstudio.training.groups``)."""
+    app does, several batches per call with each batch's loss recorded
+    (``cnnstudio.training.groups``)."""
     keras.utils.set_random_seed(0)
     model = make(nn)
-    feed = {"x": x, "y": y, "batch_size": BATCH, "shuffle": False}
     compiled = {"jit_compile": True} if jit_compile else {}
-    quiet = contextlib.nullcontext
     if grouped:
         per_call = groups.batches_per_call(model, BATCH)
         model = groups.recording_model(model, capacity=2 * per_call)
         compiled["steps_per_execution"] = per_call
-        quiet = groups.quiet_end_of_data
     model.compile(
         optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), **compiled
     )
     clock = _EpochClock()
 
     def fit():
-        data = groups.stoppable_batches(feed)[0] if grouped else feed
-        with quiet():
-            model.fit(**data, epochs=1, verbose=0, callbacks=[clock])
+        model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=False, callbacks=[clock])
         return clock.seconds
 
     fit()  # compiles

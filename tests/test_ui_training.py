@@ -323,7 +323,11 @@ def test_a_killed_training_process_is_reported_and_keeps_the_last_epoch(qtbot, w
     assert again.result.status == "completed" and panel.runs_list.count() == 2
 
 
-def test_stop_ends_the_run_within_one_batch_without_validating(qtbot, window, no_child_left):
+def test_stop_ends_the_run_within_its_group_of_batches_without_validating(qtbot, window, no_child_left):
+    """Several batches run per call of the step (cnnstudio.training.groups): Stop ends the run
+    when the group in progress ends, without a validation pass."""
+    from cnnstudio.training import groups
+
     panel = window.training_panel
     panel.batch_size_spin.setValue(1)  # 1438 batches an epoch: Stop lands mid-epoch
     panel.epochs_spin.setValue(3)
@@ -338,7 +342,7 @@ def test_stop_ends_the_run_within_one_batch_without_validating(qtbot, window, no
         panel.stop_training()
     result = finished.args[0].result
     assert result.status == "stopped" and result.epochs_completed == 0
-    assert result.batches_at_stop >= 20 and result.batches - result.batches_at_stop <= 1
+    assert result.batches_at_stop >= 20 and result.batches - result.batches_at_stop < groups.BATCHES_PER_CALL
     assert "val_loss" not in result.history  # no validation pass after Stop
     assert panel.progress.format() == "Stopped — weights kept"
 

@@ -1,5 +1,5 @@
 """Several batches per call of the training step, with each batch's loss kept and Stop honoured
-within the group.
+at the end of the group.
 
 Keras' ``fit`` calls its compiled training step once per batch from Python unless
 ``compile(steps_per_execution=N)`` runs N batches in one call (a loop inside the compiled
@@ -9,16 +9,14 @@ batches per call against 1 (interleaved epochs, medians): the ResNet-style netwo
 own layers without XLA gained too (small VGG 0.94x, LeNet-5 0.75x). Weights after an epoch
 were bit for bit those of one batch per call.
 
-Within a group Keras reports nothing, so two things the studio needs are kept in the graph:
-- each batch's loss: the fitted model's ``compute_loss`` writes it into a ring of
-  ``capacity`` slots and counts the batches (``recording_model``), and the studio's callback
-  reads the new ones at the end of each group;
-- Stop after the batch being trained: the training batches are Keras' own (its data adapter,
-  a private module of Keras 3, shuffled as ``fit`` shuffles them) followed by a
-  ``take_while`` on a stop limit, so the group ends at the next batch fetched once Stop is
-  pressed (``stoppable_batches``, TensorFlow only). The graph's loop may fetch the next batch
-  while one trains, so that one may still train: one batch after the one in progress at
-  most, as with one batch per call.
+Within a group Keras reports nothing, so each batch's loss is kept in the graph: the fitted
+model's ``compute_loss`` writes it into a ring of ``capacity`` slots and counts the batches
+(``recording_model``), and the studio's callback reads the new ones at the end of each group.
+Keras checks Stop (``model.stop_training``) between calls, so a run stops at the end of the
+group in progress; groups are kept small enough (``GROUP_MACS``) that this is a fraction of a
+second. (A ``take_while`` on the batches was tried to stop within a group, but the graph's
+loop fetches batches ahead of the step, so batches fetched before Stop still trained: four
+after it in one run at batch size 1.)
 
 Only the TensorFlow backend, one device and batches of arrays take this route, and only as
 many batches per call as keep a group's work small (``batches_per_call``); the rest calls the
@@ -27,24 +25,19 @@ step once per batch.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
-import warnings
 
 BATCHES_PER_CALL = 8
 """Batches per call of the training step at most: a group of a small VGG's batches takes
-~0.4 s on a 2-core CPU, and Stop still ends the run after the batch in progress."""
+~0.4 s on a 2-core CPU, the longest a Stop then waits for its group to end."""
 
 GROUP_MACS = 40e9
 """Multiply-accumulates a group's training steps may hold (forward, input and weight
 gradients: 3x the forward's): above, fewer batches go per call, so that a large network's
-progress and loss curve still move every few seconds (where a call's overhead is negligible
-anyway). The small VGG at batch 64 takes 4.8e9 a batch, so 8; VGG-16 on 224x224 images one."""
-
-_END_OF_DATA = "Your input ran out of data"
-"""Keras' warning when an epoch's batches end before the steps it counted: behind the stop
-limit the number of batches is unknown to it, so every epoch ends this way."""
+progress, loss curve and Stop still come every batch or few (where a call's overhead is
+negligible anyway). The small VGG at batch 64 takes 4.8e9 a batch, so 8; VGG-16 on 224x224
+images one."""
 
 
 def applies(feed: dict, distributed: bool) -> bool:
@@ -125,26 +118,3 @@ def recording_model(model, capacity: int):
 
     inputs = keras.Input(shape=model.input_shape[1:])
     return _recorder_class()(inputs, model(inputs), capacity, name=f"{model.name}_recorded")
-
-
-def stoppable_batches(feed: dict):
-    """(``fit`` keyword arguments, ``stop(batches)``): ``feed``'s arrays as the batches Keras
-    would make of them (its own data adapter), of which an epoch yields at most ``batches``
-    more once ``stop`` is called: 0 ends the group at the next batch, 1 lets a run that was
-    stopped before it began train one batch, as one batch per call does."""
-    import tensorflow as tf
-    from keras.src.trainers.data_adapters import get_data_adapter
-
-    limit = tf.Variable(tf.int64.max, trainable=False)
-    adapter = get_data_adapter(feed["x"], feed["y"], batch_size=feed["batch_size"], shuffle=feed["shuffle"])
-    batches = adapter.get_tf_dataset().enumerate().take_while(lambda index, _: index < limit)
-    rest = {k: v for k, v in feed.items() if k not in ("x", "y", "batch_size", "shuffle")}
-    return {"x": batches.map(lambda _, batch: batch), "shuffle": False, **rest}, limit.assign
-
-
-@contextlib.contextmanager
-def quiet_end_of_data():
-    """Keras' end-of-data warning silenced: each epoch ends when its batches run out."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_END_OF_DATA)
-        yield

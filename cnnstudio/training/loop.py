@@ -3,7 +3,8 @@
 ``train()`` is a plain, Qt-free function in the style of Orange3's TaskState and napari's
 thread_worker: the caller (the GUI's worker thread, the CLI, a test) gives it a
 :class:`TrainingState`, reads progress from the state's listener or :meth:`TrainingState.snapshot`,
-and calls :meth:`TrainingState.request_stop` from any thread to stop after the current batch.
+and calls :meth:`TrainingState.request_stop` from any thread to stop after the current batch
+(or group of batches, where several run per call: ``cnnstudio.training.groups``).
 ``train()`` never raises for a training failure: a NaN loss, running out of memory, data
 the network refuses or any other error comes back as a :class:`TrainingResult` with status
 "failed", a message saying what to change, and the last good weights restored in the model.
@@ -263,13 +264,14 @@ class TrainingState:
         """Batches the run has begun so far (counted before each batch on the training thread,
         or at the end of each group of batches when several run per call)."""
         self.batches_at_stop: int | None = None
-        """``batches_started`` when Stop was first requested: the run ends within one batch of it."""
+        """``batches_started`` when Stop was first requested: the run ends within one batch of it,
+        or with the group of batches in progress where several run per call."""
         self._trained: Callable[[], int] | None = None
-        self._stop_batches: Callable[[int], Any] | None = None
 
     def request_stop(self) -> None:
-        """Stop after the batch being trained now, without a validation pass; the weights
-        trained so far are kept."""
+        """Stop after the batch being trained now (or the group of batches, where several run per
+        call: ``cnnstudio.training.groups``), without a validation pass; the weights trained so
+        far are kept."""
         with self._lock:
             if self.batches_at_stop is None:
                 # Within a group of batches the one in progress is the next after those trained.
@@ -277,8 +279,6 @@ class TrainingState:
             self._stop.set()
             if self._model is not None:
                 self._model.stop_training = True
-            if self._stop_batches is not None:
-                self._stop_batches(0)
 
     @property
     def stop_requested(self) -> bool:
@@ -295,19 +295,15 @@ class TrainingState:
         if self.stop_requested:
             model.stop_training = True
 
-    def _group(self, trained: Callable[[], int], stop_batches: Callable[[int], Any]) -> None:
-        """Several batches run per call: ``trained()`` counts the batches trained so far and
-        ``stop_batches(n)`` lets an epoch yield at most n more (a run stopped before it began
-        trains one, as with one batch per call)."""
+    def _group(self, trained: Callable[[], int]) -> None:
+        """Several batches run per call; ``trained()`` counts the batches trained so far."""
         with self._lock:
-            self._trained, self._stop_batches = trained, stop_batches
-            if self._stop.is_set():
-                stop_batches(1)
+            self._trained = trained
 
     def _detach(self) -> None:
         with self._lock:
             self._model = None
-            self._trained = self._stop_batches = None
+            self._trained = None
 
     def _publish(self, update: TrainingUpdate) -> None:
         with self._lock:
@@ -656,8 +652,7 @@ def train(
         callback = _callback_class()(state, model, settings, len(dataset.x_train), label,
                                      recorder=fit_model if grouped else None)
         if grouped:
-            feed, stop_batches = groups.stoppable_batches(feed)
-            state._group(lambda: fit_model.recorded()[0], stop_batches)
+            state._group(lambda: fit_model.recorded()[0])
         if placement.strategy is not None:
             # Keras' fit cannot train under MultiWorkerMirroredStrategy (see distributed.py).
             from cnnstudio.training import distributed
@@ -674,7 +669,7 @@ def train(
                 [*callbacks, callback], jit_compile=settings.jit_compile and not no_xla, classify=not denoise,
             )
         else:
-            with placement.fit_scope(), groups.quiet_end_of_data():
+            with placement.fit_scope():
                 fit_model.fit(
                     **feed,
                     epochs=settings.epochs,

@@ -279,15 +279,16 @@ def _child_callbacks(send, model, dataset, folder: Path):
         """Keeps the weights of each completed epoch with a finite loss, written atomically."""
 
         def on_epoch_begin(self, epoch, logs=None):
-            self.begun = 0
+            self.reached = 0
 
-        def on_train_batch_begin(self, batch, logs=None):
-            self.begun += 1
+        def on_train_batch_end(self, batch, logs=None):
+            # With several batches per call Keras reports each group once, by its last batch.
+            self.reached = max(self.reached, batch + 1)
 
         def on_epoch_end(self, epoch, logs=None):
             steps = self.params.get("steps")
             finite = all(math.isfinite(float(v)) for v in (logs or {}).values())
-            if finite and (steps is None or self.begun >= steps) and not self.model.stop_training:
+            if finite and (steps is None or self.reached >= steps) and not self.model.stop_training:
                 save_weights_atomic(model, folder / CHECKPOINT)
                 send(("checkpoint", epoch + 1))
 

@@ -42,7 +42,8 @@ images one."""
 
 def applies(feed: dict, distributed: bool) -> bool:
     """Whether this run trains several batches per call: arrays (not an image folder read a
-    batch at a time), one device, the TensorFlow backend."""
+    batch at a time), one device, the TensorFlow backend (where it was measured and tested;
+    the JAX trainer keeps non-trainable writes inside the step differently)."""
     import keras
 
     return "y" in feed and not distributed and keras.backend.backend() == "tensorflow"

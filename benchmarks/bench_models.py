@@ -8,9 +8,10 @@ batch normalization, the second strided with a projection shortcut). Ours train 
 trains them, compiled with XLA (``jit_compile=True``, the default of ``TrainingSettings``);
 the built-in ones as a Keras user trains them, with ``compile``'s defaults (on a CPU-only
 machine Keras then runs without XLA) and one batch per call of the step, ours as the app
-runs them, 8 batches per call with each batch's loss recorded (``cnnstudio.training.groups``). Both: Adam, sparse cross-entropy, batch 64, one epoch
-of 2,048 random images per round (``fit``, after a warm-up epoch that compiles), timed from
-the epoch's beginning to its end (``_EpochClock``: without fit's iterator setup and teardown).
+runs them, 8 batches per call with each batch's loss recorded (``cnnstudio.training.groups``).
+Both: Adam, sparse cross-entropy, batch 64, one epoch of 2,048 random images per round
+(``fit``, after a warm-up epoch that compiles), timed from the epoch's beginning to its end
+(``_EpochClock``: without fit's iterator setup and teardown).
 
 Ours also train without XLA (``--no-xla`` in the app), shown beside: on a busy 2-core CPU
 the XLA-compiled step of a BatchNormalization network was measured slower than TensorFlow's

@@ -178,7 +178,7 @@ def conv_transpose(x, kernel, window, strides, dilation, geometry):
     if _phase_form(taps_of_phases, len(shifted)) == "per-phase":
         outputs = _per_phase(shifted, kernel, taps_of_phases, strides, batch, blocks)
     else:
-        matrix = _phase_matrix(kernel, strides, plans)
+        matrix = _phase_matrix(kernel, taps_of_phases, len(shifted))
         phases = ops.matmul(side_by_side(shifted), matrix)
         phases = ops.reshape(phases, (-1, blocks[1], sh, sw * filters))
         if sh > 1:
@@ -240,8 +240,8 @@ def _per_phase(shifted, kernel, taps_of_phases, strides, batch, blocks):
     15x15x32 -> 32 1.87-1.90 -> 1.82-1.83, 16x16x16 -> 16 1.50 -> 1.48; Conv1DTranspose
     kernel 3 at stride 2 (64x32 -> 32) 1.07-1.17 -> 0.87-1.02, kernel 5 1.18-1.25 -> 1.06-1.17.
     """
-    kh, kw, filters, channels = kernel.shape
-    taps = ops.reshape(ops.transpose(kernel, (0, 1, 3, 2)), (kh * kw, channels, filters))
+    filters, channels = kernel.shape[2], kernel.shape[3]
+    taps = _kernel_taps(kernel)
     (sh, sw) = strides
     rows = []
     for ph in range(sh):
@@ -275,30 +275,29 @@ def _phase_plan(kernel, stride, dilation, geometry):
     return shifts, taps, first, extra
 
 
-def _phase_matrix(kernel, strides, axes):
+def _kernel_taps(kernel):
+    """The kernel (kh, kw, F, C) as one (C, F) matrix per tap, tap j_h*kw + j_w first."""
+    kh, kw, filters, channels = kernel.shape
+    return ops.reshape(ops.transpose(kernel, (0, 1, 3, 2)), (kh * kw, channels, filters))
+
+
+def _phase_matrix(kernel, taps_of_phases, shifts):
     """The (shifts*C, S_h*S_w*F) matrix of the sub-pixel matmul, gathered from the kernel.
 
-    Row block (q_h, q_w) and column block (p_h, p_w) hold tap (j_h, j_w) where both axes
-    have one at that shift and phase, zeros elsewhere; the gather's gradient routes each
-    tap's gradient back to the kernel.
+    Row block (q_h, q_w) and column block (p_h, p_w) hold the tap that phase has at that
+    shift (``_taps_of_phases``), zeros elsewhere; the gather's gradient routes each tap's
+    gradient back to the kernel.
     """
-    (shifts_h, taps_h, *_), (shifts_w, taps_w, *_) = axes
     kh, kw, filters, channels = kernel.shape
     absent = kh * kw
-    index = np.full((len(shifts_h), len(shifts_w), strides[0], strides[1]), absent, "int32")
-    for a, qh in enumerate(shifts_h):
-        for b, qw in enumerate(shifts_w):
-            for ph in range(strides[0]):
-                for pw in range(strides[1]):
-                    jh, jw = taps_h.get((qh, ph)), taps_w.get((qw, pw))
-                    if jh is not None and jw is not None:
-                        index[a, b, ph, pw] = jh * kw + jw
-    shifts, phases = len(shifts_h) * len(shifts_w), strides[0] * strides[1]
-    flat = ops.reshape(ops.transpose(kernel, (0, 1, 3, 2)), (absent, channels, filters))
-    flat = ops.concatenate([flat, ops.zeros((1, channels, filters), kernel.dtype)], axis=0)
+    index = np.full((shifts, len(taps_of_phases)), absent, "int32")
+    for phase, pairs in enumerate(taps_of_phases.values()):
+        for shift, tap in pairs:
+            index[shift, phase] = tap
+    flat = ops.concatenate([_kernel_taps(kernel), ops.zeros((1, channels, filters), kernel.dtype)], axis=0)
     blocks = ops.take(flat, ops.convert_to_tensor(index.reshape(-1)), axis=0)
-    blocks = ops.transpose(ops.reshape(blocks, (shifts, phases, channels, filters)), (0, 2, 1, 3))
-    return ops.reshape(blocks, (shifts * channels, phases * filters))
+    blocks = ops.reshape(blocks, (shifts, len(taps_of_phases), channels, filters))
+    return ops.reshape(ops.transpose(blocks, (0, 2, 1, 3)), (shifts * channels, len(taps_of_phases) * filters))
 
 
 @keras.saving.register_keras_serializable(package="cnnstudio")

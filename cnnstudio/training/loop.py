@@ -644,11 +644,12 @@ def train(
                 per_call = groups.batches_per_call(fit_model, settings.batch_size)
             grouped = per_call > 1
             if placement.strategy is None:
-                compiled = {"optimizer": optimizer, "loss": loss, "jit_compile": settings.jit_compile and not no_xla}
-                fit_model.compile(metrics=[] if denoise else ["accuracy"], **compiled)
+                compiled = {"optimizer": optimizer, "loss": loss, "metrics": [] if denoise else ["accuracy"],
+                            "jit_compile": settings.jit_compile and not no_xla}
+                fit_model.compile(**compiled)
             if grouped:  # the model handed back stays compiled as above
                 fit_model = groups.recording_model(fit_model, capacity=2 * per_call)
-                fit_model.compile(metrics=[] if denoise else ["accuracy"], **compiled, steps_per_execution=per_call)
+                fit_model.compile(**compiled, steps_per_execution=per_call)
         callback = _callback_class()(state, model, settings, len(dataset.x_train), label,
                                      recorder=fit_model if grouped else None)
         if grouped:

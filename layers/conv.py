@@ -362,7 +362,14 @@ def _convolve_rows(x, kernel, window, strides, dilation, pads, out_sizes, form):
     runs. At stride 1, where there are more filters than the shifted form takes: 32x32x8 ->
     32 1.42-1.57 -> 1.26-1.34, 5x5 16 -> 128 1.57-1.68 -> 1.44-1.52, LeNet-5's c5 (5x5x16 ->
     120) 0.69-0.73 -> 0.59-0.72, 30x30x7 -> 32 1.32 -> 1.27-1.30, a dilated 8 -> 32 1.10-1.17
-    -> 1.08-1.12 (one run 1.15 -> 1.20)."""
+    -> 1.08-1.12 (one run 1.15 -> 1.20).
+
+    The kernel's gradient, patches^T @ upstream, is the slowest of the three matmuls under
+    XLA (16384x288 patches by 64 filters: 7.5 ms, against 4.3 with the patches stored
+    transposed, and 3.6-4.2 in TensorFlow's oneDNN), but writing a transposed copy of the
+    patches for it cost more than it saved: 3x3 at stride 2, 64x32x32x32 -> 64, 1.47-1.53x
+    Keras' time -> 1.78-1.79x (1.88 with each row tap transposed in channels-first order),
+    and 56x56x64 -> 128 1.41 -> 1.77."""
     (kh, kw), (sh, sw), (dh, dw), (out_h, out_w) = window, strides, dilation, out_sizes
     channels, filters = x.shape[-1], kernel.shape[-1]
     x = pad_for_windows(x, pads, window, strides, dilation, out_sizes)

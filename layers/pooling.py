@@ -203,6 +203,11 @@ def _max_pool_blocks(x, window, strides, out_sizes):
     shifts, one broadcast select of the shifted upstream where its winner is that tap, the
     (at most four) selections added in one pass, instead of a routed gradient per axis with
     a full-size pad per tap.
+
+    The input is padded once (a copy) rather than each tap sliced from it with its own -inf
+    pad for the block past the last: XLA then writes every padded tap as a buffer of its own
+    and recomputes the winner's chain of compares inside each term of the gradient (3x3/2
+    "same" on 64x32x32x64: 1.63-1.65x Keras' time -> 3.64-4.26x).
     """
     (kh, kw), (sh, sw), (out_h, out_w) = window, strides, out_sizes
     reach_h, reach_w = (kh - 1) // sh, (kw - 1) // sw  # 1 where a window reaches the next block

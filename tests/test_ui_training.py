@@ -281,10 +281,17 @@ def _child_processes() -> set[int]:
 
 
 def _live_children(parent: int) -> set[int]:
-    pids = set()
-    for children in Path(f"/proc/{parent}/task").glob("*/children"):
-        pids.update(int(pid) for pid in children.read_text().split())
-    return {pid for pid in pids if process_alive(pid)}
+    """Children are listed per thread of ``parent``; a thread that ends during the scan hands
+    its children to another thread, perhaps one already read, so the scan starts over."""
+    for _ in range(100):
+        pids = set()
+        try:
+            for children in Path(f"/proc/{parent}/task").glob("*/children"):
+                pids.update(int(pid) for pid in children.read_text().split())
+        except FileNotFoundError:
+            continue
+        return {pid for pid in pids if process_alive(pid)}
+    raise AssertionError(f"/proc/{parent}/task kept changing: its children could not be listed")
 
 
 @pytest.fixture

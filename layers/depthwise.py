@@ -206,6 +206,11 @@ def _stride_one(x, rows, window, dilation, out_sizes):
     tensor as the forward pass (which XLA fuses into one loop), where autodiff would pad
     every tap's gradient back to the input's size and add the nine up. The kernel's
     gradient sums each tap times the upstream gradient with ``sum_to_channels``.
+
+    Both sums read slices of one padded copy: slicing each tap from the unpadded tensor with
+    its own zero pad saves that copy but costs more inside XLA's loops (3x3 "same" on
+    64x32x32x32, training step with XLA: 1.54x Keras' time -> 2.63x, and 2.14x with only the
+    input gradient's taps so; "valid" 1.35 -> 2.18).
     """
     (kh, kw), (dh, dw) = window, dilation
     reach_h, reach_w = (kh - 1) * dh, (kw - 1) * dw

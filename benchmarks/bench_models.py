@@ -25,6 +25,12 @@ time on a machine shared with other work). The last line is the geometric mean o
 ratios (the app's default), and of the no-XLA ones. The studio's own per-batch callback is left out here (see
 ``bench_training.py`` for its overhead).
 
+With ``KERAS_BACKEND=jax`` (where JAX is installed: a GPU machine, which has no TensorFlow)
+both sides are compiled by JAX, ours one batch per call (several per call is the TensorFlow
+trainer's), and float32 matmuls and convolutions run at full precision on both (a GPU would
+otherwise use TF32); the line above the table names the device, and the no-XLA columns are
+left out.
+
 Usage: ``python benchmarks/bench_models.py [--rounds N] [--network NAME ...]``
 """
 
@@ -152,16 +158,20 @@ def main(argv=None):
     parser.add_argument("--network", nargs="*", choices=sorted(NETWORKS), help="networks to run")
     args = parser.parse_args(argv)
     names = args.network or list(NETWORKS)
+    on_tensorflow = keras.backend.backend() == "tensorflow"
+    if not on_tensorflow:
+        _full_float32_matmuls()
     rng = np.random.default_rng(0)
     fits = {}
     for name in names:
         x, y = random_data(NETWORKS[name], rng)
         fits[name] = {
             "builtin": _fitter(NETWORKS[name], keras.layers, False, x, y),
-            "ours": _fitter(NETWORKS[name], layers, True, x, y, grouped=True),
-            "ours_no_xla": _fitter(NETWORKS[name], layers, False, x, y, grouped=True),
+            "ours": _fitter(NETWORKS[name], layers, True, x, y, grouped=on_tensorflow),
         }
-    variants = ("builtin", "ours", "ours_no_xla")
+        if on_tensorflow:
+            fits[name]["ours_no_xla"] = _fitter(NETWORKS[name], layers, False, x, y, grouped=True)
+    variants = tuple(fits[names[0]])
     times = {name: {key: [] for key in variants} for name in names}
     cpu_times = {name: {key: [] for key in variants} for name in names}
     for round_index in range(args.rounds):
@@ -171,9 +181,12 @@ def main(argv=None):
                 wall, cpu = fits[name][key]()
                 times[name][key].append(wall)
                 cpu_times[name][key].append(cpu)
+    if not on_tensorflow:
+        print(f"backend {keras.backend.backend()}, device {_device()}, float32 matmuls at full precision")
+    no_xla = "ours_no_xla" in variants
     print(f"{'network':<15} {'keras img/s':>12} {'ours img/s':>11} {'ratio':>6} {'spread':>10} "
-          f"{'cpu ratio':>9} {'no-XLA img/s':>13} {'ratio':>6}")
-    ratios = {"ours": [], "ours_no_xla": []}
+          f"{'cpu ratio':>9}" + (f" {'no-XLA img/s':>13} {'ratio':>6}" if no_xla else ""))
+    ratios = {key: [] for key in variants if key != "builtin"}
     for name in names:
         builtin = times[name]["builtin"]
         row = {}
@@ -186,12 +199,31 @@ def main(argv=None):
             t / b for t, b in zip(cpu_times[name]["ours"], cpu_times[name]["builtin"], strict=True))
         print(f"{name:<15} {IMAGES / statistics.median(builtin):12,.0f} "
               f"{IMAGES / statistics.median(times[name]['ours']):11,.0f} {row['ours'][0]:6.2f} {spread:>10} "
-              f"{cpu_ratio:9.2f} "
-              f"{IMAGES / statistics.median(times[name]['ours_no_xla']):13,.0f} {row['ours_no_xla'][0]:6.2f}",
+              f"{cpu_ratio:9.2f}"
+              + (f" {IMAGES / statistics.median(times[name]['ours_no_xla']):13,.0f} "
+                 f"{row['ours_no_xla'][0]:6.2f}" if no_xla else ""),
               flush=True)
     means = {key: float(np.exp(np.mean(np.log(values)))) for key, values in ratios.items()}
-    print(f"geometric mean ours/keras time ratio: {means['ours']:.2f} with XLA, "
-          f"{means['ours_no_xla']:.2f} without")
+    if no_xla:
+        print(f"geometric mean ours/keras time ratio: {means['ours']:.2f} with XLA, "
+              f"{means['ours_no_xla']:.2f} without")
+    else:
+        print(f"geometric mean ours/keras time ratio: {means['ours']:.2f}")
+
+
+def _full_float32_matmuls():
+    """On JAX, float32 matmuls and convolutions at full precision on both sides: a GPU would
+    otherwise run them in TF32 (10-bit mantissas), which compares tensor cores, not layers."""
+    import jax
+
+    jax.config.update("jax_default_matmul_precision", "highest")
+
+
+def _device():
+    import jax
+
+    device = jax.devices()[0]
+    return f"{device.platform} ({device.device_kind})"
 
 
 if __name__ == "__main__":

@@ -204,6 +204,11 @@ def _max_pool_blocks(x, window, strides, out_sizes):
     (at most four) selections added in one pass, instead of a routed gradient per axis with
     a full-size pad per tap.
 
+    Where windows overlap the winners are kept as int8 (a quarter of the bytes to write and read
+    back): 3x3/2 "same" on 64x32x32x64 1.63x Keras' time -> 1.52x, on 32x56x56x64 1.65 -> 1.59,
+    on 64x32x32x32 1.49 -> 1.43. Windows side by side keep int32: 2x2/2 was slower with int8
+    (1.11-1.17 -> 1.17-1.25).
+
     The input is padded once (a copy) rather than each tap sliced from it with its own -inf
     pad for the block past the last: XLA then writes every padded tap as a buffer of its own
     and recomputes the winner's chain of compares inside each term of the gradient (3x3/2
@@ -211,12 +216,13 @@ def _max_pool_blocks(x, window, strides, out_sizes):
     """
     (kh, kw), (sh, sw), (out_h, out_w) = window, strides, out_sizes
     reach_h, reach_w = (kh - 1) // sh, (kw - 1) // sw  # 1 where a window reaches the next block
+    index_dtype = "int8" if (reach_h or reach_w) and kh * kw <= 127 else "int32"
     blocks_h, blocks_w = out_h + reach_h, out_w + reach_w
     channels = x.shape[-1]
     taps_of_shift = {}
     for shift_h in range(reach_h + 1):
         for shift_w in range(reach_w + 1):
-            taps = np.full((1, sh, 1, sw, 1), -1, dtype="int32")
+            taps = np.full((1, sh, 1, sw, 1), -1, dtype=index_dtype)
             for p in range(min(sh, kh - shift_h * sh)):
                 for q in range(min(sw, kw - shift_w * sw)):
                     taps[0, p, 0, q, 0] = (shift_h * sh + p) * kw + shift_w * sw + q
@@ -243,10 +249,10 @@ def _max_pool_blocks(x, window, strides, out_sizes):
                 start = [i // sh, i % sh, j // sw, j % sw, 0]
                 tap = ops.slice(blocks, start, [rows, 1, out_w, 1, channels])
                 if best is None:
-                    best, winner = tap, ops.zeros_like(tap, dtype="int32")
+                    best, winner = tap, ops.zeros_like(tap, dtype=index_dtype)
                     continue
                 better = ops.greater(tap, best)
-                winner = ops.where(better, i * kw + j, winner)
+                winner = ops.where(better, ops.cast(i * kw + j, index_dtype), winner)
                 best = ops.maximum(best, tap)
         if reach_h:  # the row past each image's last: computed from the next image, dropped
             best = ops.pad(best, [(0, 1), (0, 0), (0, 0), (0, 0), (0, 0)])

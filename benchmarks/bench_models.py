@@ -152,6 +152,23 @@ def _fitter(make, nn, jit_compile, x, y, grouped=False):
     return fit
 
 
+def run_rounds(fits, rounds):
+    """(wall, CPU) seconds of each network's variants, one list per variant, from ``fits``
+    (network -> variant -> the function that trains one epoch): every round trains each
+    network with each variant, rotating which variant goes first."""
+    times = {name: {key: [] for key in variants} for name, variants in fits.items()}
+    cpu_times = {name: {key: [] for key in variants} for name, variants in fits.items()}
+    for round_index in range(rounds):
+        for name, variants in fits.items():
+            keys = list(variants)
+            shift = round_index % len(keys)
+            for key in keys[shift:] + keys[:shift]:
+                wall, cpu = variants[key]()
+                times[name][key].append(wall)
+                cpu_times[name][key].append(cpu)
+    return times, cpu_times
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="timed epochs per variant")
@@ -172,15 +189,7 @@ def main(argv=None):
         if on_tensorflow:
             fits[name]["ours_no_xla"] = _fitter(NETWORKS[name], layers, False, x, y, grouped=True)
     variants = tuple(fits[names[0]])
-    times = {name: {key: [] for key in variants} for name in names}
-    cpu_times = {name: {key: [] for key in variants} for name in names}
-    for round_index in range(args.rounds):
-        for name in names:
-            shift = round_index % len(variants)
-            for key in variants[shift:] + variants[:shift]:
-                wall, cpu = fits[name][key]()
-                times[name][key].append(wall)
-                cpu_times[name][key].append(cpu)
+    times, cpu_times = run_rounds(fits, args.rounds)
     if not on_tensorflow:
         print(f"backend {keras.backend.backend()}, device {_device()}, float32 matmuls at full precision")
     no_xla = "ours_no_xla" in variants

@@ -148,12 +148,7 @@ def main(argv=None):
             "ours": bench_models._fitter(make, layers, True, x, y, grouped=True),
         }
     variants = ("pytorch", "keras", "ours")
-    times = {name: {key: [] for key in variants} for name in names}
-    for round_index in range(args.rounds):
-        for name in names:
-            shift = round_index % len(variants)
-            for key in variants[shift:] + variants[:shift]:
-                times[name][key].append(fits[name][key]()[0])
+    times, _ = bench_models.run_rounds(fits, args.rounds)
     print(f"PyTorch {torch.__version__}, {THREADS} threads; time ratios to PyTorch (below 1: faster)")
     print(f"{'network':<15} {'pytorch img/s':>14} {'keras img/s':>12} {'ours img/s':>11} "
           f"{'keras/pt':>9} {'ours/pt':>8}")

@@ -30,8 +30,9 @@ max pooling's blocks form (windows that do not overlap, and at strides of 2 or m
 up to twice the stride: the one-pass gradient) and the per-axis overlapping reduction;
 test_max_pool_blocks_match_keras takes only overlapping windows in the blocks form and
 asserts it (test_max_pool_form_edges names the rule's edges), one test runs that form on
-lengths known only when the graph runs, and the tie tests check both forms against Keras'
-first-maximum rule.
+lengths known only when the graph runs, test_max_pool_cut_blocks_match_keras takes the
+blocks whose last windows are cut instead of padded (asserting it), and the tie tests check
+both forms against Keras' first-maximum rule.
 """
 
 from unittest import mock
@@ -45,7 +46,7 @@ from hypothesis import strategies as st
 from keras import ops
 
 import layers
-from layers import winograd
+from layers import pooling, winograd
 from layers.arithmetic import axis_padding
 from layers.conv import MAX_FUSED_ROWS, conv_algorithm
 from layers.pooling import max_pool_form
@@ -727,6 +728,36 @@ def test_max_pool_blocks_on_sizes_known_only_when_the_graph_runs():
         got, (got_grad,) = _forward_and_gradients(any_size, x, [], 3)
         _assert_close(got, expected)
         _assert_close(got_grad, expected_grad)
+
+
+@pytest.mark.parametrize(
+    ("pool_size", "strides", "padding", "shape"),
+    [
+        ((3, 3), (2, 2), "same", (3, 8, 10, 2)),  # ResNet's pool: windows, last row, column, corner
+        ((3, 3), (2, 2), "same", (2, 2, 2, 3)),  # one output: the corner alone
+        ((3, 3), (2, 2), "same", (1, 2, 8, 1)),  # one output row: last row and corner
+        ((3, 2), (2, 2), "same", (2, 6, 8, 2)),  # cut rows, whole columns
+        ((3, 3), (2, 3), "same", (2, 8, 9, 2)),
+        ((5, 5), (4, 4), "same", (2, 8, 12, 1)),
+        ((2, 2), (2, 2), "valid", (2, 6, 6, 2)),  # nothing to cut: the input's own blocks
+        ((2, 3), (2, 3), 0, (2, 4, 6, 2)),
+    ],
+)
+@pytest.mark.parametrize("ties", [False, True])
+def test_max_pool_cut_blocks_match_keras(pool_size, strides, padding, shape, ties):
+    """Lengths that are whole blocks, padded only after: the windows of the last block row and
+    column take only the taps inside the input, and no image's gradient leaks into the next."""
+    rng = np.random.default_rng(sum(shape))
+    x = rng.normal(size=shape) if not ties else np.round(rng.uniform(0, 2, size=shape))
+    x = x.astype("float32")
+    ours = layers.MaxPool2D(pool_size, strides=strides, padding=padding)
+    reference = keras.layers.MaxPooling2D(pool_size, strides=strides, padding=padding or "valid")
+    with mock.patch.object(pooling, "_max_pool_cut_blocks", wraps=pooling._max_pool_cut_blocks) as cut:
+        got, (got_grad,) = _forward_and_gradients(ours, x, [], 7)
+    assert cut.called
+    expected, (expected_grad,) = _forward_and_gradients(reference, x, [], 7)
+    _assert_close(got, expected)
+    _assert_close(got_grad, expected_grad)
 
 
 def test_max_pool_explicit_padding_never_lets_padding_win():

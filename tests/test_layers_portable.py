@@ -38,6 +38,7 @@ CASES = [
     ("conv1d_winograd_k7", (30, 16), lambda: layers.Conv1D(20, 7)),
     ("maxpool_disjoint", (8, 8, 3), lambda: layers.MaxPool2D(2)),
     ("maxpool_overlapping_padded", (9, 9, 3), lambda: layers.MaxPool2D(3, strides=2, padding=1)),
+    ("maxpool_overlapping_cut", (8, 10, 3), lambda: layers.MaxPool2D(3, strides=2, padding="same")),
     ("maxpool_stride_past_window", (9, 9, 3), lambda: layers.MaxPool2D(2, strides=3)),
     ("avgpool_same", (7, 7, 3), lambda: layers.AvgPool2D(3, strides=2, padding="same")),
     ("maxpool1d", (11, 3), lambda: layers.MaxPool1D(3, strides=2)),
@@ -58,7 +59,7 @@ FORMS = {
     "conv_winograd": ["winograd"], "conv_winograd_dilated": ["winograd"],
     "conv_shifted_dilated_strided_width": ["shifted-strided"], "conv1d_strided": ["rows-strided"],
     "conv1d_winograd": ["winograd-1d"], "conv1d_winograd_k7": ["winograd-1d"],
-    "maxpool_disjoint": ["blocks"], "maxpool_overlapping_padded": ["blocks"],
+    "maxpool_disjoint": ["blocks"], "maxpool_overlapping_padded": ["blocks"], "maxpool_overlapping_cut": ["blocks"],
     "maxpool_stride_past_window": ["blocks"], "maxpool1d": ["per-axis"], "conv_groups": ["banded", "banded"],
 }
 """The form each convolution (``conv_algorithm``) and max pooling (``max_pool_form``) case

@@ -10,6 +10,8 @@ the kernel is (*kernel_size, input channels, depth_multiplier).
 
 from __future__ import annotations
 
+import itertools
+
 import keras
 from keras import ops
 
@@ -181,13 +183,17 @@ def depthwise_convolve(x, kernel, window, strides, dilation, padding):
 
     Each tap is scaled by its kernel row; the kernel's gradient is summed in the form XLA
     runs fast (``layers.reductions``). With stride 1 the input's gradient is written by hand
-    too (``_stride_one``); strided windows leave it to autodiff.
+    too (``_stride_one_cut`` where the lengths are known, else ``_stride_one``); strided
+    windows leave it to autodiff.
     """
     channels, multiplier = kernel.shape[-2], kernel.shape[-1]
     pads, out_sizes = window_geometry(x, window, strides, dilation, padding)
     if multiplier > 1:
         x = ops.repeat(x, multiplier, axis=-1)
     rows = ops.reshape(kernel, (window[0], window[1], channels * multiplier))
+    lengths = ops.shape(x)[1:-1]
+    if all(s == 1 for s in strides) and all(isinstance(n, int) for n in (*lengths, *out_sizes)):
+        return _stride_one_cut(x, rows, window, dilation, pads, out_sizes)
     x = pad_for_windows(x, pads, window, strides, dilation, out_sizes)
     if all(s == 1 for s in strides):
         return _stride_one(x, rows, window, dilation, out_sizes)
@@ -199,7 +205,8 @@ def depthwise_convolve(x, kernel, window, strides, dilation, padding):
 
 
 def _stride_one(x, rows, window, dilation, out_sizes):
-    """Stride-1 depthwise taps of a padded ``x``, with a hand-written gradient.
+    """Stride-1 depthwise taps of a padded ``x``, with a hand-written gradient (for lengths
+    known only when the graph runs; ``_stride_one_cut`` otherwise).
 
     The input's gradient is the upstream gradient, padded by the dilated kernel's reach on
     each side, correlated with the flipped kernel: the same sum of scaled slices of one
@@ -246,6 +253,95 @@ def _stride_one(x, rows, window, dilation, out_sizes):
         return outputs, grad
 
     return convolve(x, rows)
+
+
+def _stride_one_cut(x, rows, window, dilation, pads, out_sizes):
+    """Stride-1 depthwise taps of an unpadded ``x`` whose lengths are known, with a
+    hand-written gradient: no padded copy of the input or of the upstream gradient.
+
+    Output cell o reads input cell o + t of tap t (t = i*dilation - pad before); near the
+    edges some taps fall outside the input. Each axis splits into regions where the same taps
+    are inside (``_regions``), and every region of the output is the sum of its taps, plain
+    slices of the input, the regions joined. The input's gradient is the same sum over the
+    upstream gradient with the offsets negated, the kernel's gradient per tap the product of
+    the input and upstream slices that meet (``sum_to_channels``).
+
+    Measured (``benchmarks/ab_layers.py``, training step with XLA against Keras, the padded
+    form -> regions): 3x3 "same" on 64x32x32x32 1.48x Keras' time -> 1.14x, MobileNet-like
+    32x56x56x64 2.27 -> 1.79, "valid" 1.25 -> 1.18, dilation 2 0.98 -> 0.66, 5x5 1.04 ->
+    0.80, multiplier 2 0.63 -> 0.57, DepthwiseConv1D kernel 5 0.76 -> 0.70. Unlike one zero
+    pad per tap (which XLA writes out tap by tap), the joined regions compile to one loop.
+    """
+    (kh, kw), (dh, dw) = window, dilation
+    offsets_h = [i * dh - pads[0][0] for i in range(kh)]
+    offsets_w = [j * dw - pads[1][0] for j in range(kw)]
+    lengths = tuple(ops.shape(x)[1:-1])
+    out_sizes = tuple(out_sizes)
+
+    @ops.custom_gradient
+    def convolve(x, rows):
+        outputs = _sum_of_taps(x, rows, offsets_h, offsets_w, out_sizes)
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            x_grad = _sum_of_taps(
+                upstream, rows, [-t for t in offsets_h], [-t for t in offsets_w], lengths
+            )
+            batch, channels = ops.shape(x)[0], x.shape[-1]
+            sums = []
+            for t_h in offsets_h:
+                for t_w in offsets_w:
+                    (lo_h, hi_h), (lo_w, hi_w) = (
+                        (max(0, -t), min(out, length - t))
+                        for t, out, length in ((t_h, out_sizes[0], lengths[0]), (t_w, out_sizes[1], lengths[1]))
+                    )
+                    if lo_h >= hi_h or lo_w >= hi_w:
+                        sums.append(ops.zeros((channels,), x.dtype))
+                        continue
+                    size = [batch, hi_h - lo_h, hi_w - lo_w, channels]
+                    tap = ops.slice(x, [0, lo_h + t_h, lo_w + t_w, 0], size)
+                    sums.append(sum_to_channels(ops.multiply(tap, ops.slice(upstream, [0, lo_h, lo_w, 0], size))))
+            return x_grad, ops.reshape(ops.stack(sums), ops.shape(rows))
+
+        return outputs, grad
+
+    return convolve(x, rows)
+
+
+def _regions(offsets, length, out):
+    """Runs of output cells [start, end) over which the same taps of ``offsets`` read inside
+    an input axis of ``length`` cells, with the indices of those taps."""
+    bounds = {0, out}
+    for t in offsets:
+        bounds.update(min(max(b, 0), out) for b in (-t, length - t))
+    bounds = sorted(bounds)
+    return [
+        (start, end, [k for k, t in enumerate(offsets) if start + t >= 0 and end - 1 + t < length])
+        for start, end in itertools.pairwise(bounds)
+        if start < end
+    ]
+
+
+def _sum_of_taps(source, rows, offsets_h, offsets_w, out_sizes):
+    """out[o_h, o_w] = sum over taps (i, j) inside ``source`` of source[o_h + offsets_h[i],
+    o_w + offsets_w[j]] * rows[i, j], over (N, out_h, out_w, C), region by region."""
+    batch, channels = ops.shape(source)[0], source.shape[-1]
+    lengths = ops.shape(source)[1:-1]
+    row_parts = []
+    for start_h, end_h, taps_h in _regions(offsets_h, lengths[0], out_sizes[0]):
+        parts = []
+        for start_w, end_w, taps_w in _regions(offsets_w, lengths[1], out_sizes[1]):
+            size = [batch, end_h - start_h, end_w - start_w, channels]
+            total = None
+            for i in taps_h:
+                for j in taps_w:
+                    tap = ops.slice(source, [0, start_h + offsets_h[i], start_w + offsets_w[j], 0], size)
+                    product = ops.multiply(tap, rows[i, j])
+                    total = product if total is None else ops.add(total, product)
+            parts.append(ops.zeros(size, source.dtype) if total is None else total)
+        row_parts.append(parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=2))
+    return row_parts[0] if len(row_parts) == 1 else ops.concatenate(row_parts, axis=1)
 
 
 @keras.saving.register_keras_serializable(package="cnnstudio")

@@ -13,6 +13,8 @@ about 83% of its cases and "all-phases" in 17%, the Conv1D sweep 59% and 41% (3,
 test_transpose_form_names_the_rule asserts the form of each named case.
 """
 
+from unittest import mock
+
 import keras
 import numpy as np
 import pytest
@@ -22,18 +24,22 @@ from hypothesis import strategies as st
 from test_layers_equivalence import _assert_close, _fits, _forward_and_gradients, _same_pads
 
 import layers
+from layers import depthwise
 from layers.arithmetic import transpose_axis_geometry
 from layers.transposed import transpose_form
 
 SWEEP = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def _compare(ours, reference_forward, reference_variables, x, seed):
+def _compare(ours, reference_forward, reference_variables, x, seed, ours_variables=None):
     expected, expected_grads = _forward_and_gradients(
         reference_forward, x, reference_variables, seed
     )
-    got, got_grads = _forward_and_gradients(ours, x, ours.trainable_variables, seed)
-    assert got.shape == tuple(ours.compute_output_shape(x.shape))
+    if ours_variables is None:  # ours is the layer itself
+        ours_variables = ours.trainable_variables
+        assert tuple(ours.compute_output_shape(x.shape)) == expected.shape
+    got, got_grads = _forward_and_gradients(ours, x, ours_variables, seed)
+    assert got.shape == expected.shape
     _assert_close(got, expected)
     for g, e in zip(got_grads, expected_grads, strict=True):
         _assert_close(g, e)
@@ -322,7 +328,8 @@ def test_depthwise_conv1d_matches_keras_forward_and_gradients(case):
 @pytest.mark.parametrize(
     ("rank", "lengths", "kernel", "strides", "dilation", "padding", "multiplier"),
     [
-        # stride 1: depthwise._stride_one, the hand-written input and kernel gradients
+        # stride 1: depthwise._stride_one_cut, regions of taps inside the input, hand-written
+        # input and kernel gradients
         (2, (9, 7), (3, 3), (1, 1), (1, 1), "same", 1),
         (2, (8, 9), (3, 2), (1, 1), (2, 3), "valid", 2),  # dilated, multiplier
         (2, (5, 6), (2, 3), (1, 1), (1, 1), 1, 3),  # explicit P
@@ -342,6 +349,26 @@ def test_depthwise_fixed_cases_match_on_each_code_path(
         "use_bias": True, "seed": 5,
     }
     _check_depthwise(case, rank)
+
+
+@pytest.mark.parametrize(("padding", "dilation", "multiplier"), [("same", 1, 1), ("valid", 2, 2)])
+def test_depthwise_stride_one_on_sizes_known_only_when_the_graph_runs(padding, dilation, multiplier):
+    """Traced for any batch, height and width, stride 1 takes the padded form
+    (depthwise._stride_one), whose regions cannot be cut without the lengths."""
+    ours = layers.DepthwiseConv2D(3, padding=padding, dilation_rate=dilation,
+                                  depth_multiplier=multiplier, bias_initializer="random_normal")
+    reference = keras.layers.DepthwiseConv2D(3, padding=padding, dilation_rate=dilation,
+                                             depth_multiplier=multiplier)
+    ours.build((None, None, None, 3))
+    reference.build((None, None, None, 3))
+    reference.set_weights(ours.get_weights())
+    any_size = tf.function(ours, input_signature=[tf.TensorSpec((None, None, None, 3))])
+    with mock.patch.object(depthwise, "_stride_one", wraps=depthwise._stride_one) as padded:
+        for shape in [(2, 9, 7, 3), (3, 6, 10, 3)]:
+            x = np.random.default_rng(sum(shape)).normal(size=shape).astype("float32")
+            _compare(any_size, reference, reference.trainable_variables, x, 3,
+                     ours_variables=ours.trainable_variables)
+    assert padded.called
 
 
 @st.composite

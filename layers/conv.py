@@ -369,10 +369,18 @@ def _convolve_rows(x, kernel, window, strides, dilation, pads, out_sizes, form):
     transposed, and 3.6-4.2 in TensorFlow's oneDNN), but writing a transposed copy of the
     patches for it cost more than it saved: 3x3 at stride 2, 64x32x32x32 -> 64, 1.47-1.53x
     Keras' time -> 1.78-1.79x (1.88 with each row tap transposed in channels-first order),
-    and 56x56x64 -> 128 1.41 -> 1.77."""
+    and 56x56x64 -> 128 1.41 -> 1.77.
+
+    Undilated patches over known sizes have a hand-written gradient (``_patches``): 3x3 at
+    stride 2, 64x32x32x32 -> 64, 0.92-0.95x the autodiff form's time, "valid" 31x31 0.94-0.97,
+    at stride 1 unchanged (5x5 16 -> 128 1.00-1.02; ``benchmarks/ab_layers.py``)."""
     (kh, kw), (sh, sw), (dh, dw), (out_h, out_w) = window, strides, dilation, out_sizes
     channels, filters = x.shape[-1], kernel.shape[-1]
     x = pad_for_windows(x, pads, window, strides, dilation, out_sizes)
+    if form == "patches" and dilation == (1, 1) and all(isinstance(n, int) for n in (out_h, out_w)):
+        matrix = ops.reshape(kernel, (kh * kw * channels, filters))
+        patches = _patches(x, window, strides, out_sizes)
+        return ops.reshape(ops.matmul(patches, matrix), (-1, out_h, out_w, filters))
     if sw > 1 and dw == 1:
         taps = _strided_width_taps(x, kw, sw, out_w)
     else:
@@ -391,6 +399,62 @@ def _convolve_rows(x, kernel, window, strides, dilation, pads, out_sizes, form):
         product = ops.matmul(ops.reshape(tap, (-1, kw * channels)), row_kernel)
         outputs = product if outputs is None else ops.add(outputs, product)
     return ops.reshape(outputs, (-1, out_h, out_w, filters))
+
+
+def _patches(x, window, strides, out_sizes):
+    """Every output's undilated window of a padded ``x`` as one row (the "patches" form), with
+    a hand-written gradient.
+
+    Autodiff adds the patches' gradient back through the slices that built them, a pad and
+    an update of the whole input per tap. By hand, on the input's stride-sized blocks: cell
+    ``s*b + p`` of an axis is read by tap ``s*q + p`` of output ``b - q``, so each phase of
+    the input's gradient is a sum of a few columns of the patches' gradient, each moved q
+    blocks on (one pad), and the phases are interleaved by a join and a stack (5-D).
+    """
+    (kh, kw), (sh, sw), (out_h, out_w) = window, strides, out_sizes
+    channels = x.shape[-1]
+    blocks_h, blocks_w = (kh - 1) // sh + out_h, (kw - 1) // sw + out_w
+
+    @ops.custom_gradient
+    def patches(x):
+        if sw > 1:
+            taps = _strided_width_taps(x, kw, sw, out_w)
+        else:
+            taps = axis_taps(x, 1, kw, sw, 1, out_w)
+        wide = taps[0] if len(taps) == 1 else ops.concatenate(taps, axis=-1)
+        row_taps = [wide] if kh == 1 and sh == 1 else axis_taps(wide, 0, kh, sh, 1, out_h)
+        rows = side_by_side(row_taps)
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            upstream = ops.reshape(upstream, (-1, out_h, out_w, kh * kw * channels))
+            batch = ops.shape(upstream)[0]
+            phase_rows = []
+            for p in range(sh):
+                phase_columns = []
+                for q in range(sw):
+                    total = None
+                    for i in range(p, kh, sh):
+                        for j in range(q, kw, sw):
+                            tap = (i * kw + j) * channels
+                            part = ops.slice(upstream, [0, 0, 0, tap], [batch, out_h, out_w, channels])
+                            down, right = i // sh, j // sw
+                            part = ops.pad(part, [
+                                (0, 0), (down, blocks_h - out_h - down),
+                                (right, blocks_w - out_w - right), (0, 0),
+                            ])
+                            total = part if total is None else ops.add(total, part)
+                    if total is None:  # a stride past the kernel: cells no window reads
+                        total = ops.zeros((batch, blocks_h, blocks_w, channels), upstream.dtype)
+                    phase_columns.append(total)
+                phase_rows.append(phase_columns[0] if sw == 1 else ops.concatenate(phase_columns, axis=-1))
+            grid = phase_rows[0] if sh == 1 else ops.stack(phase_rows, axis=2)  # (N, B_h, s_h, B_w, s_w*C)
+            return ops.reshape(grid, ops.shape(x))
+
+        return rows, grad
+
+    return patches(x)
 
 
 def _sum_shifted_rows(wide, kernel, dh, out_h, out_w):

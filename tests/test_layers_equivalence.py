@@ -11,7 +11,8 @@ of a row ("segments") in 20%, the taps of all kernel rows in one matmul ("patche
 "patches-strided") in 10%, width taps with one matmul per kernel row ("rows": one kernel row)
 in 5% and strided width taps ("rows-strided") in 2% (3,000 draws); the patches sweep (9-12
 channels, 2-8 kernel rows at a row stride) takes only "patches" and "patches-strided" and
-asserts it, and EDGE_CASES hold patches at stride 1 and more kernel rows than fuse ("rows");
+asserts it (its undilated quarter through the hand-written gradient of ``layers.conv._patches``,
+the dilated cases through autodiff), and EDGE_CASES hold patches at stride 1 and more kernel rows than fuse ("rows");
 the banded-runs sweeps (1-6 channels, width stride
 1, Conv2D and Conv1D) take only "segments" and assert it; the shifted-rows sweep (5-12
 channels, kernel rows at stride 1) takes only "shifted" and "shifted-strided" (width taps at a

@@ -240,17 +240,14 @@ def _max_pool_blocks(x, window, strides, out_sizes):
     def pool(x):
         blocks = ops.reshape(x, (-1, sh, blocks_w, sw, channels))
         rows = ops.shape(blocks)[0] - reach_h
-        best, winner = None, None
-        for i in range(kh):
-            for j in range(kw):
-                start = [i // sh, i % sh, j // sw, j % sw, 0]
-                tap = ops.slice(blocks, start, [rows, 1, out_w, 1, channels])
-                if best is None:
-                    best, winner = tap, ops.zeros_like(tap, dtype=index_dtype)
-                    continue
-                better = ops.greater(tap, best)
-                winner = ops.where(better, ops.cast(i * kw + j, index_dtype), winner)
-                best = ops.maximum(best, tap)
+        best, winner = _first_maximum(
+            [
+                (i * kw + j, ops.slice(blocks, [i // sh, i % sh, j // sw, j % sw, 0], [rows, 1, out_w, 1, channels]))
+                for i in range(kh)
+                for j in range(kw)
+            ],
+            index_dtype,
+        )
         if reach_h:  # the row past each image's last: computed from the next image, dropped
             best = ops.pad(best, [(0, 1), (0, 0), (0, 0), (0, 0), (0, 0)])
             winner = ops.pad(winner, [(0, 1), (0, 0), (0, 0), (0, 0), (0, 0)], constant_values=-1)
@@ -264,14 +261,7 @@ def _max_pool_blocks(x, window, strides, out_sizes):
             if reach_h:  # zeros for the dropped rows: they send nothing back
                 upstream = ops.pad(upstream, [(0, 0), (0, 1), (0, 0), (0, 0)])
             upstream = ops.reshape(upstream, (-1, 1, out_w, 1, channels))
-            total = None
-            for (shift_h, shift_w), taps in taps_of_shift.items():
-                routed = ops.where(
-                    ops.equal(shifted(winner, shift_h, shift_w, -1), taps),
-                    shifted(upstream, shift_h, shift_w, 0.0),
-                    0.0,
-                )
-                total = routed if total is None else ops.add(total, routed)
+            total = _route_to_winners(winner, upstream, taps_of_shift, shifted)
             return ops.reshape(total, ops.shape(x))
 
         return outputs, grad
@@ -323,19 +313,20 @@ def _max_pool_cut_blocks(x, window, strides, out_sizes):
         for first_h, rows in spans(out_h, reach_h):
             best_parts, winner_parts = [], []
             for first_w, cols in spans(out_w, reach_w):
-                best, winner = None, None
-                for i in range(kh):
-                    for j in range(kw):
-                        if first_h + i // sh + rows > out_h or first_w + j // sw + cols > out_w:
-                            continue  # past the input's end
-                        start = [0, first_h + i // sh, i % sh, first_w + j // sw, (j % sw) * channels]
-                        tap = ops.slice(blocks, start, [batch, rows, 1, cols, channels])
-                        if best is None:
-                            best, winner = tap, ops.zeros_like(tap, dtype=index_dtype)
-                            continue
-                        better = ops.greater(tap, best)
-                        winner = ops.where(better, ops.cast(i * kw + j, index_dtype), winner)
-                        best = ops.maximum(best, tap)
+                best, winner = _first_maximum(
+                    [
+                        (i * kw + j, ops.slice(
+                            blocks,
+                            [0, first_h + i // sh, i % sh, first_w + j // sw, (j % sw) * channels],
+                            [batch, rows, 1, cols, channels],
+                        ))
+                        for i in range(kh)
+                        for j in range(kw)
+                        # taps past the input's end are left out
+                        if first_h + i // sh + rows <= out_h and first_w + j // sw + cols <= out_w
+                    ],
+                    index_dtype,
+                )
                 best_parts.append(best)
                 winner_parts.append(winner)
             best_rows.append(_joined(best_parts, axis=3))
@@ -355,19 +346,37 @@ def _max_pool_cut_blocks(x, window, strides, out_sizes):
                 t = ops.pad(t, [(shift_h, 0), (0, 0), (shift_w, 0), (0, 0), (0, 0)], constant_values=value)
                 return ops.slice(t, [0] * 5, [ops.shape(t)[0] - shift_h, 1, out_w, 1, channels])
 
-            total = None
-            for (shift_h, shift_w), taps in taps_of_shift.items():
-                routed = ops.where(
-                    ops.equal(shifted(winner, shift_h, shift_w, -1), taps),
-                    shifted(upstream, shift_h, shift_w, 0.0),
-                    0.0,
-                )
-                total = routed if total is None else ops.add(total, routed)
+            total = _route_to_winners(winner, upstream, taps_of_shift, shifted)
             return ops.reshape(total, ops.shape(x))
 
         return outputs, grad
 
     return pool(x)
+
+
+def _first_maximum(indexed_taps, index_dtype):
+    """The taps' maximum and, per output, the index of the first tap that reaches it (taps in
+    row-major order, as TensorFlow breaks ties)."""
+    (index, best), *rest = indexed_taps
+    winner = ops.full_like(best, index, dtype=index_dtype)
+    for index, tap in rest:
+        winner = ops.where(ops.greater(tap, best), ops.cast(index, index_dtype), winner)
+        best = ops.maximum(best, tap)
+    return best, winner
+
+
+def _route_to_winners(winner, upstream, taps_of_shift, shifted):
+    """The blocks forms' gradient: each phase of a block takes the upstream gradient of the
+    outputs ``shifted`` onto it whose winner is that phase's tap, in one pass."""
+    total = None
+    for (shift_h, shift_w), taps in taps_of_shift.items():
+        routed = ops.where(
+            ops.equal(shifted(winner, shift_h, shift_w, -1), taps),
+            shifted(upstream, shift_h, shift_w, 0.0),
+            0.0,
+        )
+        total = routed if total is None else ops.add(total, routed)
+    return total
 
 
 def _joined(parts, axis):

@@ -137,7 +137,7 @@ def _fitter(make, nn, jit_compile, x, y, grouped=False):
     compiled = {"jit_compile": True} if jit_compile else {}
     if grouped:
         per_call = groups.batches_per_call(model, BATCH)
-        model = groups.recording_model(model, capacity=2 * per_call)
+        model = groups.recording_model(model, per_call)
         compiled["steps_per_execution"] = per_call
     model.compile(
         optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), **compiled

@@ -377,28 +377,38 @@ def _convolve_rows(x, kernel, window, strides, dilation, pads, out_sizes, form):
     (kh, kw), (sh, sw), (dh, dw), (out_h, out_w) = window, strides, dilation, out_sizes
     channels, filters = x.shape[-1], kernel.shape[-1]
     x = pad_for_windows(x, pads, window, strides, dilation, out_sizes)
-    if form == "patches" and dilation == (1, 1) and all(isinstance(n, int) for n in (out_h, out_w)):
+    if form == "patches":
+        if dilation == (1, 1) and all(isinstance(n, int) for n in (out_h, out_w)):
+            rows = _patches(x, window, strides, out_sizes)
+        else:
+            rows = side_by_side(_row_taps(_width_taps(x, kw, sw, dw, out_w), kh, sh, dh, out_h))
         matrix = ops.reshape(kernel, (kh * kw * channels, filters))
-        patches = _patches(x, window, strides, out_sizes)
-        return ops.reshape(ops.matmul(patches, matrix), (-1, out_h, out_w, filters))
-    if sw > 1 and dw == 1:
-        taps = _strided_width_taps(x, kw, sw, out_w)
-    else:
-        taps = axis_taps(x, 1, kw, sw, dw, out_w)
-    wide = taps[0] if len(taps) == 1 else ops.concatenate(taps, axis=-1)
+        return ops.reshape(ops.matmul(rows, matrix), (-1, out_h, out_w, filters))
+    wide = _width_taps(x, kw, sw, dw, out_w)
     if form == "shifted":
         return _sum_shifted_rows(wide, kernel, dh, out_h, out_w)
-    # pad_for_windows leaves out_h rows when the window is one row at stride 1
-    row_taps = [wide] if kh == 1 and sh == 1 else axis_taps(wide, 0, kh, sh, dh, out_h)
-    if form == "patches":
-        matrix = ops.reshape(kernel, (kh * kw * channels, filters))
-        return ops.reshape(ops.matmul(side_by_side(row_taps), matrix), (-1, out_h, out_w, filters))
+    row_taps = _row_taps(wide, kh, sh, dh, out_h)
     outputs = None
     for i, tap in enumerate(row_taps):
         row_kernel = ops.reshape(kernel[i], (kw * channels, filters))
         product = ops.matmul(ops.reshape(tap, (-1, kw * channels)), row_kernel)
         outputs = product if outputs is None else ops.add(outputs, product)
     return ops.reshape(outputs, (-1, out_h, out_w, filters))
+
+
+def _width_taps(x, kw, sw, dw, out_w):
+    """The width taps of a padded ``x`` side by side along the channels: (N, H, out_w, kw*C)."""
+    if sw > 1 and dw == 1:
+        taps = _strided_width_taps(x, kw, sw, out_w)
+    else:
+        taps = axis_taps(x, 1, kw, sw, dw, out_w)
+    return taps[0] if len(taps) == 1 else ops.concatenate(taps, axis=-1)
+
+
+def _row_taps(wide, kh, sh, dh, out_h):
+    """The kernel rows' taps of the width taps (``pad_for_windows`` leaves out_h rows when the
+    window is one row at stride 1)."""
+    return [wide] if kh == 1 and sh == 1 else axis_taps(wide, 0, kh, sh, dh, out_h)
 
 
 def _patches(x, window, strides, out_sizes):
@@ -417,13 +427,7 @@ def _patches(x, window, strides, out_sizes):
 
     @ops.custom_gradient
     def patches(x):
-        if sw > 1:
-            taps = _strided_width_taps(x, kw, sw, out_w)
-        else:
-            taps = axis_taps(x, 1, kw, sw, 1, out_w)
-        wide = taps[0] if len(taps) == 1 else ops.concatenate(taps, axis=-1)
-        row_taps = [wide] if kh == 1 and sh == 1 else axis_taps(wide, 0, kh, sh, 1, out_h)
-        rows = side_by_side(row_taps)
+        rows = side_by_side(_row_taps(_width_taps(x, kw, sw, 1, out_w), kh, sh, 1, out_h))
 
         def grad(*args, upstream=None):
             if upstream is None:

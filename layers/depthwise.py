@@ -191,11 +191,11 @@ def depthwise_convolve(x, kernel, window, strides, dilation, padding):
     if multiplier > 1:
         x = ops.repeat(x, multiplier, axis=-1)
     rows = ops.reshape(kernel, (window[0], window[1], channels * multiplier))
-    lengths = ops.shape(x)[1:-1]
-    if all(s == 1 for s in strides) and all(isinstance(n, int) for n in (*lengths, *out_sizes)):
+    stride_one = all(s == 1 for s in strides)
+    if stride_one and all(isinstance(n, int) for n in (*ops.shape(x)[1:-1], *out_sizes)):
         return _stride_one_cut(x, rows, window, dilation, pads, out_sizes)
     x = pad_for_windows(x, pads, window, strides, dilation, out_sizes)
-    if all(s == 1 for s in strides):
+    if stride_one:
         return _stride_one(x, rows, window, dilation, out_sizes)
     outputs = None
     for index, tap in enumerate(window_taps(x, window, strides, dilation, out_sizes)):

@@ -220,7 +220,7 @@ def _max_pool_blocks(x, window, strides, out_sizes):
     """
     (kh, kw), (sh, sw), (out_h, out_w) = window, strides, out_sizes
     reach_h, reach_w = (kh - 1) // sh, (kw - 1) // sw  # 1 where a window reaches the next block
-    index_dtype = "int8" if (reach_h or reach_w) and kh * kw <= 127 else "int32"
+    index_dtype = _winner_dtype(window, strides)
     blocks_h, blocks_w = out_h + reach_h, out_w + reach_w
     channels = x.shape[-1]
     taps_of_shift = _taps_of_shifts(window, strides, index_dtype)
@@ -296,7 +296,7 @@ def _max_pool_cut_blocks(x, window, strides, out_sizes):
     """
     (kh, kw), (sh, sw), (out_h, out_w) = window, strides, out_sizes
     reach_h, reach_w = (kh - 1) // sh, (kw - 1) // sw
-    index_dtype = "int8" if (reach_h or reach_w) and kh * kw <= 127 else "int32"
+    index_dtype = _winner_dtype(window, strides)
     channels = x.shape[-1]
     taps_of_shift = _taps_of_shifts(window, strides, index_dtype)
 
@@ -381,6 +381,14 @@ def _route_to_winners(winner, upstream, taps_of_shift, shifted):
 
 def _joined(parts, axis):
     return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=axis)
+
+
+def _winner_dtype(window, strides):
+    """int8 where windows overlap (up to 127 taps), int32 where they lie side by side (see
+    ``_max_pool_blocks``)."""
+    (kh, kw), (sh, sw) = window, strides
+    overlap = kh > sh or kw > sw
+    return "int8" if overlap and kh * kw <= 127 else "int32"
 
 
 def _taps_of_shifts(window, strides, index_dtype):

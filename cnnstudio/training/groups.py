@@ -113,9 +113,11 @@ def _recorder_class():
     return BatchLossRecorder
 
 
-def recording_model(model, capacity: int):
-    """``model`` inside a model that records each training batch's loss (same weights)."""
+def recording_model(model, per_call: int):
+    """``model`` inside a model that records each training batch's loss (same weights), for
+    groups of ``per_call`` batches: its ring holds two groups, so a group's losses are still
+    there when they are read after it."""
     import keras
 
     inputs = keras.Input(shape=model.input_shape[1:])
-    return _recorder_class()(inputs, model(inputs), capacity, name=f"{model.name}_recorded")
+    return _recorder_class()(inputs, model(inputs), 2 * per_call, name=f"{model.name}_recorded")

@@ -648,7 +648,7 @@ def train(
                             "jit_compile": settings.jit_compile and not no_xla}
                 fit_model.compile(**compiled)
             if grouped:  # the model handed back stays compiled as above
-                fit_model = groups.recording_model(fit_model, capacity=2 * per_call)
+                fit_model = groups.recording_model(fit_model, per_call)
                 fit_model.compile(**compiled, steps_per_execution=per_call)
         callback = _callback_class()(state, model, settings, len(dataset.x_train), label,
                                      recorder=fit_model if grouped else None)

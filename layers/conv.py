@@ -34,7 +34,7 @@ from layers.formats import (
     shape_to_channels_last,
     to_channels_last,
 )
-from layers.windows import axis_taps, pad_for_windows, side_by_side, window_geometry
+from layers.windows import axis_taps, joined, pad_for_windows, side_by_side, window_geometry
 from layers.winograd import (
     convolve_dilated_winograd,
     convolve_winograd_1d,
@@ -402,7 +402,7 @@ def _width_taps(x, kw, sw, dw, out_w):
         taps = _strided_width_taps(x, kw, sw, out_w)
     else:
         taps = axis_taps(x, 1, kw, sw, dw, out_w)
-    return taps[0] if len(taps) == 1 else ops.concatenate(taps, axis=-1)
+    return joined(taps, axis=-1)
 
 
 def _row_taps(wide, kh, sh, dh, out_h):
@@ -452,7 +452,7 @@ def _patches(x, window, strides, out_sizes):
                     if total is None:  # a stride past the kernel: cells no window reads
                         total = ops.zeros((batch, blocks_h, blocks_w, channels), upstream.dtype)
                     phase_columns.append(total)
-                phase_rows.append(phase_columns[0] if sw == 1 else ops.concatenate(phase_columns, axis=-1))
+                phase_rows.append(joined(phase_columns, axis=-1))
             grid = phase_rows[0] if sh == 1 else ops.stack(phase_rows, axis=2)  # (N, B_h, s_h, B_w, s_w*C)
             return ops.reshape(grid, ops.shape(x))
 
@@ -517,7 +517,7 @@ def _convolve_banded(x, kernel, window, strides, dilation, pads, out_sizes, segm
         ops.slice(folded, [0, 0, b, 0], [batch, rows, runs, min(span, cells - b * span) * channels])
         for b in range(blocks)
     ]
-    under_runs = parts[0] if blocks == 1 else ops.concatenate(parts, axis=-1)
+    under_runs = joined(parts, axis=-1)
     selector = np.zeros((kw, cells, segment), dtype="float32")
     for j in range(kw):
         selector[j, np.arange(segment) * sw + j * dw, np.arange(segment)] = 1.0

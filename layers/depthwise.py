@@ -30,7 +30,7 @@ from layers.formats import (
     to_channels_last,
 )
 from layers.reductions import add_bias, scale_channels, sum_to_channels
-from layers.windows import pad_for_windows, window_geometry, window_taps
+from layers.windows import joined, pad_for_windows, window_geometry, window_taps
 
 
 class _DepthwiseConv(keras.layers.Layer):
@@ -340,8 +340,8 @@ def _sum_of_taps(source, rows, offsets_h, offsets_w, out_sizes):
                     product = ops.multiply(tap, rows[i, j])
                     total = product if total is None else ops.add(total, product)
             parts.append(ops.zeros(size, source.dtype) if total is None else total)
-        row_parts.append(parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=2))
-    return row_parts[0] if len(row_parts) == 1 else ops.concatenate(row_parts, axis=1)
+        row_parts.append(joined(parts, axis=2))
+    return joined(row_parts, axis=1)
 
 
 @keras.saving.register_keras_serializable(package="cnnstudio")

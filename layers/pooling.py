@@ -35,7 +35,7 @@ from layers.formats import (
     shape_to_channels_last,
     to_channels_last,
 )
-from layers.windows import axis_taps, pad_for_windows, untap, window_geometry
+from layers.windows import axis_taps, joined, pad_for_windows, untap, window_geometry
 
 
 class _Pool(keras.layers.Layer):
@@ -329,10 +329,10 @@ def _max_pool_cut_blocks(x, window, strides, out_sizes):
                 )
                 best_parts.append(best)
                 winner_parts.append(winner)
-            best_rows.append(_joined(best_parts, axis=3))
-            winner_rows.append(_joined(winner_parts, axis=3))
-        outputs = ops.reshape(_joined(best_rows, axis=1), (-1, out_h, out_w, channels))
-        winner = ops.reshape(_joined(winner_rows, axis=1), (-1, 1, out_w, 1, channels))
+            best_rows.append(joined(best_parts, axis=3))
+            winner_rows.append(joined(winner_parts, axis=3))
+        outputs = ops.reshape(joined(best_rows, axis=1), (-1, out_h, out_w, channels))
+        winner = ops.reshape(joined(winner_rows, axis=1), (-1, 1, out_w, 1, channels))
 
         def grad(*args, upstream=None):
             if upstream is None:
@@ -377,10 +377,6 @@ def _route_to_winners(winner, upstream, taps_of_shift, shifted):
         )
         total = routed if total is None else ops.add(total, routed)
     return total
-
-
-def _joined(parts, axis):
-    return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=axis)
 
 
 def _winner_dtype(window, strides):

@@ -156,6 +156,11 @@ def window_taps(x, kernel, strides, dilation, out_sizes):
     return taps
 
 
+def joined(parts, axis):
+    """``parts`` concatenated along ``axis``; a single part as it is, with no op around it."""
+    return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=axis)
+
+
 def side_by_side(taps):
     """Taps of the same shape (..., depth) side by side, one row of ``len(taps) * depth``
     values per position, as the matmul that follows takes them.
